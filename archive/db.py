@@ -1,0 +1,122 @@
+"""Database engines and migrations, for SQLite and PostgreSQL alike.
+
+Only Alembic creates or changes the schema: :func:`upgrade` runs the
+migrations to head, and :func:`connect` refuses a database that is behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from archive.errors import DatabaseError, SettingsError
+
+logger = logging.getLogger(__name__)
+
+
+def _migrations_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "migrations", here / "migrations"):
+        if (candidate / "env.py").exists():
+            return candidate
+    raise DatabaseError("the migrations folder is missing from this installation; reinstall citewatch")
+
+
+def normalise_url(url: str) -> str:
+    """Pick psycopg 3 for plain ``postgresql://`` URLs.
+
+    >>> normalise_url("postgresql://u@h/db")
+    'postgresql+psycopg://u@h/db'
+    >>> normalise_url("sqlite:///x.db")
+    'sqlite:///x.db'
+    """
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_conn.cursor()
+    # WAL lets readers (status, replay) work while a capture writes; NORMAL is
+    # durable across process crashes, which is what the WARC/row contract needs.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    url = normalise_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise SettingsError(f"database_url {url!r} is not a database URL") from exc
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except (ArgumentError, ImportError) as exc:
+        raise SettingsError(f"cannot use database_url {url!r}: {exc}") from exc
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_migrations_dir()))
+    config.attributes["engine"] = engine
+    return config
+
+
+def _describe(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    try:
+        command.upgrade(alembic_config(engine), revision)
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"cannot migrate {_describe(engine)}: {exc.__class__.__name__}: {exc}") from exc
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    try:
+        command.downgrade(alembic_config(engine), revision)
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"cannot migrate {_describe(engine)}: {exc}") from exc
+
+
+def current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"cannot reach the database {_describe(engine)}: {exc.__class__.__name__}") from exc
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config(create_engine("sqlite://"))).get_current_head()
+
+
+def connect(url: str) -> sessionmaker[Session]:
+    """A session factory for a database that is migrated to head."""
+    engine = make_engine(url)
+    current = current_revision(engine)
+    if current is None:
+        raise DatabaseError(f"the database {_describe(engine)} is empty: run `citewatch init` first")
+    if current != head_revision():
+        raise DatabaseError(f"the database {_describe(engine)} is at revision {current}: "
+                            "run `citewatch db upgrade`")
+    return sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,180 @@
+"""Database models for the design's names, and the tables they need.
+
+The schema is created only by the Alembic migrations in ``migrations/``; these
+classes describe it for queries. ``snapshots`` doubles as the capture index a
+replay server needs: every response, revisit and resource record written has a
+row, and every failed fetch has one too (with ``outcome`` saying why and no
+WARC location).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+claim_citations = Table(
+    "claim_citations",
+    Base.metadata,
+    Column("claim_id", ForeignKey("claims.id", ondelete="CASCADE"), primary_key=True),
+    Column("citation_id", ForeignKey("citations.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Outlet(Base):
+    """A publisher, by registered domain."""
+
+    __tablename__ = "outlets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain: Mapped[str] = mapped_column(String(253), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Article(Base):
+    """A citing document a user added."""
+
+    __tablename__ = "articles"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str | None] = mapped_column(Text)
+    canonical_url: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime)
+    added_at: Mapped[datetime] = mapped_column(DateTime)
+    text: Mapped[str | None] = mapped_column(Text)
+    claims: Mapped[list[Claim]] = relationship(back_populates="article", cascade="all, delete-orphan")
+    citations: Mapped[list[Citation]] = relationship(back_populates="article", cascade="all, delete-orphan")
+
+
+class Claim(Base):
+    """A sentence of an Article with checkable content."""
+
+    __tablename__ = "claims"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    terms: Mapped[Any] = mapped_column(JSON, default=dict)
+    article: Mapped[Article] = relationship(back_populates="claims")
+    citations: Mapped[list[Citation]] = relationship(secondary=claim_citations, back_populates="claims")
+
+
+class Citation(Base):
+    """An Article's reference to a Source (a link or DOI) or to an Outlet (a bare name)."""
+
+    __tablename__ = "citations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # link | outlet | doi
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"), index=True)
+    outlet_id: Mapped[int | None] = mapped_column(ForeignKey("outlets.id"), index=True)
+    anchor_text: Mapped[str | None] = mapped_column(Text)
+    context: Mapped[str | None] = mapped_column(Text)
+    resolution: Mapped[Any] = mapped_column(JSON, default=dict)
+    article: Mapped[Article] = relationship(back_populates="citations")
+    claims: Mapped[list[Claim]] = relationship(secondary=claim_citations, back_populates="citations")
+
+
+class Source(Base):
+    """One tracked URL, with its schedule."""
+
+    __tablename__ = "sources"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(Text, unique=True)
+    surt: Mapped[str] = mapped_column(Text, index=True)
+    outlet_id: Mapped[int | None] = mapped_column(ForeignKey("outlets.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    next_check_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class WarcFile(Base):
+    """A WARC file in the data folder's warcs/ folder; ``name`` is relative to it."""
+
+    __tablename__ = "warc_files"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Snapshot(Base):
+    """One capture of a URL, or one failed attempt at it.
+
+    ``record_type`` is ``response``, ``revisit`` or ``resource`` when a WARC
+    record was written (``warc_file_id``/``offset``/``length`` locate it), and
+    NULL for a failure. ``outcome`` is ``ok``, ``truncated`` or a failure code
+    such as ``dns``, ``refused``, ``timeout``, ``blocked``, ``redirect-loop``.
+    """
+
+    __tablename__ = "snapshots"
+    __table_args__ = (
+        Index("ix_snapshots_surt_time", "surt", "captured_at"),
+        Index("ix_snapshots_surt_digest", "surt", "payload_digest"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"), index=True)
+    page_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id"))
+    url: Mapped[str] = mapped_column(Text)
+    surt: Mapped[str] = mapped_column(Text)
+    captured_at: Mapped[datetime] = mapped_column(DateTime)
+    status: Mapped[int | None] = mapped_column(Integer)
+    mime: Mapped[str | None] = mapped_column(String(255))
+    payload_digest: Mapped[str | None] = mapped_column(String(64))
+    record_id: Mapped[str | None] = mapped_column(String(36))  # uuid of WARC-Record-ID
+    record_type: Mapped[str | None] = mapped_column(String(16))
+    warc_file_id: Mapped[int | None] = mapped_column(ForeignKey("warc_files.id"))
+    offset: Mapped[int | None] = mapped_column(BigInteger)
+    length: Mapped[int | None] = mapped_column(Integer)
+    refers_to_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id"))
+    via: Mapped[str] = mapped_column(String(8), default="http")  # http | browser
+    outcome: Mapped[str] = mapped_column(String(32), default="ok")
+    error: Mapped[str | None] = mapped_column(Text)
+    warc_file: Mapped[WarcFile | None] = relationship()
+
+
+class ExtractedText(Base):
+    """Text extracted from a payload, keyed by its digest so no payload is extracted twice."""
+
+    __tablename__ = "extracted_texts"
+    payload_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    extractor: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    extracted_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Change(Base):
+    """What differs between two consecutive Snapshots of a Source, and which Claims it touches."""
+
+    __tablename__ = "changes"
+    __table_args__ = (UniqueConstraint("old_snapshot_id", "new_snapshot_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)
+    old_snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id"))
+    new_snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    detected_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    summary: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[Any] = mapped_column(JSON, default=dict)

@@ -1,0 +1,223 @@
+"""Every citewatch setting, declared once, and the precedence that combines them.
+
+Precedence, lowest first: the defaults below < ``citewatch.toml`` (in the data
+folder, or the file given with ``--config``) < ``CITEWATCH_<NAME>`` environment
+variables < command-line flags. ``docs/settings.md`` documents each entry; a
+test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from archive.errors import SettingsError
+
+ENV_PREFIX = "CITEWATCH_"
+CONFIG_NAME = "citewatch.toml"
+
+
+def _parse_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
+
+
+def parse_size(raw: Any) -> int:
+    """Bytes from an int or a string such as ``"50MB"`` or ``"1 GiB"``.
+
+    >>> parse_size("50MB"), parse_size("1 GiB"), parse_size(512)
+    (50000000, 1073741824, 512)
+    """
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(raw))
+    if not match or match.group(2).lower() not in _SIZE_UNITS:
+        raise ValueError(f"expected a size such as 50MB, got {raw!r}")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+
+
+def _parse_seconds(raw: Any) -> float:
+    value = float(raw)
+    if value < 0:
+        raise ValueError(f"expected zero or more seconds, got {raw!r}")
+    return value
+
+
+def _parse_count(raw: Any) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError(f"expected zero or more, got {raw!r}")
+    return value
+
+
+def _parse_positive(raw: Any) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError(f"expected 1 or more, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[Any], Any] = str
+
+    @property
+    def env_var(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+def _default_home() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "citewatch")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("home", None, "Data folder: database, WARC files, logs. Default: $XDG_DATA_HOME/citewatch "
+            "(~/.local/share/citewatch)."),
+    Setting("database_url", "", "SQLAlchemy URL of the database. Empty: SQLite file citewatch.db in the "
+            "data folder. postgresql://user@host/db uses PostgreSQL through psycopg 3."),
+    Setting("contact_url", "", "URL or mailto: address put in the User-Agent so site owners can reach "
+            "whoever runs this crawler. Set it before crawling sites you do not own."),
+    Setting("user_agent", "", "Full User-Agent override. Empty: 'citewatch/VERSION (+CONTACT_URL)'."),
+    Setting("warc_max_size", 10**9, "Rotate to a new WARC file once the current one reaches this size "
+            "(bytes, or 500MB, 1GB).", parse_size),
+    Setting("warc_prefix", "citewatch", "First part of every WARC file name."),
+    Setting("max_response_size", 50 * 10**6, "Largest response body kept. A larger body is cut at this "
+            "size and its record says WARC-Truncated: length. Also caps decompressed size "
+            "(gzip bombs).", parse_size),
+    Setting("timeout", 30.0, "Seconds allowed to connect and receive a whole response.", _parse_seconds),
+    Setting("max_redirects", 10, "Redirect hops followed before giving up as a redirect loop.", _parse_count),
+    Setting("retries", 2, "Extra attempts after a timeout, a dropped connection, 429 or 5xx.", _parse_count),
+    Setting("retry_backoff", 2.0, "Seconds before the first retry; doubles each attempt (with jitter).",
+            _parse_seconds),
+    Setting("retry_backoff_max", 60.0, "Longest wait between two attempts, in seconds.", _parse_seconds),
+    Setting("retry_after_max", 300.0, "Longest Retry-After (seconds) honoured; a server asking for more "
+            "gets no retry in this run.", _parse_seconds),
+    Setting("host_delay", 1.0, "Seconds between two requests to the same host.", _parse_seconds),
+    Setting("host_concurrency", 2, "Requests in flight at once to the same host.", _parse_positive),
+    Setting("concurrency", 32, "Requests in flight at once in all.", _parse_positive),
+    Setting("obey_robots_cited", False, "Obey robots.txt for URLs a user cited or asked for. Off: they are "
+            "fetched on the user's behalf, like a person following the link.", _parse_bool),
+    Setting("obey_robots_discovery", True, "Obey robots.txt when discovering pages (sitemaps, feeds, "
+            "outlet pages).", _parse_bool),
+    Setting("allow_private_networks", False, "Allow fetches to loopback, private, link-local and "
+            "cloud-metadata addresses. Off by default; turn on for local use and tests.", _parse_bool),
+    Setting("page_requisites", True, "Also capture the stylesheets, images, scripts and fonts an HTML page "
+            "uses, so replay looks like the page.", _parse_bool),
+    Setting("requisites_max_age", 86400.0, "A requisite captured less than this many seconds ago is not "
+            "fetched again for another page (0: always fetch). Replay uses the nearest capture.",
+            _parse_seconds),
+    Setting("auto_browser", True, "Re-capture with the browser an HTML page whose main text is empty "
+            "without JavaScript.", _parse_bool),
+    Setting("browser_executable", "/usr/bin/chromium", "Chromium used for browser captures."),
+    Setting("browser_settle_timeout", 10.0, "Longest wait, in seconds, for a page in the browser to go "
+            "network-idle after it loads.", _parse_seconds),
+)
+
+SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+class Settings:
+    """The effective settings: ``settings.timeout``, and ``origin(name)`` for where each came from."""
+
+    def __init__(self, values: Mapping[str, Any], origins: Mapping[str, str]):
+        self._values = dict(values)
+        self._origins = dict(origins)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def origin(self, name: str) -> str:
+        return self._origins[name]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self._values["home"])
+
+    @property
+    def warc_dir(self) -> Path:
+        return self.home_path / "warcs"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self._values["database_url"] or f"sqlite:///{self.home_path / 'citewatch.db'}"
+
+    @property
+    def effective_user_agent(self) -> str:
+        from archive import __version__
+
+        if self._values["user_agent"]:
+            return str(self._values["user_agent"])
+        contact = self._values["contact_url"]
+        return f"citewatch/{__version__} (+{contact})" if contact else f"citewatch/{__version__}"
+
+
+def _read_config(path: Path, required: bool) -> dict[str, Any]:
+    if not path.exists():
+        if required:
+            raise SettingsError(f"config file {path} does not exist")
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"cannot read {path}: {exc}") from exc
+    unknown = sorted(set(data) - set(SETTINGS_BY_NAME))
+    if unknown:
+        raise SettingsError(f"unknown setting {unknown[0]!r} in {path}; see `citewatch config`")
+    return data
+
+
+def _parse(setting: Setting, raw: Any, where: str) -> Any:
+    try:
+        return setting.parse(raw)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"bad value for {setting.name} ({where}): {exc}") from exc
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    config_path: str | os.PathLike[str] | None = None,
+) -> Settings:
+    """Combine defaults, the config file, the environment and flags, in that order."""
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    env = os.environ if env is None else env
+    env_values = {s.name: env[s.env_var] for s in SETTINGS if env.get(s.env_var) not in (None, "")}
+    home = flags.get("home") or env_values.get("home") or _default_home()
+    path = Path(config_path) if config_path else Path(home) / CONFIG_NAME
+    file_values = _read_config(path, required=config_path is not None)
+    layers = ((flags, "flag"), (env_values, "environment"), (file_values, str(path)))
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for setting in SETTINGS:
+        values[setting.name], origins[setting.name] = setting.default, "default"
+        for layer, where in layers:
+            if setting.name in layer:
+                values[setting.name] = _parse(setting, layer[setting.name], where)
+                origins[setting.name] = where
+                break
+    values["home"] = str(Path(values["home"] or home).expanduser())
+    return Settings(values, origins)

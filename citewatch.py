@@ -1,0 +1,311 @@
+"""The ``citewatch`` command: parse arguments, call into archive/ and crawler/, print.
+
+Exit codes: 0 done, 1 failed, 2 bad usage or bad input. Errors are one line on
+stderr; ``--debug`` shows tracebacks. Every listing has ``--json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from archive.errors import BadURLError, BrowserError, CitewatchError, UsageError
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+logger = logging.getLogger("citewatch")
+
+
+class Context:
+    def __init__(self, flags: dict[str, Any], config: str | None, debug: bool):
+        self.flags, self.config, self.debug = flags, config, debug
+
+    def settings(self, **more: Any):  # type: ignore[no-untyped-def]
+        from archive.settings import load_settings
+
+        return load_settings({**self.flags, **more}, config_path=self.config)
+
+
+def _fail(exc: BaseException, debug: bool) -> None:
+    if debug:
+        raise exc
+    if isinstance(exc, CitewatchError):
+        err.print(f"citewatch: error: {exc}", markup=False, highlight=False)
+        sys.exit(exc.exit_code)
+    err.print(f"citewatch: error: {exc.__class__.__name__}: {exc} (run with --debug for details)",
+              markup=False, highlight=False)
+    sys.exit(1)
+
+
+def command(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn citewatch errors (and surprises) into one line and an exit code."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context().find_object(Context)
+        try:
+            return fn(*args, **kwargs)
+        except (CitewatchError, OSError) as exc:
+            _fail(exc, bool(ctx and ctx.debug))
+        except KeyboardInterrupt:
+            err.print("citewatch: interrupted")
+            sys.exit(130)
+        except Exception as exc:
+            _fail(exc, bool(ctx and ctx.debug))
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", envvar=None, help="Data folder (default: CITEWATCH_HOME or ~/.local/share/citewatch).")
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="Settings file instead of "
+              "HOME/citewatch.toml.")
+@click.option("--database-url", help="Database URL (default: SQLite in the data folder).")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.version_option(package_name="citewatch")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, config: str | None, database_url: str | None,
+        verbose: int, debug: bool) -> None:
+    """citewatch: archive what a story cites, and watch it for changes."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    handler = logging.StreamHandler(sys.stderr)
+    # The level goes on the handler too: Scrapy sets its own loggers to DEBUG,
+    # and records propagated to the root are filtered by handlers only.
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    for noisy in ("scrapy", "twisted", "asyncio", "filelock", "alembic"):
+        logging.getLogger(noisy).setLevel(max(level, logging.INFO if verbose > 1 else logging.WARNING))
+    ctx.obj = Context({"home": home, "database_url": database_url}, config, debug)
+
+
+def _database(settings: Any):  # type: ignore[no-untyped-def]
+    """The migrated database of ``settings``: brought to head first (idempotent)."""
+    from archive import db
+
+    settings.home_path.mkdir(parents=True, exist_ok=True)
+    db.upgrade(db.make_engine(settings.effective_database_url))
+    return db.connect(settings.effective_database_url)
+
+
+@cli.command()
+@click.pass_obj
+@command
+def init(obj: Context) -> None:
+    """Create the data folder and the database (migrations to head)."""
+    settings = obj.settings()
+    _database(settings)
+    settings.warc_dir.mkdir(parents=True, exist_ok=True)
+    out.print(f"data folder: {settings.home_path}", markup=False, highlight=False)
+    out.print(f"database: {settings.effective_database_url}", markup=False, highlight=False)
+
+
+@cli.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@click.pass_obj
+@command
+def db_upgrade(obj: Context, revision: str) -> None:
+    """Run migrations up to REVISION."""
+    from archive import db as dbmod
+
+    settings = obj.settings()
+    engine = dbmod.make_engine(settings.effective_database_url)
+    dbmod.upgrade(engine, revision)
+    out.print(f"database at revision {dbmod.current_revision(engine)}")
+
+
+@db.command("current")
+@click.pass_obj
+@command
+def db_current(obj: Context) -> None:
+    """Print the database's migration revision and the newest one."""
+    from archive import db as dbmod
+
+    engine = dbmod.make_engine(obj.settings().effective_database_url)
+    out.print(f"current: {dbmod.current_revision(engine) or 'empty'}  head: {dbmod.head_revision()}")
+
+
+@cli.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@command
+def show_config(obj: Context, as_json: bool) -> None:
+    """Show every setting, its effective value and where the value came from."""
+    from archive.settings import SETTINGS
+
+    settings = obj.settings()
+    rows = [{"name": s.name, "value": getattr(settings, s.name), "origin": settings.origin(s.name),
+             "env": s.env_var} for s in SETTINGS]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("setting", "value", "from", "environment variable")
+    for row in rows:
+        table.add_row(row["name"], repr(row["value"]), row["origin"], row["env"])
+    out.print(table)
+
+
+def _check_urls(urls: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    from archive.urls import check_url
+
+    good, bad = [], []
+    for raw in urls:
+        try:
+            good.append(check_url(raw))
+        except BadURLError as exc:
+            bad.append((raw, str(exc)))
+    return good, bad
+
+
+def _check_browser(settings: Any) -> None:
+    path = settings.browser_executable
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)) and not shutil.which(path):
+        raise BrowserError(f"Chromium not found at {path}: install it (apt-get install chromium) or set "
+                           "browser_executable (CITEWATCH_BROWSER_EXECUTABLE)")
+
+
+def _record_rejected(sessions: Any, bad: list[tuple[str, str]]) -> None:
+    from archive import index
+    from archive.warc import utcnow
+
+    with sessions() as session:
+        for raw, message in bad:
+            index.add_failure(session, raw, "bad-url", message, utcnow())
+        session.commit()
+
+
+def _result_dict(result: Any) -> dict[str, Any]:
+    return {"url": result.url, "outcome": result.outcome, "ok": result.ok, "status": result.status,
+            "final_url": result.final_url, "snapshot_id": result.snapshot_id, "via": result.via,
+            "requisites": result.requisites, "seconds": round(result.seconds, 3),
+            "message": result.message}
+
+
+def _print_results(results: list[Any], as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps([_result_dict(r) for r in results]))
+        return
+    table = Table("url", "outcome", "status", "via", "snapshot", "message")
+    table.columns[0].overflow = "fold"
+    for r in results:
+        style = "green" if r.ok else "red"
+        table.add_row(r.url, f"[{style}]{r.outcome}[/]", str(r.status or "-"), r.via,
+                      str(r.snapshot_id or "-"), r.message)
+    out.print(table)
+
+
+def _progress(total: int) -> tuple[Callable[[Any], None], Callable[[], None]]:
+    """A progress bar on a terminal, one line per finished URL otherwise."""
+    if err.is_terminal:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       console=err, transient=True)
+        task = bar.add_task("capture", total=total)
+        bar.start()
+        return (lambda result: bar.advance(task)), bar.stop
+    done = [0]
+
+    def line(result: Any) -> None:
+        done[0] += 1
+        err.print(f"[{done[0]}/{total}] {result.outcome} {result.url}", markup=False, highlight=False)
+
+    return line, lambda: None
+
+
+@cli.command()
+@click.argument("urls", nargs=-1, required=True)
+@click.option("--browser", is_flag=True, help="Capture in Chromium (Playwright) instead of plain HTTP.")
+@click.option("--no-requisites", is_flag=True, help="Skip stylesheets, images, scripts and fonts.")
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.pass_obj
+@command
+def capture(obj: Context, urls: tuple[str, ...], browser: bool, no_requisites: bool, as_json: bool) -> None:
+    """Capture URLS now, into WARC files and the index (no schedule)."""
+    from archive.reconcile import reconcile
+
+    settings = obj.settings(page_requisites=False if no_requisites else None)
+    good, bad = _check_urls(urls)
+    sessions = _database(settings)
+    report = reconcile(sessions, settings.warc_dir)
+    if report.files_recovered:
+        err.print(f"recovered {len(report.files_recovered)} WARC file(s) left open by a crash "
+                  f"({report.rows_added} records indexed)", markup=False, highlight=False)
+    _record_rejected(sessions, bad)
+    for raw, message in bad:
+        err.print(f"citewatch: {message}", markup=False, highlight=False)
+    if browser:
+        _check_browser(settings)
+    results = _run(settings, good, browser)
+    _print_results(results, as_json)
+    if bad:
+        sys.exit(UsageError.exit_code)
+    sys.exit(0 if all(r.ok for r in results) else 1)
+
+
+def _run(settings: Any, urls: list[str], browser: bool) -> list[Any]:
+    if not urls:
+        return []
+    from crawler.run import run_capture
+
+    advance, stop = _progress(len(urls))
+    try:
+        return run_capture(settings, urls, browser=browser, on_result=advance)
+    finally:
+        stop()
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@command
+def snapshots(obj: Context, url: str, as_json: bool) -> None:
+    """The captures (and failed attempts) of one URL, oldest first."""
+    from archive import index
+    from archive.db import connect
+
+    settings = obj.settings()
+    sessions = connect(settings.effective_database_url)
+    with sessions() as session:
+        rows = index.attempts(session, url)
+        data = [{"id": s.id, "url": s.url, "captured_at": s.captured_at.isoformat() + "Z",
+                 "status": s.status, "mime": s.mime, "record_type": s.record_type, "outcome": s.outcome,
+                 "payload_digest": s.payload_digest, "warc_file": s.warc_file.name if s.warc_file else None,
+                 "offset": s.offset, "length": s.length, "via": s.via, "error": s.error} for s in rows]
+    if as_json:
+        out.print_json(json.dumps(data))
+        return
+    if not data:
+        err.print(f"no captures of {url}", markup=False, highlight=False)
+        return
+    table = Table("id", "captured (UTC)", "status", "type", "outcome", "via", "warc file", "offset")
+    for d in data:
+        table.add_row(str(d["id"]), d["captured_at"], str(d["status"] or "-"), d["record_type"] or "-",
+                      d["outcome"], d["via"], d["warc_file"] or "-", str(d["offset"] if d["offset"] is not None else "-"))
+    out.print(table)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    cli.main(args=list(argv) if argv is not None else None, prog_name="citewatch")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""Browser captures: Debian's Chromium through scrapy-playwright.
+
+The rendered page that scrapy-playwright hands to a callback is a DOM, not a
+server response, so it is never written as a ``response`` record. Instead every
+network response the page loads (the document, its scripts, styles, images,
+XHR) is collected as it arrives and written as its own request/response pair
+with its own headers. Playwright gives bodies already decoded, so
+``Content-Encoding`` is dropped and ``Content-Length`` set to the body written.
+After the page settles (network idle, capped), a full-page screenshot and the
+rendered DOM are written as ``resource`` records (``urn:screenshot:URL`` and
+``urn:dom:URL``), concurrent to the page's response record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from archive.recorder import CaptureRecorder, Exchange
+from archive.warc import HttpRequest, HttpResponse, utcnow
+from crawler.netguard import blocked_message, browser_proxy, forbidden_reason, host_forbidden_reason
+
+logger = logging.getLogger(__name__)
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+_DROPPED_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
+
+# URL -> why the guard aborted it, so a failed page load can say "blocked".
+ABORTED: dict[str, str] = {}
+
+
+def launch_options(executable: str) -> dict[str, Any]:
+    options: dict[str, Any] = {"executable_path": executable, "headless": True, "args": CHROMIUM_ARGS}
+    proxy = browser_proxy()
+    if proxy:
+        options["proxy"] = proxy
+    return options
+
+
+async def _resolved_reason(host: str) -> tuple[str, str] | None:
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except OSError:
+        return None  # let Chromium report the DNS failure itself
+    for info in infos:
+        address = str(info[4][0])
+        reason = forbidden_reason(address)
+        if reason:
+            return address, reason
+    return None
+
+
+class BrowserGuard:
+    """scrapy-playwright's ``PLAYWRIGHT_ABORT_REQUEST``: abort requests to forbidden addresses."""
+
+    def __init__(self, allow_private: bool, proxied: bool):
+        self.allow_private = allow_private
+        self.proxied = proxied
+
+    async def __call__(self, request: Any) -> bool:
+        parts = urlsplit(request.url)
+        if self.allow_private or parts.scheme not in ("http", "https") or not parts.hostname:
+            return False
+        host = parts.hostname
+        reason = host_forbidden_reason(host)
+        address = host
+        if reason is None and not self.proxied:
+            found = await _resolved_reason(host)
+            if found:
+                address, reason = found
+        if reason:
+            ABORTED[request.url] = blocked_message(host, address, reason)
+            return True
+        return False
+
+
+@dataclass
+class ResponseCollector:
+    """Keeps every response a page receives, in arrival order."""
+
+    responses: list[Any] = field(default_factory=list)
+
+    def __call__(self, response: Any) -> None:
+        self.responses.append(response)
+
+
+def _fixed_headers(pairs: list[dict[str, str]], body: bytes) -> list[tuple[str, str]]:
+    headers = [(h["name"], h["value"]) for h in pairs
+               if h["name"].lower() not in _DROPPED_HEADERS and not h["name"].startswith(":")]
+    headers.append(("Content-Length", str(len(body))))
+    return headers
+
+
+def _times(request: Any) -> tuple[datetime, datetime]:
+    timing = request.timing or {}
+    start = timing.get("startTime") or 0
+    if start <= 0:
+        now = utcnow()
+        return now, now
+    sent = datetime.fromtimestamp(start / 1000, UTC).replace(tzinfo=None)
+    arrived_ms = timing.get("responseStart", -1)
+    return sent, sent + timedelta(milliseconds=max(arrived_ms, 0))
+
+
+async def exchange_from(response: Any, source_id: int | None, page_id: int | None) -> Exchange:
+    """A Playwright response as an Exchange ready for the recorder."""
+    request = response.request
+    try:
+        body = await response.body()
+    except Exception:  # redirects and evicted bodies have none
+        body = b""
+    req_headers = [(h["name"], h["value"]) for h in await request.headers_array()
+                   if not h["name"].startswith(":")]
+    if not any(name.lower() == "host" for name, _ in req_headers):
+        req_headers.insert(0, ("Host", urlsplit(request.url).netloc))
+    sent, arrived = _times(request)
+    http_response = HttpResponse(response.status, response.status_text or "",
+                                 _fixed_headers(await response.headers_array(), body), body)
+    server = await response.server_addr()
+    return Exchange(
+        request=HttpRequest(request.method, request.url, req_headers, request.post_data_buffer or b""),
+        response=http_response, sent_at=sent, received_at=arrived,
+        ip=server["ipAddress"] if server else None, via="browser", source_id=source_id, page_id=page_id)
+
+
+async def settle(page: Any, cap_seconds: float) -> None:
+    """Wait until the network is idle, but no longer than ``cap_seconds``."""
+    with suppress(Exception):
+        await page.wait_for_load_state("networkidle", timeout=cap_seconds * 1000)
+
+
+@dataclass
+class BrowserCapture:
+    page_snapshot_id: int | None
+    page_status: int | None
+    responses: int
+    dom: str
+
+
+async def record_page(page: Any, url: str, collector: ResponseCollector, recorder: CaptureRecorder,
+                      source_id: int | None, settle_seconds: float) -> BrowserCapture:
+    """Settle the page, then archive its network responses, screenshot and DOM."""
+    await settle(page, settle_seconds)
+    dom = await page.content()
+    screenshot = await page.screenshot(full_page=True, timeout=30_000)
+    responses = list(collector.responses)
+    documents = [r for r in responses if r.request.is_navigation_request() and r.frame == page.main_frame]
+    document = documents[-1] if documents else None
+    pairs = [(await exchange_from(r, source_id, None), r is document) for r in responses]
+    pairs.sort(key=lambda pair: pair[0].sent_at)
+    main = None
+    for ex, is_document in pairs:
+        snapshot = recorder.record(ex)
+        if is_document:
+            main = snapshot
+    concurrent = main.record_id if main else None
+    main_id = main.id if main else None
+    recorder.record_resource(f"urn:screenshot:{url}", "image/png", screenshot, concurrent_to=concurrent,
+                             source_id=source_id, page_id=main_id)
+    recorder.record_resource(f"urn:dom:{url}", "text/html; charset=utf-8", dom.encode("utf-8"),
+                             concurrent_to=concurrent, source_id=source_id, page_id=main_id)
+    return BrowserCapture(main_id, main.status if main else None, len(pairs), dom)

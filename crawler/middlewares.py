@@ -1,0 +1,218 @@
+"""Downloader middlewares: WARC writing, the address guard, and polite retries.
+
+Order matters (Scrapy calls ``process_response`` from the highest number down):
+
+- ``WarcWriterMiddleware`` (950) sees each response straight off the wire:
+  still content-encoded, before redirects are followed or retries decided, so
+  every hop and every attempt is archived with digests over the real bytes.
+- ``NetworkGuardMiddleware`` (760) refuses unsupported schemes and literal
+  forbidden addresses, after ``HttpProxyMiddleware`` (750) has chosen a proxy.
+- ``BackoffRetryMiddleware`` (550, in place of Scrapy's ``RetryMiddleware``)
+  waits before each retry: exponential backoff with jitter, or the server's
+  ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy import Request, signals
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.exceptions import IgnoreRequest, NotConfigured, StopDownload
+from scrapy.http import Response
+
+from archive.recorder import Exchange
+from archive.warc import HttpRequest, HttpResponse, utcnow
+from crawler.netguard import ALLOWED_SCHEMES, blocked_message, host_forbidden_reason
+from crawler.recording import recorder_for
+
+logger = logging.getLogger(__name__)
+
+
+class BlockedRequest(IgnoreRequest):
+    """A request the network guard refused; its message says why."""
+
+
+class UnsupportedScheme(IgnoreRequest):
+    pass
+
+
+def _header_pairs(headers: Any) -> list[tuple[str, str]]:
+    return [(name.decode("latin-1"), value.decode("latin-1"))
+            for name, values in headers.items() for value in values]
+
+
+def request_record(request: Request) -> HttpRequest:
+    headers = _header_pairs(request.headers)
+    if not any(name.lower() == "host" for name, _ in headers):
+        headers.insert(0, ("Host", urlsplit(request.url).netloc))
+    return HttpRequest(request.method, request.url, headers, request.body or b"")
+
+
+def response_record(response: Response, max_size: int) -> HttpResponse:
+    body, truncated = response.body, None
+    if "download_stopped" in response.flags or len(body) > max_size:
+        body, truncated = body[:max_size], "length"
+    elif "dataloss" in response.flags or "partial" in response.flags:
+        truncated = "disconnect"
+    try:
+        reason = HTTPStatus(response.status).phrase
+    except ValueError:
+        reason = ""
+    protocol = response.protocol or "HTTP/1.1"
+    return HttpResponse(response.status, reason, _header_pairs(response.headers), body,
+                        protocol.upper(), truncated)
+
+
+class WarcWriterMiddleware:
+    """Writes every HTTP exchange as WARC request/response (or revisit) records.
+
+    Browser-rendered responses (``meta["playwright"]``) are skipped: their body
+    is a DOM, not what the server sent; :mod:`crawler.browser` records those
+    page loads itself. Reads ``ARCHIVE_ENABLED`` and ``ARCHIVE_MAX_RESPONSE_SIZE``.
+    """
+
+    def __init__(self, crawler: Any):
+        self.crawler = crawler
+        self.max_size = crawler.settings.getint("ARCHIVE_MAX_RESPONSE_SIZE")
+        crawler.signals.connect(self._headers_received, signal=signals.headers_received)
+        crawler.signals.connect(self._bytes_received, signal=signals.bytes_received)
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> WarcWriterMiddleware:
+        if not crawler.settings.getbool("ARCHIVE_ENABLED", True):
+            raise NotConfigured
+        return cls(crawler)
+
+    def _headers_received(self, headers: Any, body_length: int, request: Request, **_: Any) -> None:
+        # The moment the response arrived: WARC-Date of the response record.
+        request.meta["_cw_headers_at"] = utcnow()
+        request.meta["_cw_bytes"] = 0
+
+    def _bytes_received(self, data: bytes, request: Request, **_: Any) -> None:
+        received = request.meta.get("_cw_bytes", 0) + len(data)
+        request.meta["_cw_bytes"] = received
+        if received >= self.max_size:
+            raise StopDownload(fail=False)
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        if request.meta.get("playwright"):
+            return response
+        arrived = request.meta.pop("_cw_headers_at", None) or utcnow()
+        latency = request.meta.get("download_latency") or 0.0
+        exchange = Exchange(
+            request=request_record(request), response=response_record(response, self.max_size),
+            sent_at=arrived - timedelta(seconds=latency), received_at=arrived,
+            ip=str(response.ip_address) if response.ip_address else None,
+            source_id=request.meta.get("source_id"), page_id=request.meta.get("page_id"))
+        snapshot = recorder_for(self.crawler).record(exchange)
+        request.meta["snapshot_id"] = snapshot.id
+        request.meta["payload_digest"] = snapshot.payload_digest
+        request.meta["truncated"] = exchange.response.truncated
+        # The raw download is unbounded (truncation happens above); this caps
+        # what HttpCompressionMiddleware may inflate, against gzip bombs.
+        request.meta["download_maxsize"] = self.max_size
+        return response
+
+
+class NetworkGuardMiddleware:
+    """Refuses schemes other than http(s), and literal forbidden hosts (``ARCHIVE_ALLOW_PRIVATE``).
+
+    Host names are checked after resolution by :class:`crawler.resolver.GuardedResolver`;
+    through a proxy the proxy resolves them, so only literals and local names are checked.
+    """
+
+    def __init__(self, allow_private: bool):
+        self.allow_private = allow_private
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> NetworkGuardMiddleware:
+        return cls(crawler.settings.getbool("ARCHIVE_ALLOW_PRIVATE"))
+
+    def process_request(self, request: Request) -> None:
+        parts = urlsplit(request.url)
+        if parts.scheme not in ALLOWED_SCHEMES:
+            raise UnsupportedScheme(f"unsupported scheme {parts.scheme!r}: citewatch fetches http and https")
+        if self.allow_private or not parts.hostname:
+            return
+        reason = host_forbidden_reason(parts.hostname)
+        if reason:
+            raise BlockedRequest(blocked_message(parts.hostname, parts.hostname, reason))
+
+
+def retry_delay(attempt: int, base: float, cap: float, retry_after: str | None, max_after: float,
+                rand: random.Random | None = None, now: Any = None) -> float | None:
+    """Seconds to wait before retry number ``attempt`` (1-based); None: do not retry.
+
+    ``Retry-After`` (seconds or an HTTP date) wins when present; a wait longer
+    than ``max_after`` means giving up in this run.
+
+    >>> retry_delay(1, 2.0, 60.0, "5", 300.0)
+    5.0
+    >>> retry_delay(1, 2.0, 60.0, "900", 300.0) is None
+    True
+    >>> 2.0 <= retry_delay(2, 1.0, 60.0, None, 300.0, random.Random(1)) <= 3.0
+    True
+    """
+    if retry_after:
+        wait = _parse_retry_after(retry_after, now or utcnow())
+        if wait is not None:
+            return None if wait > max_after else wait
+    rand = rand or random.Random()
+    backoff = base * 2 ** (attempt - 1)
+    return min(cap, backoff + rand.uniform(0, backoff / 2))
+
+
+def _parse_retry_after(value: str, now: Any) -> float | None:
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when.replace(tzinfo=None) - now).total_seconds())
+
+
+class BackoffRetryMiddleware(RetryMiddleware):
+    """Scrapy's retry policy, with a wait before each attempt (``ARCHIVE_RETRY_*``)."""
+
+    def __init__(self, settings: Any):
+        super().__init__(settings)
+        self.base = settings.getfloat("ARCHIVE_RETRY_BACKOFF")
+        self.cap = settings.getfloat("ARCHIVE_RETRY_BACKOFF_MAX")
+        self.max_after = settings.getfloat("ARCHIVE_RETRY_AFTER_MAX")
+
+    async def _wait_and_retry(self, request: Request, reason: Any, retry_after: str | None) -> Request | None:
+        attempt = request.meta.get("retry_times", 0) + 1
+        if attempt > request.meta.get("max_retry_times", self.max_retry_times):
+            return None
+        delay = retry_delay(attempt, self.base, self.cap, retry_after, self.max_after)
+        if delay is None:
+            logger.info("not retrying %s: Retry-After %s is longer than retry_after_max", request.url,
+                        retry_after)
+            return None
+        retry = self._retry(request, reason)
+        if retry is not None and delay > 0:
+            await asyncio.sleep(delay)
+        return retry
+
+    async def process_response(self, request: Request, response: Response) -> Request | Response:  # type: ignore[override]
+        if request.meta.get("dont_retry") or response.status not in self.retry_http_codes:
+            return response
+        retry_after = response.headers.get("Retry-After")
+        reason = f"HTTP {response.status}"
+        retry = await self._wait_and_retry(request, reason, retry_after.decode("latin-1") if retry_after else None)
+        return retry or response
+
+    async def process_exception(self, request: Request, exception: Exception) -> Request | None:  # type: ignore[override]
+        if not isinstance(exception, self.exceptions_to_retry) or request.meta.get("dont_retry"):
+            return None
+        return await self._wait_and_retry(request, exception, None)

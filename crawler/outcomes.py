@@ -1,0 +1,99 @@
+"""Failures as outcomes: a short code for the database and one line for a person.
+
+Every way a fetch can fail maps to one of a few codes, so a failed capture is
+recorded (a Snapshot row with that ``outcome``) instead of lost in a log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+    UnsupportedURLSchemeError,
+)
+from twisted.internet import error as tx_error
+from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
+
+from crawler.browser import ABORTED
+from crawler.netguard import blocked_message
+from crawler.resolver import BLOCKED
+
+_TLS_WORDS = ("ssl", "tls", "certificate", "handshake")
+
+
+def _tls(exc: BaseException) -> bool:
+    reasons = getattr(exc, "reasons", None) or []
+    text = " ".join([repr(exc)] + [repr(getattr(r, "value", r)) for r in reasons]).lower()
+    return any(word in text for word in _TLS_WORDS)
+
+
+def _ignored(exc: IgnoreRequest) -> tuple[str, str]:
+    text = str(exc)
+    lowered = text.lower()
+    if type(exc).__name__ == "BlockedRequest":
+        return "blocked", text
+    if type(exc).__name__ == "UnsupportedScheme":
+        return "bad-url", text
+    if "redirect" in lowered:
+        return "redirect-loop", "too many redirects (a redirect loop?): " + text
+    if "robots.txt" in lowered:
+        return "robots", "forbidden by the site's robots.txt"
+    if "maxsize" in lowered or "decompression" in lowered:
+        return "too-large", "the decompressed body is larger than max_response_size (a gzip bomb?)"
+    return "ignored", text or "request dropped"
+
+
+def classify(exc: BaseException, url: str) -> tuple[str, str]:
+    """(outcome code, one-line message) for an exception that ended a fetch."""
+    host = urlsplit(url).hostname or ""
+    if isinstance(exc, IgnoreRequest):
+        return _ignored(exc)
+    if isinstance(exc, UnsupportedURLSchemeError):
+        return "bad-url", str(exc)
+    if isinstance(exc, CannotResolveHostError | tx_error.DNSLookupError):
+        if host in BLOCKED:
+            address, reason = BLOCKED[host]
+            return "blocked", blocked_message(host, address, reason)
+        return "dns", f"DNS lookup failed: no address for {host}"
+    if isinstance(exc, DownloadConnectionRefusedError | tx_error.ConnectionRefusedError):
+        return "refused", f"connection refused by {host}"
+    if isinstance(exc, DownloadTimeoutError | tx_error.TimeoutError | tx_error.TCPTimedOutError):
+        return "timeout", f"timed out: {exc}"
+    if _tls(exc):
+        return "tls", f"TLS error talking to {host}: {exc.__class__.__name__}"
+    if isinstance(exc, DownloadCancelledError):
+        return "cancelled", "the download was cancelled"
+    if isinstance(exc, DownloadFailedError | ResponseDataLossError | ResponseNeverReceived | ResponseFailed |
+                  tx_error.ConnectionLost | tx_error.ConnectionDone | tx_error.ConnectError):
+        return "connection", f"connection to {host} failed: {exc.__class__.__name__}"
+    name = exc.__class__.__name__
+    if name in {"Error", "TimeoutError"} and exc.__class__.__module__.startswith("playwright"):
+        if url in ABORTED:
+            return "blocked", ABORTED[url]
+        return "browser", f"browser load failed: {str(exc).splitlines()[0][:300]}"
+    return "error", f"{name}: {str(exc).splitlines()[0][:300] if str(exc) else 'no detail'}"
+
+
+def status_outcome(status: int) -> str | None:
+    """Outcome code for a final HTTP status that is no success.
+
+    >>> status_outcome(200), status_outcome(404), status_outcome(503)
+    (None, 'http-4xx', 'http-5xx')
+    """
+    if status >= 500:
+        return "http-5xx"
+    if status >= 400:
+        return "http-4xx"
+    return None
+
+
+def describe(failure: Any) -> BaseException:
+    return failure.value if hasattr(failure, "value") else failure

@@ -1,0 +1,107 @@
+"""What an HTML page or a stylesheet needs to display: its page requisites.
+
+Pure functions over text, so they are tested without a crawl. The HTML side
+reads what a browser would load without running script: stylesheets, icons,
+preloads, images (``src`` and ``srcset``), scripts, media and inline
+``style`` attributes; the CSS side reads ``url()`` values and ``@import``
+rules with tinycss2.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urljoin, urlsplit
+
+import tinycss2
+from parsel import Selector
+
+_LINK_RELS = {"stylesheet", "icon", "shortcut", "apple-touch-icon", "preload", "modulepreload",
+              "manifest", "mask-icon"}
+MAX_PER_PAGE = 300
+
+
+def _absolute(base: str, value: str | None) -> str | None:
+    if not value:
+        return None
+    value = value.strip()
+    if not value or value.startswith(("data:", "javascript:", "about:", "#", "blob:")):
+        return None
+    url = urljoin(base, value).split("#", 1)[0]
+    return url if urlsplit(url).scheme in {"http", "https"} else None
+
+
+def _srcset_urls(srcset: str) -> list[str]:
+    """
+    >>> _srcset_urls("a.png 1x, b.png 2x,c.png")
+    ['a.png', 'b.png', 'c.png']
+    """
+    return [part.strip().split()[0] for part in srcset.split(",") if part.strip()]
+
+
+def _html_candidates(sel: Selector) -> list[str]:
+    found: list[str] = []
+    for link in sel.xpath("//link[@href]"):
+        rels = set((link.attrib.get("rel") or "").lower().split())
+        if rels & _LINK_RELS:
+            found.append(link.attrib["href"])
+    found += sel.xpath("//img/@src | //script/@src | //source/@src | //video/@poster | //audio/@src"
+                       " | //video/@src | //input[@type='image']/@src | //embed/@src").getall()
+    for srcset in sel.xpath("//img/@srcset | //source/@srcset").getall():
+        found += _srcset_urls(srcset)
+    return found
+
+
+def html_requisites(base_url: str, html: str) -> list[str]:
+    """Absolute URLs of the requisites of an HTML page, in document order, without repeats."""
+    sel = Selector(text=html or "<html></html>")
+    base = _absolute(base_url, sel.xpath("//base/@href").get()) or base_url
+    found = _html_candidates(sel)
+    for css in sel.xpath("//style/text()").getall():
+        found += css_references(css)
+    for style in sel.xpath("//@style").getall():
+        found += css_references(style, declarations=True)
+    return _unique(base, found)
+
+
+def _unique(base: str, values: list[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for value in values:
+        url = _absolute(base, value)
+        if url and url != base:
+            seen.setdefault(url, None)
+    return list(seen)[:MAX_PER_PAGE]
+
+
+def _walk(tokens: list) -> list[str]:  # type: ignore[type-arg]
+    urls: list[str] = []
+    for token in tokens:
+        if token.type == "declaration":
+            urls += _walk(token.value)
+        elif token.type == "url":
+            urls.append(token.value)
+        elif token.type == "function" and token.lower_name == "url":
+            urls += [t.value for t in token.arguments if t.type == "string"]
+        elif token.type == "at-rule" and token.lower_at_keyword == "import":
+            urls += [t.value for t in token.prelude if t.type in ("string", "url")]
+            urls += _walk(token.prelude)
+        for attr in ("content", "prelude", "arguments"):
+            nested = getattr(token, attr, None)
+            if isinstance(nested, list) and not (token.type == "at-rule" and attr == "prelude"):
+                urls += _walk(nested)
+    return urls
+
+
+def css_references(css: str, declarations: bool = False) -> list[str]:
+    """Raw ``url()`` and ``@import`` references in a stylesheet (or a style attribute).
+
+    >>> css_references("@import 'a.css'; body { background: url(b.png) } @font-face { src: url('f.woff2') }")
+    ['a.css', 'b.png', 'f.woff2']
+    """
+    if declarations:
+        tokens = tinycss2.parse_blocks_contents(css, skip_comments=True, skip_whitespace=True)
+    else:
+        tokens = tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True)
+    return list(dict.fromkeys(_walk(tokens)))
+
+
+def css_requisites(base_url: str, css: str) -> list[str]:
+    return _unique(base_url, css_references(css))

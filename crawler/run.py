@@ -1,0 +1,114 @@
+"""Run a capture crawl in this process: citewatch settings in, seed results out.
+
+Scrapy's reactor cannot restart, so this runs once per process; the CLI calls
+it once, and long-running workers will keep one crawl open instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from archive import __version__
+from archive.settings import Settings
+from crawler.browser import BrowserGuard, launch_options
+from crawler.netguard import proxy_hosts
+from crawler.spiders.capture import CaptureSpider, SeedResult
+
+logger = logging.getLogger(__name__)
+
+_PLAYWRIGHT = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
+
+
+def scrapy_settings(settings: Settings, browser_possible: bool) -> dict[str, Any]:
+    """Scrapy settings for a capture crawl, from citewatch settings."""
+    result: dict[str, Any] = {
+        "BOT_NAME": f"citewatch/{__version__}",
+        "USER_AGENT": settings.effective_user_agent,
+        "REMOTE_CONTROL_ENABLED": False,  # Scrapy's remote-control extension runs code it is sent
+        "TELNETCONSOLE_ENABLED": False,
+        "LOG_ENABLED": False,
+        "LOG_INSTALL_ROOT_HANDLER": False,
+        "ROBOTSTXT_OBEY": True,  # per request: cited URLs carry dont_obey_robotstxt (see the spider)
+        "COOKIES_ENABLED": True,
+        "HTTPERROR_ALLOW_ALL": True,
+        "DUPEFILTER_CLASS": "scrapy.dupefilters.BaseDupeFilter",
+        "DEFAULT_REQUEST_HEADERS": {
+            "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            "Accept-Language": "en",
+            "Accept-Encoding": "gzip, deflate",  # warcio cannot decode zstd; brotli support varies
+        },
+        "COMPRESSION_ENABLED": True,
+        "CONCURRENT_REQUESTS": settings.concurrency,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": settings.host_concurrency,
+        "DOWNLOAD_DELAY": settings.host_delay,
+        "DOWNLOAD_DELAY_JITTER": 0.5,
+        "DOWNLOAD_TIMEOUT": settings.timeout,
+        "DOWNLOAD_MAXSIZE": 0,  # truncation is ours (WarcWriterMiddleware); decompression is capped per request
+        "DOWNLOAD_WARNSIZE": 0,
+        "DOWNLOAD_FAIL_ON_DATALOSS": False,
+        "REDIRECT_MAX_TIMES": settings.max_redirects,
+        "METAREFRESH_ENABLED": False,
+        "RETRY_TIMES": settings.retries,
+        "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
+        "TWISTED_DNS_RESOLVER": "crawler.resolver.GuardedResolver",
+        "DOWNLOAD_HANDLERS": {"file": None, "s3": None, "ftp": None, "data": None},
+        "DOWNLOADER_MIDDLEWARES": {
+            "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+            "crawler.middlewares.BackoffRetryMiddleware": 550,
+            "crawler.middlewares.NetworkGuardMiddleware": 760,
+            "crawler.middlewares.WarcWriterMiddleware": 950,
+        },
+        "ARCHIVE_ENABLED": True,
+        "ARCHIVE_WARC_DIR": str(settings.warc_dir),
+        "ARCHIVE_DATABASE_URL": settings.effective_database_url,
+        "ARCHIVE_WARC_PREFIX": settings.warc_prefix,
+        "ARCHIVE_WARC_MAX_SIZE": settings.warc_max_size,
+        "ARCHIVE_MAX_RESPONSE_SIZE": settings.max_response_size,
+        "ARCHIVE_ALLOW_PRIVATE": settings.allow_private_networks,
+        "ARCHIVE_OBEY_ROBOTS_CITED": settings.obey_robots_cited,
+        "ARCHIVE_PAGE_REQUISITES": settings.page_requisites,
+        "ARCHIVE_REQUISITES_MAX_AGE": settings.requisites_max_age,
+        "ARCHIVE_AUTO_BROWSER": settings.auto_browser,
+        "ARCHIVE_BROWSER_SETTLE": settings.browser_settle_timeout,
+        "ARCHIVE_RETRY_BACKOFF": settings.retry_backoff,
+        "ARCHIVE_RETRY_BACKOFF_MAX": settings.retry_backoff_max,
+        "ARCHIVE_RETRY_AFTER_MAX": settings.retry_after_max,
+    }
+    if browser_possible:
+        result["DOWNLOAD_HANDLERS"].update({"http": _PLAYWRIGHT, "https": _PLAYWRIGHT})
+        result.update({
+            "PLAYWRIGHT_BROWSER_TYPE": "chromium",
+            "PLAYWRIGHT_LAUNCH_OPTIONS": launch_options(settings.browser_executable),
+            "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": settings.timeout * 1000,
+            "PLAYWRIGHT_ABORT_REQUEST": BrowserGuard(settings.allow_private_networks, bool(proxy_hosts())),
+            "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": 4,
+        })
+    return result
+
+
+def _quiet_libraries() -> None:
+    """Scrapy resets its loggers to DEBUG; keep them at WARNING unless citewatch runs at -vv."""
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        for name in ("scrapy", "twisted", "scrapy-playwright", "scrapy_playwright", "asyncio", "py.warnings"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def run_capture(settings: Settings, urls: Sequence[str], *, browser: bool = False,
+                on_result: Callable[[SeedResult], None] | None = None,
+                extra: dict[str, Any] | None = None) -> list[SeedResult]:
+    """Capture ``urls`` (already checked) and return one result per URL, in order."""
+    from scrapy.crawler import CrawlerProcess
+
+    browser_possible = browser or settings.auto_browser
+    process = CrawlerProcess({**scrapy_settings(settings, browser_possible), **(extra or {})})
+    _quiet_libraries()
+    crawler = process.create_crawler(CaptureSpider)
+    process.crawl(crawler, urls=urls, browser=browser, on_result=on_result)
+    process.start()
+    spider: CaptureSpider = crawler.spider  # type: ignore[assignment]
+    missing = [u for u in urls if u not in spider.results]
+    for url in missing:  # a crawl that stopped early (signal, crash of a component)
+        spider.results[url] = SeedResult(url, "interrupted", "the crawl stopped before this URL finished")
+    return [spider.results[u] for u in dict.fromkeys(urls)]
