@@ -253,8 +253,11 @@ def capture(obj: Context, urls: tuple[str, ...], browser: bool, no_requisites: b
         err.print(f"citewatch: {message}", markup=False, highlight=False)
     if browser:
         _check_browser(settings)
+    from crawler.spiders.capture import SeedResult
+
+    rejected = [SeedResult(raw, "bad-url", message) for raw, message in bad]
     results = _run(settings, good, browser)
-    _print_results(results, as_json)
+    _print_results(rejected + results, as_json)
     if bad:
         sys.exit(UsageError.exit_code)
     sys.exit(0 if all(r.ok for r in results) else 1)
