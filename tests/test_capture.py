@@ -205,7 +205,8 @@ def test_bad_inputs_each_get_an_outcome(home, server):
     got = {url: r["outcome"] for url, r in results(proc).items()}
     expected = {
         good: "ok", urls["/missing"]: "http-4xx", urls["/error"]: "http-5xx",
-        urls["/loop-a"]: "redirect-loop", urls["/slow"]: "timeout", urls["/huge"]: "truncated",
+        urls["/loop-a"]: "redirect-loop", urls["/loop-b"]: "redirect-loop",
+        urls["/slow"]: "timeout", urls["/huge"]: "truncated",
         urls["/endless"]: "truncated", urls["/bomb"]: "too-large", urls["/charset"]: "ok",
         urls["/binary"]: "ok", urls["/broken"]: "ok", refused: "refused", tls: "tls",
         "http://no-such-host.invalid/": "dns", "http://exa mple.com/": "bad-url",
