@@ -113,10 +113,14 @@ def head_revision() -> str | None:
 def connect(url: str) -> sessionmaker[Session]:
     """A session factory for a database that is migrated to head."""
     engine = make_engine(url)
-    current = current_revision(engine)
-    if current is None:
-        raise DatabaseError(f"the database {_describe(engine)} is empty: run `citewatch init` first")
-    if current != head_revision():
-        raise DatabaseError(f"the database {_describe(engine)} is at revision {current}: "
-                            "run `citewatch db upgrade`")
+    try:
+        current = current_revision(engine)
+        if current is None:
+            raise DatabaseError(f"the database {_describe(engine)} is empty: run `citewatch init` first")
+        if current != head_revision():
+            raise DatabaseError(f"the database {_describe(engine)} is at revision {current}: "
+                                "run `citewatch db upgrade`")
+    except DatabaseError:
+        engine.dispose()
+        raise
     return sessionmaker(engine, expire_on_commit=False)
