@@ -189,13 +189,19 @@ def fail_then(status: int, times: int, then: Route, headers: dict[str, str] | No
     return route
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients hanging up mid-body is what several tests do on purpose
+
+
 class TestServer:
     """A threaded HTTP server; ``url(path)`` gives absolute URLs."""
 
     def __init__(self, host: str = "127.0.0.1"):
         self.state = ServerState()
-        self.httpd = http.server.ThreadingHTTPServer((host, 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host, 0), Handler)
         self.httpd.state = self.state  # type: ignore[attr-defined]
         self.host, self.port = self.httpd.server_address[:2]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
