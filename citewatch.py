@@ -13,7 +13,6 @@ import shutil
 import sys
 from collections.abc import Callable, Sequence
 from functools import wraps
-from pathlib import Path
 from typing import Any
 
 import click
@@ -43,8 +42,11 @@ def _fail(exc: BaseException, debug: bool) -> None:
     if isinstance(exc, CitewatchError):
         err.print(f"citewatch: error: {exc}", markup=False, highlight=False)
         sys.exit(exc.exit_code)
-    err.print(f"citewatch: error: {exc.__class__.__name__}: {exc} (run with --debug for details)",
-              markup=False, highlight=False)
+    err.print(
+        f"citewatch: error: {exc.__class__.__name__}: {exc} (run with --debug for details)",
+        markup=False,
+        highlight=False,
+    )
     sys.exit(1)
 
 
@@ -68,16 +70,28 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--home", envvar=None, help="Data folder (default: CITEWATCH_HOME or ~/.local/share/citewatch).")
-@click.option("--config", "config", type=click.Path(dir_okay=False), help="Settings file instead of "
-              "HOME/citewatch.toml.")
+@click.option(
+    "--home", envvar=None, help="Data folder (default: CITEWATCH_HOME or ~/.local/share/citewatch)."
+)
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False),
+    help="Settings file instead of HOME/citewatch.toml.",
+)
 @click.option("--database-url", help="Database URL (default: SQLite in the data folder).")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.version_option(package_name="citewatch")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None, config: str | None, database_url: str | None,
-        verbose: int, debug: bool) -> None:
+def cli(
+    ctx: click.Context,
+    home: str | None,
+    config: str | None,
+    database_url: str | None,
+    verbose: int,
+    debug: bool,
+) -> None:
     """citewatch: archive what a story cites, and watch it for changes."""
     level = logging.WARNING - 10 * min(verbose, 2)
     handler = logging.StreamHandler(sys.stderr)
@@ -151,8 +165,15 @@ def show_config(obj: Context, as_json: bool) -> None:
     from archive.settings import SETTINGS
 
     settings = obj.settings()
-    rows = [{"name": s.name, "value": getattr(settings, s.name), "origin": settings.origin(s.name),
-             "env": s.env_var} for s in SETTINGS]
+    rows = [
+        {
+            "name": s.name,
+            "value": getattr(settings, s.name),
+            "origin": settings.origin(s.name),
+            "env": s.env_var,
+        }
+        for s in SETTINGS
+    ]
     if as_json:
         out.print_json(json.dumps(rows))
         return
@@ -177,8 +198,10 @@ def _check_urls(urls: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
 def _check_browser(settings: Any) -> None:
     path = settings.browser_executable
     if not (os.path.isfile(path) and os.access(path, os.X_OK)) and not shutil.which(path):
-        raise BrowserError(f"Chromium not found at {path}: install it (apt-get install chromium) or set "
-                           "browser_executable (CITEWATCH_BROWSER_EXECUTABLE)")
+        raise BrowserError(
+            f"Chromium not found at {path}: install it (apt-get install chromium) or set "
+            "browser_executable (CITEWATCH_BROWSER_EXECUTABLE)"
+        )
 
 
 def _record_rejected(sessions: Any, bad: list[tuple[str, str]]) -> None:
@@ -192,10 +215,18 @@ def _record_rejected(sessions: Any, bad: list[tuple[str, str]]) -> None:
 
 
 def _result_dict(result: Any) -> dict[str, Any]:
-    return {"url": result.url, "outcome": result.outcome, "ok": result.ok, "status": result.status,
-            "final_url": result.final_url, "snapshot_id": result.snapshot_id, "via": result.via,
-            "requisites": result.requisites, "seconds": round(result.seconds, 3),
-            "message": result.message}
+    return {
+        "url": result.url,
+        "outcome": result.outcome,
+        "ok": result.ok,
+        "status": result.status,
+        "final_url": result.final_url,
+        "snapshot_id": result.snapshot_id,
+        "via": result.via,
+        "requisites": result.requisites,
+        "seconds": round(result.seconds, 3),
+        "message": result.message,
+    }
 
 
 def _print_results(results: list[Any], as_json: bool) -> None:
@@ -206,8 +237,14 @@ def _print_results(results: list[Any], as_json: bool) -> None:
     table.columns[0].overflow = "fold"
     for r in results:
         style = "green" if r.ok else "red"
-        table.add_row(r.url, f"[{style}]{r.outcome}[/]", str(r.status or "-"), r.via,
-                      str(r.snapshot_id or "-"), r.message)
+        table.add_row(
+            r.url,
+            f"[{style}]{r.outcome}[/]",
+            str(r.status or "-"),
+            r.via,
+            str(r.snapshot_id or "-"),
+            r.message,
+        )
     out.print(table)
 
 
@@ -216,8 +253,14 @@ def _progress(total: int) -> tuple[Callable[[Any], None], Callable[[], None]]:
     if err.is_terminal:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        bar = Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                       console=err, transient=True)
+        bar = Progress(
+            TextColumn("capturing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        )
         task = bar.add_task("capture", total=total)
         bar.start()
         return (lambda result: bar.advance(task)), bar.stop
@@ -246,10 +289,14 @@ def capture(obj: Context, urls: tuple[str, ...], browser: bool, no_requisites: b
     sessions = _database(settings)
     report = reconcile(sessions, settings.warc_dir)
     if report.files_recovered:
-        err.print(f"recovered {len(report.files_recovered)} WARC file(s) left open by a crash "
-                  f"({report.rows_added} records indexed)", markup=False, highlight=False)
+        err.print(
+            f"recovered {len(report.files_recovered)} WARC file(s) left open by a crash "
+            f"({report.rows_added} records indexed)",
+            markup=False,
+            highlight=False,
+        )
     _record_rejected(sessions, bad)
-    for raw, message in bad:
+    for _raw, message in bad:
         err.print(f"citewatch: {message}", markup=False, highlight=False)
     if browser:
         _check_browser(settings)
@@ -289,10 +336,24 @@ def snapshots(obj: Context, url: str, as_json: bool) -> None:
     sessions = connect(settings.effective_database_url)
     with sessions() as session:
         rows = index.attempts(session, url)
-        data = [{"id": s.id, "url": s.url, "captured_at": s.captured_at.isoformat() + "Z",
-                 "status": s.status, "mime": s.mime, "record_type": s.record_type, "outcome": s.outcome,
-                 "payload_digest": s.payload_digest, "warc_file": s.warc_file.name if s.warc_file else None,
-                 "offset": s.offset, "length": s.length, "via": s.via, "error": s.error} for s in rows]
+        data = [
+            {
+                "id": s.id,
+                "url": s.url,
+                "captured_at": s.captured_at.isoformat() + "Z",
+                "status": s.status,
+                "mime": s.mime,
+                "record_type": s.record_type,
+                "outcome": s.outcome,
+                "payload_digest": s.payload_digest,
+                "warc_file": s.warc_file.name if s.warc_file else None,
+                "offset": s.offset,
+                "length": s.length,
+                "via": s.via,
+                "error": s.error,
+            }
+            for s in rows
+        ]
     if as_json:
         out.print_json(json.dumps(data))
         return
@@ -301,8 +362,16 @@ def snapshots(obj: Context, url: str, as_json: bool) -> None:
         return
     table = Table("id", "captured (UTC)", "status", "type", "outcome", "via", "warc file", "offset")
     for d in data:
-        table.add_row(str(d["id"]), d["captured_at"], str(d["status"] or "-"), d["record_type"] or "-",
-                      d["outcome"], d["via"], d["warc_file"] or "-", str(d["offset"] if d["offset"] is not None else "-"))
+        table.add_row(
+            str(d["id"]),
+            d["captured_at"],
+            str(d["status"] or "-"),
+            d["record_type"] or "-",
+            d["outcome"],
+            d["via"],
+            d["warc_file"] or "-",
+            str(d["offset"] if d["offset"] is not None else "-"),
+        )
     out.print(table)
 
 

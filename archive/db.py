@@ -84,18 +84,25 @@ def _describe(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
 
+def reason(exc: BaseException) -> str:
+    """The first line of what the database driver said, without SQLAlchemy's footer."""
+    original = getattr(exc, "orig", None) or exc
+    lines = str(original).strip().splitlines()
+    return f"{original.__class__.__name__}: {lines[0] if lines else 'no detail'}"
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     try:
         command.upgrade(alembic_config(engine), revision)
     except SQLAlchemyError as exc:
-        raise DatabaseError(f"cannot migrate {_describe(engine)}: {exc.__class__.__name__}: {exc}") from exc
+        raise DatabaseError(f"cannot migrate {_describe(engine)}: {reason(exc)}") from exc
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     try:
         command.downgrade(alembic_config(engine), revision)
     except SQLAlchemyError as exc:
-        raise DatabaseError(f"cannot migrate {_describe(engine)}: {exc}") from exc
+        raise DatabaseError(f"cannot migrate {_describe(engine)}: {reason(exc)}") from exc
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -103,7 +110,7 @@ def current_revision(engine: Engine) -> str | None:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     except SQLAlchemyError as exc:
-        raise DatabaseError(f"cannot reach the database {_describe(engine)}: {exc.__class__.__name__}") from exc
+        raise DatabaseError(f"cannot reach the database {_describe(engine)}: {reason(exc)}") from exc
 
 
 def head_revision() -> str | None:
@@ -118,8 +125,9 @@ def connect(url: str) -> sessionmaker[Session]:
         if current is None:
             raise DatabaseError(f"the database {_describe(engine)} is empty: run `citewatch init` first")
         if current != head_revision():
-            raise DatabaseError(f"the database {_describe(engine)} is at revision {current}: "
-                                "run `citewatch db upgrade`")
+            raise DatabaseError(
+                f"the database {_describe(engine)} is at revision {current}: run `citewatch db upgrade`"
+            )
     except DatabaseError:
         engine.dispose()
         raise

@@ -35,8 +35,12 @@ def original_of(session: Session, surt: str, digest: str) -> Snapshot | None:
     """The newest full ``response`` capture of this SURT with this payload digest."""
     stmt = (
         select(Snapshot)
-        .where(Snapshot.surt == surt, Snapshot.payload_digest == digest,
-               Snapshot.record_type == "response", Snapshot.outcome == "ok")
+        .where(
+            Snapshot.surt == surt,
+            Snapshot.payload_digest == digest,
+            Snapshot.record_type == "response",
+            Snapshot.outcome == "ok",
+        )
         .order_by(Snapshot.captured_at.desc())
         .limit(1)
     )
@@ -67,17 +71,22 @@ def closest(session: Session, url: str, when: datetime) -> Snapshot | None:
     key = surt_key(url)
     base = select(Snapshot).where(Snapshot.surt == key, Snapshot.record_type.in_(ARCHIVED_TYPES))
     before = session.scalars(
-        base.where(Snapshot.captured_at <= when).order_by(Snapshot.captured_at.desc()).limit(1)).first()
+        base.where(Snapshot.captured_at <= when).order_by(Snapshot.captured_at.desc()).limit(1)
+    ).first()
     after = session.scalars(
-        base.where(Snapshot.captured_at > when).order_by(Snapshot.captured_at).limit(1)).first()
+        base.where(Snapshot.captured_at > when).order_by(Snapshot.captured_at).limit(1)
+    ).first()
     candidates = [s for s in (before, after) if s is not None]
     return min(candidates, key=lambda s: abs((s.captured_at - when).total_seconds()), default=None)
 
 
-def add_failure(session: Session, url: str, outcome: str, error: str, at: datetime, **fields: object) -> Snapshot:
+def add_failure(
+    session: Session, url: str, outcome: str, error: str, at: datetime, **fields: object
+) -> Snapshot:
     """A Snapshot row for a fetch that produced no record, saying why."""
-    snap = Snapshot(url=url, surt=surt_key(url), captured_at=at, outcome=outcome, error=error[:2000],
-                    **fields)
+    snap = Snapshot(
+        url=url, surt=surt_key(url), captured_at=at, outcome=outcome, error=error[:2000], **fields
+    )
     session.add(snap)
     session.flush()
     return snap

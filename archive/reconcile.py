@@ -80,19 +80,30 @@ def _row_from_record(session: Session, record, file_id: int, offset: int, length
     digest = headers.get_header("WARC-Payload-Digest")
     http = record.http_headers
     status = int(http.get_statuscode()) if http is not None and http.get_statuscode().isdigit() else None
-    mime = mime_of(http.get_header("Content-Type") if http is not None else headers.get_header("Content-Type"))
+    mime = mime_of(
+        http.get_header("Content-Type") if http is not None else headers.get_header("Content-Type")
+    )
     refers = index.original_of(session, surt, digest) if record.rec_type == "revisit" and digest else None
     truncated = headers.get_header("WARC-Truncated")
     source = session.scalars(select(Source).where(Source.url == url)).first()
     return Snapshot(
-        url=url, surt=surt, captured_at=iso_date_to_datetime(headers.get_header("WARC-Date")),
-        status=status, mime=mime, payload_digest=digest, record_type=record.rec_type,
+        url=url,
+        surt=surt,
+        captured_at=iso_date_to_datetime(headers.get_header("WARC-Date")),
+        status=status,
+        mime=mime,
+        payload_digest=digest,
+        record_type=record.rec_type,
         record_id=headers.get_header("WARC-Record-ID").strip("<>").removeprefix("urn:uuid:"),
-        warc_file_id=file_id, offset=offset, length=length,
-        refers_to_id=refers.id if refers else None, source_id=source.id if source else None,
+        warc_file_id=file_id,
+        offset=offset,
+        length=length,
+        refers_to_id=refers.id if refers else None,
+        source_id=source.id if source else None,
         via="browser" if record.rec_type == "resource" else "http",
         outcome="truncated" if truncated else "ok",
-        error="recovered after a crash" + ("; body cut at the maximum response size" if truncated else ""))
+        error="recovered after a crash" + ("; body cut at the maximum response size" if truncated else ""),
+    )
 
 
 def _recover(session: Session, path: Path, now: Clock, report: ReconcileReport) -> None:
@@ -108,7 +119,9 @@ def _recover(session: Session, path: Path, now: Clock, report: ReconcileReport) 
                 logger.warning("%s: unreadable record at offset %d; cutting the file there", name, offset)
                 break
             good_end = offset + length
-            rid = (record.rec_headers.get_header("WARC-Record-ID") or "").strip("<>").removeprefix("urn:uuid:")
+            rid = (
+                (record.rec_headers.get_header("WARC-Record-ID") or "").strip("<>").removeprefix("urn:uuid:")
+            )
             if record.rec_type in index.ARCHIVED_TYPES and rid not in known:
                 session.add(_row_from_record(session, record, file_id, offset, length))
                 session.flush()
@@ -118,16 +131,21 @@ def _recover(session: Session, path: Path, now: Clock, report: ReconcileReport) 
             handle.truncate(good_end)
             report.bytes_cut += size - good_end
             os.fsync(handle.fileno())
-    dropped = session.execute(delete(Snapshot).where(
-        Snapshot.warc_file_id == file_id, Snapshot.offset >= good_end)).rowcount
+    dropped = session.execute(
+        delete(Snapshot).where(Snapshot.warc_file_id == file_id, Snapshot.offset >= good_end)
+    ).rowcount
     report.rows_dropped += dropped or 0
     session.commit()
     os.rename(path, path.with_name(name))
     session.execute(update(WarcFile).where(WarcFile.id == file_id).values(closed_at=now(), size=good_end))
     session.commit()
     report.files_recovered.append(name)
-    logger.warning("recovered %s after a crash: %d bytes cut, %d records indexed",
-                   name, report.bytes_cut, report.rows_added)
+    logger.warning(
+        "recovered %s after a crash: %d bytes cut, %d records indexed",
+        name,
+        report.bytes_cut,
+        report.rows_added,
+    )
 
 
 def _mark_closed(session: Session, warc_dir: Path, now: Clock) -> None:

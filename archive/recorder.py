@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive import index
+from archive import db, index
 from archive.errors import DatabaseError
 from archive.models import ExtractedText, Snapshot, WarcFile
 from archive.warc import (
@@ -75,13 +75,29 @@ TRUNCATION_REASONS = {
 class CaptureRecorder:
     """Turns exchanges, resources and failures into WARC records and Snapshot rows."""
 
-    def __init__(self, warc_dir: Path, sessions: sessionmaker[Session], *, prefix: str = "citewatch",
-                 max_size: int = 10**9, now: Clock = utcnow, make_id: IdFactory = uuid.uuid4,
-                 commit_every: int = 200, commit_interval: float = 1.0):
+    def __init__(
+        self,
+        warc_dir: Path,
+        sessions: sessionmaker[Session],
+        *,
+        prefix: str = "citewatch",
+        max_size: int = 10**9,
+        now: Clock = utcnow,
+        make_id: IdFactory = uuid.uuid4,
+        commit_every: int = 200,
+        commit_interval: float = 1.0,
+    ):
         self.now = now
         self.session = sessions()
-        self.store = WarcStore(warc_dir, prefix=prefix, max_size=max_size, now=now, make_id=make_id,
-                               on_open=self._file_opened, on_close=self._file_closed)
+        self.store = WarcStore(
+            warc_dir,
+            prefix=prefix,
+            max_size=max_size,
+            now=now,
+            make_id=make_id,
+            on_open=self._file_opened,
+            on_close=self._file_closed,
+        )
         self._file_ids: dict[str, int] = {}
         # Latest full response per SURT written by this process, so re-captures
         # within one run dedup without a query.
@@ -111,17 +127,25 @@ class CaptureRecorder:
         return Revisit(f"<urn:uuid:{row.record_id}>", row.url, row.captured_at), row.id
 
     def _remember(self, surt: str, digest: str, snap: Snapshot, location: RecordLocation) -> None:
-        self._recent[surt] = (digest, Revisit(f"<urn:uuid:{location.record_id}>", snap.url,
-                                              snap.captured_at), snap.id)
+        self._recent[surt] = (
+            digest,
+            Revisit(f"<urn:uuid:{location.record_id}>", snap.url, snap.captured_at),
+            snap.id,
+        )
         self._recent.move_to_end(surt)
         if len(self._recent) > 50_000:
             self._recent.popitem(last=False)
 
     # -- rows ---------------------------------------------------------------
     def _row(self, location: RecordLocation, **fields: object) -> Snapshot:
-        snap = Snapshot(warc_file_id=self._file_ids[location.filename], offset=location.offset,
-                        length=location.length, record_id=location.record_id,
-                        record_type=location.record_type, **fields)
+        snap = Snapshot(
+            warc_file_id=self._file_ids[location.filename],
+            offset=location.offset,
+            length=location.length,
+            record_id=location.record_id,
+            record_type=location.record_type,
+            **fields,
+        )
         self.session.add(snap)
         self.session.flush()
         self._pending += 1
@@ -144,35 +168,80 @@ class CaptureRecorder:
         req = factory.request(ex.request, ex.sent_at, main.record_id)
         location = self._write([main, req])[0]
         snap = self._row(
-            location, source_id=ex.source_id, page_id=ex.page_id, url=url, surt=surt,
-            captured_at=ex.received_at, status=resp.status, mime=mime_of(resp.header("Content-Type")),
-            payload_digest=digest, refers_to_id=original[1] if original else None, via=ex.via,
+            location,
+            source_id=ex.source_id,
+            page_id=ex.page_id,
+            url=url,
+            surt=surt,
+            captured_at=ex.received_at,
+            status=resp.status,
+            mime=mime_of(resp.header("Content-Type")),
+            payload_digest=digest,
+            refers_to_id=original[1] if original else None,
+            via=ex.via,
             outcome="truncated" if resp.truncated else "ok",
-            error=TRUNCATION_REASONS.get(resp.truncated or ""))
+            error=TRUNCATION_REASONS.get(resp.truncated or ""),
+        )
         if not original and not resp.truncated and resp.body:
             self._remember(surt, digest, snap, location)
         self.maybe_commit()
         return snap
 
-    def record_resource(self, url: str, content_type: str, data: bytes, *, at: datetime | None = None,
-                        concurrent_to: str | None = None, source_id: int | None = None,
-                        page_id: int | None = None, via: str = "browser") -> Snapshot:
+    def record_resource(
+        self,
+        url: str,
+        content_type: str,
+        data: bytes,
+        *,
+        at: datetime | None = None,
+        concurrent_to: str | None = None,
+        source_id: int | None = None,
+        page_id: int | None = None,
+        via: str = "browser",
+    ) -> Snapshot:
         """A ``resource`` record, such as a screenshot or a rendered DOM."""
         at = at or self.now()
         rid = uuid.UUID(concurrent_to) if concurrent_to else None
         location = self._write([self.store.factory.resource(url, content_type, data, at, rid)])[0]
-        snap = self._row(location, source_id=source_id, page_id=page_id, url=url,
-                         surt=index.surt_key(url), captured_at=at, mime=mime_of(content_type),
-                         payload_digest=payload_digest(data), via=via, outcome="ok")
+        snap = self._row(
+            location,
+            source_id=source_id,
+            page_id=page_id,
+            url=url,
+            surt=index.surt_key(url),
+            captured_at=at,
+            mime=mime_of(content_type),
+            payload_digest=payload_digest(data),
+            via=via,
+            outcome="ok",
+        )
         self.maybe_commit()
         return snap
 
-    def record_failure(self, url: str, outcome: str, error: str, *, at: datetime | None = None,
-                       source_id: int | None = None, page_id: int | None = None,
-                       status: int | None = None, via: str = "http") -> Snapshot:
+    def record_failure(
+        self,
+        url: str,
+        outcome: str,
+        error: str,
+        *,
+        at: datetime | None = None,
+        source_id: int | None = None,
+        page_id: int | None = None,
+        status: int | None = None,
+        via: str = "http",
+    ) -> Snapshot:
         """A row saying a fetch of ``url`` failed, and why; no WARC record."""
-        snap = index.add_failure(self.session, url, outcome, error, at or self.now(), status=status,
-                                 source_id=source_id, page_id=page_id, via=via)
+        snap = index.add_failure(
+            self.session,
+            url,
+            outcome,
+            error,
+            at or self.now(),
+            status=status,
+            source_id=source_id,
+            page_id=page_id,
+            via=via,
+        )
         self._pending += 1
         self.maybe_commit()
         return snap
@@ -186,8 +255,9 @@ class CaptureRecorder:
 
     def store_text(self, digest: str, extractor: str, text: str) -> None:
         if self.session.get(ExtractedText, digest) is None:
-            self.session.add(ExtractedText(payload_digest=digest, extractor=extractor, text=text,
-                                           extracted_at=self.now()))
+            self.session.add(
+                ExtractedText(payload_digest=digest, extractor=extractor, text=text, extracted_at=self.now())
+            )
             self._pending += 1
 
     def source_id(self, url: str) -> int:
@@ -196,7 +266,8 @@ class CaptureRecorder:
     # -- transactions ---------------------------------------------------------
     def maybe_commit(self) -> None:
         if self._pending >= self.commit_every or (
-                self._pending and time.monotonic() - self._last_commit >= self.commit_interval):
+            self._pending and time.monotonic() - self._last_commit >= self.commit_interval
+        ):
             self.commit()
 
     def commit(self) -> None:
@@ -206,8 +277,7 @@ class CaptureRecorder:
             self.session.commit()
         except SQLAlchemyError as exc:
             self.session.rollback()
-            raise DatabaseError(f"cannot save captures to the database: {exc.__class__.__name__}: "
-                                f"{exc}") from exc
+            raise DatabaseError(f"cannot save captures to the database: {db.reason(exc)}") from exc
         self._pending = 0
         self._last_commit = time.monotonic()
 

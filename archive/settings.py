@@ -89,46 +89,106 @@ def _default_home() -> str:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("home", None, "Data folder: database, WARC files, logs. Default: $XDG_DATA_HOME/citewatch "
-            "(~/.local/share/citewatch)."),
-    Setting("database_url", "", "SQLAlchemy URL of the database. Empty: SQLite file citewatch.db in the "
-            "data folder. postgresql://user@host/db uses PostgreSQL through psycopg 3."),
-    Setting("contact_url", "", "URL or mailto: address put in the User-Agent so site owners can reach "
-            "whoever runs this crawler. Set it before crawling sites you do not own."),
+    Setting(
+        "home",
+        None,
+        "Data folder: database, WARC files, logs. Default: $XDG_DATA_HOME/citewatch "
+        "(~/.local/share/citewatch).",
+    ),
+    Setting(
+        "database_url",
+        "",
+        "SQLAlchemy URL of the database. Empty: SQLite file citewatch.db in the "
+        "data folder. postgresql://user@host/db uses PostgreSQL through psycopg 3.",
+    ),
+    Setting(
+        "contact_url",
+        "",
+        "URL or mailto: address put in the User-Agent so site owners can reach "
+        "whoever runs this crawler. Set it before crawling sites you do not own.",
+    ),
     Setting("user_agent", "", "Full User-Agent override. Empty: 'citewatch/VERSION (+CONTACT_URL)'."),
-    Setting("warc_max_size", 10**9, "Rotate to a new WARC file once the current one reaches this size "
-            "(bytes, or 500MB, 1GB).", parse_size),
+    Setting(
+        "warc_max_size",
+        10**9,
+        "Rotate to a new WARC file once the current one reaches this size (bytes, or 500MB, 1GB).",
+        parse_size,
+    ),
     Setting("warc_prefix", "citewatch", "First part of every WARC file name."),
-    Setting("max_response_size", 50 * 10**6, "Largest response body kept. A larger body is cut at this "
-            "size and its record says WARC-Truncated: length. Also caps decompressed size "
-            "(gzip bombs).", parse_size),
+    Setting(
+        "max_response_size",
+        50 * 10**6,
+        "Largest response body kept. A larger body is cut at this "
+        "size and its record says WARC-Truncated: length. Also caps decompressed size "
+        "(gzip bombs).",
+        parse_size,
+    ),
     Setting("timeout", 30.0, "Seconds allowed to connect and receive a whole response.", _parse_seconds),
     Setting("max_redirects", 10, "Redirect hops followed before giving up as a redirect loop.", _parse_count),
     Setting("retries", 2, "Extra attempts after a timeout, a dropped connection, 429 or 5xx.", _parse_count),
-    Setting("retry_backoff", 2.0, "Seconds before the first retry; doubles each attempt (with jitter).",
-            _parse_seconds),
+    Setting(
+        "retry_backoff",
+        2.0,
+        "Seconds before the first retry; doubles each attempt (with jitter).",
+        _parse_seconds,
+    ),
     Setting("retry_backoff_max", 60.0, "Longest wait between two attempts, in seconds.", _parse_seconds),
-    Setting("retry_after_max", 300.0, "Longest Retry-After (seconds) honoured; a server asking for more "
-            "gets no retry in this run.", _parse_seconds),
+    Setting(
+        "retry_after_max",
+        300.0,
+        "Longest Retry-After (seconds) honoured; a server asking for more gets no retry in this run.",
+        _parse_seconds,
+    ),
     Setting("host_delay", 1.0, "Seconds between two requests to the same host.", _parse_seconds),
     Setting("host_concurrency", 2, "Requests in flight at once to the same host.", _parse_positive),
     Setting("concurrency", 32, "Requests in flight at once in all.", _parse_positive),
-    Setting("obey_robots_cited", False, "Obey robots.txt for URLs a user cited or asked for. Off: they are "
-            "fetched on the user's behalf, like a person following the link.", _parse_bool),
-    Setting("obey_robots_discovery", True, "Obey robots.txt when discovering pages (sitemaps, feeds, "
-            "outlet pages).", _parse_bool),
-    Setting("allow_private_networks", False, "Allow fetches to loopback, private, link-local and "
-            "cloud-metadata addresses. Off by default; turn on for local use and tests.", _parse_bool),
-    Setting("page_requisites", True, "Also capture the stylesheets, images, scripts and fonts an HTML page "
-            "uses, so replay looks like the page.", _parse_bool),
-    Setting("requisites_max_age", 86400.0, "A requisite captured less than this many seconds ago is not "
-            "fetched again for another page (0: always fetch). Replay uses the nearest capture.",
-            _parse_seconds),
-    Setting("auto_browser", True, "Re-capture with the browser an HTML page whose main text is empty "
-            "without JavaScript.", _parse_bool),
+    Setting(
+        "obey_robots_cited",
+        False,
+        "Obey robots.txt for URLs a user cited or asked for. Off: they are "
+        "fetched on the user's behalf, like a person following the link.",
+        _parse_bool,
+    ),
+    Setting(
+        "obey_robots_discovery",
+        True,
+        "Obey robots.txt when discovering pages (sitemaps, feeds, outlet pages).",
+        _parse_bool,
+    ),
+    Setting(
+        "allow_private_networks",
+        False,
+        "Allow fetches to loopback, private, link-local and "
+        "cloud-metadata addresses. Off by default; turn on for local use and tests.",
+        _parse_bool,
+    ),
+    Setting(
+        "page_requisites",
+        True,
+        "Also capture the stylesheets, images, scripts and fonts an HTML page "
+        "uses, so replay looks like the page.",
+        _parse_bool,
+    ),
+    Setting(
+        "requisites_max_age",
+        86400.0,
+        "A requisite captured less than this many seconds ago is not "
+        "fetched again for another page (0: always fetch). Replay uses the nearest capture.",
+        _parse_seconds,
+    ),
+    Setting(
+        "auto_browser",
+        True,
+        "Re-capture with the browser an HTML page whose main text is empty without JavaScript.",
+        _parse_bool,
+    ),
     Setting("browser_executable", "/usr/bin/chromium", "Chromium used for browser captures."),
-    Setting("browser_settle_timeout", 10.0, "Longest wait, in seconds, for a page in the browser to go "
-            "network-idle after it loads.", _parse_seconds),
+    Setting(
+        "browser_settle_timeout",
+        10.0,
+        "Longest wait, in seconds, for a page in the browser to go network-idle after it loads.",
+        _parse_seconds,
+    ),
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

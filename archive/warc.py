@@ -144,42 +144,72 @@ class RecordFactory:
         http = StatusAndHeaders(status_line, list(req.headers), is_http_request=True)
         warc = self._headers(rid, date, {"WARC-Concurrent-To": record_uri(concurrent_to)})
         record = self._builder.create_warc_record(
-            req.url, "request", payload=io.BytesIO(req.body), length=len(req.body),
-            http_headers=http, warc_headers_dict=warc)
+            req.url,
+            "request",
+            payload=io.BytesIO(req.body),
+            length=len(req.body),
+            http_headers=http,
+            warc_headers_dict=warc,
+        )
         return PendingRecord(record, rid, "request", date)
 
     def response(self, url: str, resp: HttpResponse, date: datetime, ip: str | None = None) -> PendingRecord:
         rid = self._make_id()
-        http = StatusAndHeaders(f"{resp.status} {resp.reason}".strip(), list(resp.headers),
-                                protocol=resp.protocol)
+        http = StatusAndHeaders(
+            f"{resp.status} {resp.reason}".strip(), list(resp.headers), protocol=resp.protocol
+        )
         extra = {"WARC-IP-Address": ip} if ip else {}
         if resp.truncated:
             extra["WARC-Truncated"] = resp.truncated
         record = self._builder.create_warc_record(
-            url, "response", payload=io.BytesIO(resp.body), length=len(resp.body),
-            http_headers=http, warc_headers_dict=self._headers(rid, date, extra))
+            url,
+            "response",
+            payload=io.BytesIO(resp.body),
+            length=len(resp.body),
+            http_headers=http,
+            warc_headers_dict=self._headers(rid, date, extra),
+        )
         return PendingRecord(record, rid, "response", date)
 
-    def revisit(self, url: str, resp: HttpResponse, date: datetime, digest: str, original: Revisit,
-                ip: str | None = None) -> PendingRecord:
+    def revisit(
+        self,
+        url: str,
+        resp: HttpResponse,
+        date: datetime,
+        digest: str,
+        original: Revisit,
+        ip: str | None = None,
+    ) -> PendingRecord:
         rid = self._make_id()
-        http = StatusAndHeaders(f"{resp.status} {resp.reason}".strip(), list(resp.headers),
-                                protocol=resp.protocol)
+        http = StatusAndHeaders(
+            f"{resp.status} {resp.reason}".strip(), list(resp.headers), protocol=resp.protocol
+        )
         extra = {"WARC-Refers-To": original.record_id}
         if ip:
             extra["WARC-IP-Address"] = ip
         record = self._builder.create_revisit_record(
-            url, digest, original.url, warc_date(original.date), http_headers=http,
-            warc_headers_dict=self._headers(rid, date, extra))
+            url,
+            digest,
+            original.url,
+            warc_date(original.date),
+            http_headers=http,
+            warc_headers_dict=self._headers(rid, date, extra),
+        )
         return PendingRecord(record, rid, "revisit", date)
 
-    def resource(self, url: str, content_type: str, data: bytes, date: datetime,
-                 concurrent_to: uuid.UUID | None = None) -> PendingRecord:
+    def resource(
+        self, url: str, content_type: str, data: bytes, date: datetime, concurrent_to: uuid.UUID | None = None
+    ) -> PendingRecord:
         rid = self._make_id()
         extra = {"WARC-Concurrent-To": record_uri(concurrent_to)} if concurrent_to else {}
         record = self._builder.create_warc_record(
-            url, "resource", payload=io.BytesIO(data), length=len(data),
-            warc_content_type=content_type, warc_headers_dict=self._headers(rid, date, extra))
+            url,
+            "resource",
+            payload=io.BytesIO(data),
+            length=len(data),
+            warc_content_type=content_type,
+            warc_headers_dict=self._headers(rid, date, extra),
+        )
         return PendingRecord(record, rid, "resource", date)
 
     def warcinfo(self, filename: str, date: datetime) -> PendingRecord:
@@ -192,9 +222,13 @@ class RecordFactory:
         }
         body = "".join(f"{k}: {v}\r\n" for k, v in info.items()).encode()
         record = self._builder.create_warc_record(
-            "", "warcinfo", payload=io.BytesIO(body), length=len(body),
+            "",
+            "warcinfo",
+            payload=io.BytesIO(body),
+            length=len(body),
             warc_content_type="application/warc-fields",
-            warc_headers_dict=self._headers(rid, date, {"WARC-Filename": filename}))
+            warc_headers_dict=self._headers(rid, date, {"WARC-Filename": filename}),
+        )
         return PendingRecord(record, rid, "warcinfo", date)
 
 
@@ -206,10 +240,17 @@ class WarcStore:
     process loses nothing written before it.
     """
 
-    def __init__(self, directory: Path, *, prefix: str = "citewatch", max_size: int = 10**9,
-                 now: Clock = utcnow, make_id: IdFactory = uuid.uuid4,
-                 on_open: Callable[[str], None] | None = None,
-                 on_close: Callable[[str, int], None] | None = None):
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        prefix: str = "citewatch",
+        max_size: int = 10**9,
+        now: Clock = utcnow,
+        make_id: IdFactory = uuid.uuid4,
+        on_open: Callable[[str], None] | None = None,
+        on_close: Callable[[str, int], None] | None = None,
+    ):
         self.directory = Path(directory)
         self.prefix = prefix
         self.max_size = max_size
@@ -253,8 +294,11 @@ class WarcStore:
                 start = self._file.tell()
                 self._writer.write_record(item.record)
                 end = self._file.tell()
-                locations.append(RecordLocation(self._name, start, end - start, str(item.record_id),
-                                                item.record_type, item.date))
+                locations.append(
+                    RecordLocation(
+                        self._name, start, end - start, str(item.record_id), item.record_type, item.date
+                    )
+                )
         except OSError as exc:
             raise WarcError(f"cannot write to {self._name}: {exc.strerror or exc}") from exc
         return locations

@@ -27,8 +27,16 @@ from crawler.netguard import blocked_message, browser_proxy, forbidden_reason, h
 
 logger = logging.getLogger(__name__)
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 _DROPPED_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
 
@@ -92,8 +100,11 @@ class ResponseCollector:
 
 
 def _fixed_headers(pairs: list[dict[str, str]], body: bytes) -> list[tuple[str, str]]:
-    headers = [(h["name"], h["value"]) for h in pairs
-               if h["name"].lower() not in _DROPPED_HEADERS and not h["name"].startswith(":")]
+    headers = [
+        (h["name"], h["value"])
+        for h in pairs
+        if h["name"].lower() not in _DROPPED_HEADERS and not h["name"].startswith(":")
+    ]
     headers.append(("Content-Length", str(len(body))))
     return headers
 
@@ -116,18 +127,29 @@ async def exchange_from(response: Any, source_id: int | None, page_id: int | Non
         body = await response.body()
     except Exception:  # redirects and evicted bodies have none
         body = b""
-    req_headers = [(h["name"], h["value"]) for h in await request.headers_array()
-                   if not h["name"].startswith(":")]
+    req_headers = [
+        (h["name"], h["value"]) for h in await request.headers_array() if not h["name"].startswith(":")
+    ]
     if not any(name.lower() == "host" for name, _ in req_headers):
         req_headers.insert(0, ("Host", urlsplit(request.url).netloc))
     sent, arrived = _times(request)
-    http_response = HttpResponse(response.status, response.status_text or "",
-                                 _fixed_headers(await response.headers_array(), body), body)
+    http_response = HttpResponse(
+        response.status,
+        response.status_text or "",
+        _fixed_headers(await response.headers_array(), body),
+        body,
+    )
     server = await response.server_addr()
     return Exchange(
         request=HttpRequest(request.method, request.url, req_headers, request.post_data_buffer or b""),
-        response=http_response, sent_at=sent, received_at=arrived,
-        ip=server["ipAddress"] if server else None, via="browser", source_id=source_id, page_id=page_id)
+        response=http_response,
+        sent_at=sent,
+        received_at=arrived,
+        ip=server["ipAddress"] if server else None,
+        via="browser",
+        source_id=source_id,
+        page_id=page_id,
+    )
 
 
 async def settle(page: Any, cap_seconds: float) -> None:
@@ -144,8 +166,14 @@ class BrowserCapture:
     dom: str
 
 
-async def record_page(page: Any, url: str, collector: ResponseCollector, recorder: CaptureRecorder,
-                      source_id: int | None, settle_seconds: float) -> BrowserCapture:
+async def record_page(
+    page: Any,
+    url: str,
+    collector: ResponseCollector,
+    recorder: CaptureRecorder,
+    source_id: int | None,
+    settle_seconds: float,
+) -> BrowserCapture:
     """Settle the page, then archive its network responses, screenshot and DOM."""
     await settle(page, settle_seconds)
     dom = await page.content()
@@ -162,8 +190,20 @@ async def record_page(page: Any, url: str, collector: ResponseCollector, recorde
             main = snapshot
     concurrent = main.record_id if main else None
     main_id = main.id if main else None
-    recorder.record_resource(f"urn:screenshot:{url}", "image/png", screenshot, concurrent_to=concurrent,
-                             source_id=source_id, page_id=main_id)
-    recorder.record_resource(f"urn:dom:{url}", "text/html; charset=utf-8", dom.encode("utf-8"),
-                             concurrent_to=concurrent, source_id=source_id, page_id=main_id)
+    recorder.record_resource(
+        f"urn:screenshot:{url}",
+        "image/png",
+        screenshot,
+        concurrent_to=concurrent,
+        source_id=source_id,
+        page_id=main_id,
+    )
+    recorder.record_resource(
+        f"urn:dom:{url}",
+        "text/html; charset=utf-8",
+        dom.encode("utf-8"),
+        concurrent_to=concurrent,
+        source_id=source_id,
+        page_id=main_id,
+    )
     return BrowserCapture(main_id, main.status if main else None, len(pairs), dom)

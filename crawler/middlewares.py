@@ -45,8 +45,11 @@ class UnsupportedScheme(IgnoreRequest):
 
 
 def _header_pairs(headers: Any) -> list[tuple[str, str]]:
-    return [(name.decode("latin-1"), value.decode("latin-1"))
-            for name, values in headers.items() for value in values]
+    return [
+        (name.decode("latin-1"), value.decode("latin-1"))
+        for name, values in headers.items()
+        for value in values
+    ]
 
 
 def request_record(request: Request) -> HttpRequest:
@@ -67,8 +70,9 @@ def response_record(response: Response, max_size: int) -> HttpResponse:
     except ValueError:
         reason = ""
     protocol = response.protocol or "HTTP/1.1"
-    return HttpResponse(response.status, reason, _header_pairs(response.headers), body,
-                        protocol.upper(), truncated)
+    return HttpResponse(
+        response.status, reason, _header_pairs(response.headers), body, protocol.upper(), truncated
+    )
 
 
 class WarcWriterMiddleware:
@@ -108,10 +112,14 @@ class WarcWriterMiddleware:
         arrived = request.meta.pop("_cw_headers_at", None) or utcnow()
         latency = request.meta.get("download_latency") or 0.0
         exchange = Exchange(
-            request=request_record(request), response=response_record(response, self.max_size),
-            sent_at=arrived - timedelta(seconds=latency), received_at=arrived,
+            request=request_record(request),
+            response=response_record(response, self.max_size),
+            sent_at=arrived - timedelta(seconds=latency),
+            received_at=arrived,
             ip=str(response.ip_address) if response.ip_address else None,
-            source_id=request.meta.get("source_id"), page_id=request.meta.get("page_id"))
+            source_id=request.meta.get("source_id"),
+            page_id=request.meta.get("page_id"),
+        )
         snapshot = recorder_for(self.crawler).record(exchange)
         request.meta["snapshot_id"] = snapshot.id
         request.meta["payload_digest"] = snapshot.payload_digest
@@ -147,8 +155,15 @@ class NetworkGuardMiddleware:
             raise BlockedRequest(blocked_message(parts.hostname, parts.hostname, reason))
 
 
-def retry_delay(attempt: int, base: float, cap: float, retry_after: str | None, max_after: float,
-                rand: random.Random | None = None, now: Any = None) -> float | None:
+def retry_delay(
+    attempt: int,
+    base: float,
+    cap: float,
+    retry_after: str | None,
+    max_after: float,
+    rand: random.Random | None = None,
+    now: Any = None,
+) -> float | None:
     """Seconds to wait before retry number ``attempt`` (1-based); None: do not retry.
 
     ``Retry-After`` (seconds or an HTTP date) wins when present; a wait longer
@@ -196,8 +211,9 @@ class BackoffRetryMiddleware(RetryMiddleware):
             return None
         delay = retry_delay(attempt, self.base, self.cap, retry_after, self.max_after)
         if delay is None:
-            logger.info("not retrying %s: Retry-After %s is longer than retry_after_max", request.url,
-                        retry_after)
+            logger.info(
+                "not retrying %s: Retry-After %s is longer than retry_after_max", request.url, retry_after
+            )
             return None
         retry = self._retry(request, reason)
         if retry is not None and delay > 0:
@@ -209,7 +225,9 @@ class BackoffRetryMiddleware(RetryMiddleware):
             return response
         retry_after = response.headers.get("Retry-After")
         reason = f"HTTP {response.status}"
-        retry = await self._wait_and_retry(request, reason, retry_after.decode("latin-1") if retry_after else None)
+        retry = await self._wait_and_retry(
+            request, reason, retry_after.decode("latin-1") if retry_after else None
+        )
         return retry or response
 
     async def process_exception(self, request: Request, exception: Exception) -> Request | None:  # type: ignore[override]

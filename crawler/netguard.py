@@ -16,8 +16,11 @@ from urllib.parse import urlsplit
 from urllib.request import getproxies
 
 # Addresses that ipaddress does not flag but that lead to cloud metadata services.
-_METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"),
-             ipaddress.ip_address("100.100.100.200")}
+_METADATA = {
+    ipaddress.ip_address("169.254.169.254"),
+    ipaddress.ip_address("fd00:ec2::254"),
+    ipaddress.ip_address("100.100.100.200"),
+}
 
 # Host names that stand for this machine whatever DNS says.
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
@@ -41,9 +44,14 @@ def forbidden_reason(address: str) -> str | None:
         ip = ip.ipv4_mapped
     if ip in _METADATA:
         return "cloud metadata"
-    for reason, flag in (("loopback", ip.is_loopback), ("link-local", ip.is_link_local),
-                         ("multicast", ip.is_multicast), ("unspecified", ip.is_unspecified),
-                         ("private", ip.is_private), ("reserved", ip.is_reserved)):
+    for reason, flag in (
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("multicast", ip.is_multicast),
+        ("unspecified", ip.is_unspecified),
+        ("private", ip.is_private),
+        ("reserved", ip.is_reserved),
+    ):
         if flag:
             return reason
     if not ip.is_global:
@@ -54,8 +62,8 @@ def forbidden_reason(address: str) -> str | None:
 def host_forbidden_reason(host: str) -> str | None:
     """Like :func:`forbidden_reason` for a URL's host before resolution (literals, local names).
 
-    >>> host_forbidden_reason("LOCALHOST"), host_forbidden_reason("[::1]"), host_forbidden_reason("example.org")
-    ('loopback', 'loopback', None)
+    >>> [host_forbidden_reason(h) for h in ("LOCALHOST", "[::1]", "example.org")]
+    ['loopback', 'loopback', None]
     """
     host = host.strip("[]").lower().rstrip(".")
     if host in _LOCAL_NAMES or host.endswith(".localhost"):
@@ -65,14 +73,19 @@ def host_forbidden_reason(host: str) -> str | None:
 
 def blocked_message(host: str, address: str, reason: str) -> str:
     shown = host if host == address else f"{host} ({address})"
-    return (f"blocked: {shown} is a {reason} address; set allow_private_networks "
-            "(CITEWATCH_ALLOW_PRIVATE_NETWORKS=1) to allow it")
+    return (
+        f"blocked: {shown} is a {reason} address; set allow_private_networks "
+        "(CITEWATCH_ALLOW_PRIVATE_NETWORKS=1) to allow it"
+    )
 
 
 def proxy_hosts(env: dict[str, str] | None = None) -> set[str]:
     """Host names of the configured HTTP(S) proxies: the guard lets citewatch reach these."""
-    proxies = getproxies() if env is None else {
-        k.lower().removesuffix("_proxy"): v for k, v in env.items() if k.lower().endswith("_proxy")}
+    proxies = (
+        getproxies()
+        if env is None
+        else {k.lower().removesuffix("_proxy"): v for k, v in env.items() if k.lower().endswith("_proxy")}
+    )
     hosts = set()
     for scheme, url in proxies.items():
         if scheme in {"http", "https", "all"} and url:

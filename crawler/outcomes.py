@@ -71,8 +71,16 @@ def classify(exc: BaseException, url: str) -> tuple[str, str]:
         return "tls", f"TLS error talking to {host}: {exc.__class__.__name__}"
     if isinstance(exc, DownloadCancelledError):
         return "cancelled", "the download was cancelled"
-    if isinstance(exc, DownloadFailedError | ResponseDataLossError | ResponseNeverReceived | ResponseFailed |
-                  tx_error.ConnectionLost | tx_error.ConnectionDone | tx_error.ConnectError):
+    if isinstance(
+        exc,
+        DownloadFailedError
+        | ResponseDataLossError
+        | ResponseNeverReceived
+        | ResponseFailed
+        | tx_error.ConnectionLost
+        | tx_error.ConnectionDone
+        | tx_error.ConnectError,
+    ):
         return "connection", f"connection to {host} failed: {exc.__class__.__name__}"
     name = exc.__class__.__name__
     if name in {"Error", "TimeoutError"} and exc.__class__.__module__.startswith("playwright"):

@@ -23,9 +23,11 @@ def recorder_for(crawler: Any) -> CaptureRecorder:
     if recorder is None:
         settings = crawler.settings
         recorder = CaptureRecorder(
-            Path(settings["ARCHIVE_WARC_DIR"]), connect(settings["ARCHIVE_DATABASE_URL"]),
+            Path(settings["ARCHIVE_WARC_DIR"]),
+            connect(settings["ARCHIVE_DATABASE_URL"]),
             prefix=settings.get("ARCHIVE_WARC_PREFIX", "citewatch"),
-            max_size=settings.getint("ARCHIVE_WARC_MAX_SIZE"))
+            max_size=settings.getint("ARCHIVE_WARC_MAX_SIZE"),
+        )
         setattr(crawler, _ATTR, recorder)
         crawler.signals.connect(recorder.close, signal=signals.spider_closed)
     return recorder

@@ -14,8 +14,16 @@ from urllib.parse import urljoin, urlsplit
 import tinycss2
 from parsel import Selector
 
-_LINK_RELS = {"stylesheet", "icon", "shortcut", "apple-touch-icon", "preload", "modulepreload",
-              "manifest", "mask-icon"}
+_LINK_RELS = {
+    "stylesheet",
+    "icon",
+    "shortcut",
+    "apple-touch-icon",
+    "preload",
+    "modulepreload",
+    "manifest",
+    "mask-icon",
+}
 MAX_PER_PAGE = 300
 
 
@@ -43,8 +51,10 @@ def _html_candidates(sel: Selector) -> list[str]:
         rels = set((link.attrib.get("rel") or "").lower().split())
         if rels & _LINK_RELS:
             found.append(link.attrib["href"])
-    found += sel.xpath("//img/@src | //script/@src | //source/@src | //video/@poster | //audio/@src"
-                       " | //video/@src | //input[@type='image']/@src | //embed/@src").getall()
+    found += sel.xpath(
+        "//img/@src | //script/@src | //source/@src | //video/@poster | //audio/@src"
+        " | //video/@src | //input[@type='image']/@src | //embed/@src"
+    ).getall()
     for srcset in sel.xpath("//img/@srcset | //source/@srcset").getall():
         found += _srcset_urls(srcset)
     return found

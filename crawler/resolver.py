@@ -56,9 +56,16 @@ class GuardedResolver(CachingHostnameResolver):
         size = crawler.settings.getint("DNSCACHE_SIZE") if crawler.settings.getbool("DNSCACHE_ENABLED") else 0
         return cls(reactor, size, crawler.settings.getbool("ARCHIVE_ALLOW_PRIVATE"))
 
-    def resolveHostName(self, resolutionReceiver: Any, hostName: str, portNumber: int = 0,
-                        addressTypes: Sequence[Any] | None = None, transportSemantics: str = "TCP") -> Any:
+    def resolveHostName(
+        self,
+        resolutionReceiver: Any,
+        hostName: str,
+        portNumber: int = 0,
+        addressTypes: Sequence[Any] | None = None,
+        transportSemantics: str = "TCP",
+    ) -> Any:
         if not self.allow_private and hostName.lower() not in self.exempt:
             resolutionReceiver = _FilteringReceiver(resolutionReceiver, hostName)
-        return super().resolveHostName(resolutionReceiver, hostName, portNumber, addressTypes,
-                                       transportSemantics)
+        return super().resolveHostName(
+            resolutionReceiver, hostName, portNumber, addressTypes, transportSemantics
+        )

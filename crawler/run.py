@@ -45,7 +45,8 @@ def scrapy_settings(settings: Settings, browser_possible: bool) -> dict[str, Any
         "DOWNLOAD_DELAY": settings.host_delay,
         "DOWNLOAD_DELAY_JITTER": 0.5,
         "DOWNLOAD_TIMEOUT": settings.timeout,
-        "DOWNLOAD_MAXSIZE": 0,  # truncation is ours (WarcWriterMiddleware); decompression is capped per request
+        # Truncation is ours (WarcWriterMiddleware); decompression is capped per request.
+        "DOWNLOAD_MAXSIZE": 0,
         "DOWNLOAD_WARNSIZE": 0,
         "DOWNLOAD_FAIL_ON_DATALOSS": False,
         "REDIRECT_MAX_TIMES": settings.max_redirects,
@@ -78,13 +79,17 @@ def scrapy_settings(settings: Settings, browser_possible: bool) -> dict[str, Any
     }
     if browser_possible:
         result["DOWNLOAD_HANDLERS"].update({"http": _PLAYWRIGHT, "https": _PLAYWRIGHT})
-        result.update({
-            "PLAYWRIGHT_BROWSER_TYPE": "chromium",
-            "PLAYWRIGHT_LAUNCH_OPTIONS": launch_options(settings.browser_executable),
-            "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": settings.timeout * 1000,
-            "PLAYWRIGHT_ABORT_REQUEST": BrowserGuard(settings.allow_private_networks, bool(proxy_hosts())),
-            "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": 4,
-        })
+        result.update(
+            {
+                "PLAYWRIGHT_BROWSER_TYPE": "chromium",
+                "PLAYWRIGHT_LAUNCH_OPTIONS": launch_options(settings.browser_executable),
+                "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": settings.timeout * 1000,
+                "PLAYWRIGHT_ABORT_REQUEST": BrowserGuard(
+                    settings.allow_private_networks, bool(proxy_hosts())
+                ),
+                "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": 4,
+            }
+        )
     return result
 
 
@@ -95,9 +100,14 @@ def _quiet_libraries() -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def run_capture(settings: Settings, urls: Sequence[str], *, browser: bool = False,
-                on_result: Callable[[SeedResult], None] | None = None,
-                extra: dict[str, Any] | None = None) -> list[SeedResult]:
+def run_capture(
+    settings: Settings,
+    urls: Sequence[str],
+    *,
+    browser: bool = False,
+    on_result: Callable[[SeedResult], None] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> list[SeedResult]:
     """Capture ``urls`` (already checked) and return one result per URL, in order."""
     from scrapy.crawler import CrawlerProcess
 

@@ -30,8 +30,9 @@ def warcio_check(paths: list[Path]) -> None:
     """Fail unless ``warcio check`` accepts every file."""
     if not paths:
         return
-    result = subprocess.run([str(VENV_BIN / "warcio"), "check", *map(str, paths)], capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [str(VENV_BIN / "warcio"), "check", *map(str, paths)], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, f"warcio check failed:\n{result.stdout}\n{result.stderr}"
 
 
@@ -49,10 +50,17 @@ class Home:
     def warcs(self) -> list[Path]:
         return sorted(self.warc_dir.glob("*.warc.gz")) if self.warc_dir.exists() else []
 
-    def run(self, *args: str, timeout: float = 180, env: dict[str, str] | None = None,
-            check: bool = False) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([str(VENV_BIN / "citewatch"), *args], capture_output=True, text=True,
-                                timeout=timeout, env={**self.env, **(env or {})}, stdin=subprocess.DEVNULL)
+    def run(
+        self, *args: str, timeout: float = 180, env: dict[str, str] | None = None, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(VENV_BIN / "citewatch"), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**self.env, **(env or {})},
+            stdin=subprocess.DEVNULL,
+        )
         if check:
             assert result.returncode == 0, f"citewatch {' '.join(args)} failed:\n{result.stderr}"
         return result
@@ -62,17 +70,22 @@ class Home:
 
 
 def _base_env(path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("CITEWATCH_") and k.lower() not in {"http_proxy", "https_proxy", "no_proxy",
-                                                                   "all_proxy"}}
-    env.update({
-        "CITEWATCH_HOME": str(path),
-        "CITEWATCH_ALLOW_PRIVATE_NETWORKS": "1",
-        "CITEWATCH_HOST_DELAY": "0",
-        "CITEWATCH_RETRY_BACKOFF": "0.05",
-        "CITEWATCH_TIMEOUT": "10",
-        "PYTHONPATH": str(ROOT),
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CITEWATCH_")
+        and k.lower() not in {"http_proxy", "https_proxy", "no_proxy", "all_proxy"}
+    }
+    env.update(
+        {
+            "CITEWATCH_HOME": str(path),
+            "CITEWATCH_ALLOW_PRIVATE_NETWORKS": "1",
+            "CITEWATCH_HOST_DELAY": "0",
+            "CITEWATCH_RETRY_BACKOFF": "0.05",
+            "CITEWATCH_TIMEOUT": "10",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     return env
 
 
@@ -92,8 +105,9 @@ def server() -> Iterator[TestServer]:
 def postgres_available() -> str | None:
     """None when the test PostgreSQL answers, else why not."""
     try:
-        engine = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1),
-                               connect_args={"connect_timeout": 3})
+        engine = create_engine(
+            PG_URL.replace("postgresql://", "postgresql+psycopg://", 1), connect_args={"connect_timeout": 3}
+        )
         with engine.connect() as conn:
             conn.execute(text("select 1"))
         engine.dispose()
@@ -109,8 +123,9 @@ def pg_admin() -> Iterator[Any]:
         if os.environ.get("CITEWATCH_REQUIRE_POSTGRES"):
             pytest.fail(reason + " and CITEWATCH_REQUIRE_POSTGRES is set")
         pytest.skip(reason + "; set CITEWATCH_TEST_DATABASE_URL")
-    engine = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1),
-                           isolation_level="AUTOCOMMIT")
+    engine = create_engine(
+        PG_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+    )
     yield engine
     engine.dispose()
 

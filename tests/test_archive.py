@@ -37,10 +37,12 @@ def clock(start: datetime = T0, step: timedelta = timedelta(seconds=1)):  # type
 
 
 def exchange(url: str, body: bytes, when: datetime, status: int = 200) -> Exchange:
-    return Exchange(HttpRequest("GET", url, [("Host", "example.org"), ("User-Agent", "test")]),
-                    HttpResponse(status, "OK", [("Content-Type", "text/html"), ("Content-Length", str(len(body)))],
-                                 body),
-                    sent_at=when, received_at=when + timedelta(milliseconds=20))
+    return Exchange(
+        HttpRequest("GET", url, [("Host", "example.org"), ("User-Agent", "test")]),
+        HttpResponse(status, "OK", [("Content-Type", "text/html"), ("Content-Length", str(len(body)))], body),
+        sent_at=when,
+        received_at=when + timedelta(milliseconds=20),
+    )
 
 
 @pytest.fixture
@@ -59,8 +61,18 @@ def test_migrations_go_up_down_and_up_again(database_url: str) -> None:
         db.connect(database_url)
     db.upgrade(engine)
     tables = set(inspect(engine).get_table_names())
-    assert {"articles", "claims", "citations", "outlets", "sources", "snapshots", "changes",
-            "warc_files", "extracted_texts", "claim_citations"} <= tables
+    assert {
+        "articles",
+        "claims",
+        "citations",
+        "outlets",
+        "sources",
+        "snapshots",
+        "changes",
+        "warc_files",
+        "extracted_texts",
+        "claim_citations",
+    } <= tables
     snapshot_indexes = {ix["name"] for ix in inspect(engine).get_indexes("snapshots")}
     assert {"ix_snapshots_surt_time", "ix_snapshots_surt_digest"} <= snapshot_indexes
     assert db.current_revision(engine) == db.head_revision()
@@ -97,7 +109,11 @@ def test_identical_payload_becomes_a_revisit(sessions, tmp_path: Path) -> None: 
     second = rec.record(exchange(url, b"same body", T0 + timedelta(hours=1)))
     other_url = rec.record(exchange("https://example.org/b", b"same body", T0))
     rec.close()
-    assert (first.record_type, second.record_type, other_url.record_type) == ("response", "revisit", "response")
+    assert (first.record_type, second.record_type, other_url.record_type) == (
+        "response",
+        "revisit",
+        "response",
+    )
     assert second.refers_to_id == first.id
     # A new recorder (a later run) finds the original through the database.
     rec2 = CaptureRecorder(tmp_path / "warcs", sessions, now=clock(), make_id=fixed_ids())
@@ -116,12 +132,14 @@ def test_writer_output_is_reproducible_with_injected_clock_and_ids(tmp_path: Pat
         store = WarcStore(tmp_path / str(run), now=clock(), make_id=fixed_ids())
         factory = store.factory
         resp = factory.response("https://example.org/", HttpResponse(200, "OK", [("A", "b")], b"body"), T0)
-        store.write([resp, factory.request(HttpRequest("GET", "https://example.org/", []), T0, resp.record_id)])
+        store.write(
+            [resp, factory.request(HttpRequest("GET", "https://example.org/", []), T0, resp.record_id)]
+        )
         store.close()
         (path,) = (tmp_path / str(run)).glob("*.warc.gz")
         # The warcinfo record names the file (which carries a random part); compare from the response on.
         data = path.read_bytes()
-        outputs.append(data[read_records([path])[1].offset:])
+        outputs.append(data[read_records([path])[1].offset :])
     assert outputs[0] == outputs[1]
 
 
@@ -140,8 +158,9 @@ def test_store_rotates_and_locks(tmp_path: Path) -> None:
 
 def _crashed_writer(sessions, warc_dir: Path, committed: int, uncommitted: int) -> Path:  # type: ignore[no-untyped-def]
     """Leave a WARC file as a killed process would: some rows committed, some not, a cut record."""
-    rec = CaptureRecorder(warc_dir, sessions, now=clock(), make_id=fixed_ids(), commit_every=10**6,
-                          commit_interval=10**6)
+    rec = CaptureRecorder(
+        warc_dir, sessions, now=clock(), make_id=fixed_ids(), commit_every=10**6, commit_interval=10**6
+    )
     for i in range(committed):
         rec.record(exchange(f"https://example.org/c{i}", f"committed {i}".encode(), T0))
     rec.commit()
@@ -154,7 +173,7 @@ def _crashed_writer(sessions, warc_dir: Path, committed: int, uncommitted: int) 
     with open(path, "ab") as handle:  # half of a record, as if killed mid-write
         handle.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03half a record")
     # Release the writer's lock as process death would.
-    rec.store._file.close()  # noqa: SLF001 - simulating a crash
+    rec.store._file.close()
     return path
 
 

@@ -28,14 +28,21 @@ def check_browser_capture(home, server, url: str) -> None:  # type: ignore[no-un
     (shot,) = [r for r in by_type(records, "resource") if r.uri == f"urn:screenshot:{url}"]
     assert shot.payload.startswith(b"\x89PNG\r\n\x1a\n")
     assert shot.warc_headers["Content-Type"] == "image/png"
-    page_ids = {r.warc_headers["WARC-Record-ID"] for r in records if r.uri == url and r.type in ("response", "revisit")}
+    page_ids = {
+        r.warc_headers["WARC-Record-ID"]
+        for r in records
+        if r.uri == url and r.type in ("response", "revisit")
+    }
     assert shot.warc_headers["WARC-Concurrent-To"] in page_ids
     # Playwright decodes bodies: the record must not claim an encoding it does not have.
-    (app,) = [r for r in records if r.uri == server.url("/app.js") and r.type == "response"
-              and r.header("Content-Encoding") is None]
+    (app,) = [
+        r
+        for r in records
+        if r.uri == server.url("/app.js") and r.type == "response" and r.header("Content-Encoding") is None
+    ]
     assert app.payload == ws.APP_JS == gzip.decompress(server.state.sent["/app.js"])
     assert app.header("Content-Length") == str(len(ws.APP_JS))
-    api = [r for r in records if r.uri == server.url("/api.json") and r.type == "response"][0]
+    api = next(r for r in records if r.uri == server.url("/api.json") and r.type == "response")
     assert api.payload == ws.API_JSON
     for req in by_type(records, "request"):
         assert req.warc_headers["WARC-Concurrent-To"] in {r.warc_headers["WARC-Record-ID"] for r in records}
@@ -71,9 +78,16 @@ def test_browser_obeys_the_address_guard(home, server):
 
 
 def test_browser_uses_the_proxy(home, server):
-    server.route("http://outlet.test/app", ws.static(ws.page_html(
-        "Outlet", "<div id='app'></div><script>document.getElementById('app').textContent ="
-        " 'Rendered through the proxy';</script>")))
+    server.route(
+        "http://outlet.test/app",
+        ws.static(
+            ws.page_html(
+                "Outlet",
+                "<div id='app'></div><script>document.getElementById('app').textContent ="
+                " 'Rendered through the proxy';</script>",
+            )
+        ),
+    )
     env = {"HTTP_PROXY": server.url(""), "CITEWATCH_ALLOW_PRIVATE_NETWORKS": "0"}
     proc = home.run("capture", "--json", "--browser", "http://outlet.test/app", env=env)
     assert proc.returncode == 0, proc.stderr

@@ -43,8 +43,9 @@ def test_page_with_requisites_gzip_and_chunked(home, server):
     assert records[0].type == "warcinfo"
     assert all(r.warc_headers.get("WARC-Type") and r.warc_headers for r in records)
     responses = {r.uri: r for r in by_type(records, "response")}
-    assert set(responses) == {server.url(p) for p in ("/article", "/style.css", "/img.png", "/bg.png",
-                                                      "/font.woff2")}
+    assert set(responses) == {
+        server.url(p) for p in ("/article", "/style.css", "/img.png", "/bg.png", "/font.woff2")
+    }
     # Each response is archived as the server sent it, digests over those bytes.
     for path in ("/article", "/style.css", "/img.png", "/bg.png", "/font.woff2"):
         rec = responses[server.url(path)]
@@ -65,8 +66,10 @@ def test_page_with_requisites_gzip_and_chunked(home, server):
         resp = ids[req.warc_headers["WARC-Concurrent-To"]]
         assert resp.uri == req.uri
         assert req.warc_headers["WARC-Date"] <= resp.warc_headers["WARC-Date"]
-        assert b"Accept-Encoding: gzip, deflate" in req.payload or \
-            ("Accept-Encoding", "gzip, deflate") in req.http_headers
+        assert (
+            b"Accept-Encoding: gzip, deflate" in req.payload
+            or ("Accept-Encoding", "gzip, deflate") in req.http_headers
+        )
 
 
 def test_snapshot_rows_locate_their_records(home, server):
@@ -79,8 +82,10 @@ def test_snapshot_rows_locate_their_records(home, server):
         rec = records[(row["warc_name"], row["offset"])]
         assert rec.warc_headers["WARC-Record-ID"] == f"<urn:uuid:{row['record_id']}>"
         assert rec.length == row["length"] and rec.uri == row["url"]
-        assert rec.http_status == row["status"] and row["payload_digest"] == rec.warc_headers[
-            "WARC-Payload-Digest"]
+        assert (
+            rec.http_status == row["status"]
+            and row["payload_digest"] == rec.warc_headers["WARC-Payload-Digest"]
+        )
     by_url = {r["url"]: r for r in rows}
     assert by_url[server.url("/img.png")]["page_id"] == by_url[url]["id"]
     assert by_url[url]["surt"].endswith(f":{server.port})/article")  # SURT as pywb keys it
@@ -143,8 +148,9 @@ def test_pdf_is_captured_and_its_text_extracted(home, server):
     assert rec.payload == data
     engine = create_engine(home.database_url())
     with engine.connect() as conn:
-        stored = conn.execute(text("select text from extracted_texts where payload_digest = :d"),
-                              {"d": sha1_digest(data)}).scalar_one()
+        stored = conn.execute(
+            text("select text from extracted_texts where payload_digest = :d"), {"d": sha1_digest(data)}
+        ).scalar_one()
     assert "253,000 criminal cases" in stored
 
 
@@ -160,8 +166,10 @@ def test_retry_after_is_honoured(home, server):
 
 
 def test_rotation_by_size(home, server):
-    urls = [server.route(f"/p{i}", ws.static(ws.page_html(f"p{i}", "<p>%s</p>" % (f"page {i} " * 200))))
-            for i in range(6)]
+    urls = [
+        server.route(f"/p{i}", ws.static(ws.page_html(f"p{i}", "<p>%s</p>" % (f"page {i} " * 200))))
+        for i in range(6)
+    ]
     home.run("capture", "--no-requisites", *urls, check=True, env={"CITEWATCH_WARC_MAX_SIZE": "2KB"})
     files = home.warcs()
     assert len(files) >= 3
@@ -185,8 +193,10 @@ def test_bad_inputs_each_get_an_outcome(home, server):
         "/huge": ws.sized(3 * BAD_MAX),
         "/endless": ws.endless(),
         "/bomb": ws.gzip_bomb(64 << 20),
-        "/charset": ws.static(b"<html><body><p>caf\xe9 cr\xe8me " + b"word " * 100 + b"</p></body></html>",
-                              "text/html; charset=x-no-such-charset"),
+        "/charset": ws.static(
+            b"<html><body><p>caf\xe9 cr\xe8me " + b"word " * 100 + b"</p></body></html>",
+            "text/html; charset=x-no-such-charset",
+        ),
         "/binary": ws.static(bytes(range(256)) * 64, "text/html"),
         "/broken": ws.static(b"<html><body><div><p>unclosed <b>tags " + b"text " * 100, "text/html"),
     }
@@ -195,22 +205,51 @@ def test_bad_inputs_each_get_an_outcome(home, server):
         s.bind(("127.0.0.1", 0))
         refused = f"http://127.0.0.1:{s.getsockname()[1]}/"
     tls = server.url("/good").replace("http://", "https://")
-    args = ["capture", "--json", "--no-requisites", good, *urls.values(), refused, tls,
-            "http://no-such-host.invalid/", "http://exa mple.com/", "ftp://example.org/file", "http://"]
-    proc = home.run(*args, env={"CITEWATCH_TIMEOUT": "2", "CITEWATCH_RETRIES": "0",
-                                "CITEWATCH_MAX_RESPONSE_SIZE": str(BAD_MAX), "CITEWATCH_MAX_REDIRECTS": "5",
-                                "CITEWATCH_AUTO_BROWSER": "0"})
+    args = [
+        "capture",
+        "--json",
+        "--no-requisites",
+        good,
+        *urls.values(),
+        refused,
+        tls,
+        "http://no-such-host.invalid/",
+        "http://exa mple.com/",
+        "ftp://example.org/file",
+        "http://",
+    ]
+    proc = home.run(
+        *args,
+        env={
+            "CITEWATCH_TIMEOUT": "2",
+            "CITEWATCH_RETRIES": "0",
+            "CITEWATCH_MAX_RESPONSE_SIZE": str(BAD_MAX),
+            "CITEWATCH_MAX_REDIRECTS": "5",
+            "CITEWATCH_AUTO_BROWSER": "0",
+        },
+    )
     assert proc.returncode == 2, "malformed input makes the exit code 2"
     assert "Traceback" not in proc.stderr
     got = {url: r["outcome"] for url, r in results(proc).items()}
     expected = {
-        good: "ok", urls["/missing"]: "http-4xx", urls["/error"]: "http-5xx",
-        urls["/loop-a"]: "redirect-loop", urls["/loop-b"]: "redirect-loop",
-        urls["/slow"]: "timeout", urls["/huge"]: "truncated",
-        urls["/endless"]: "truncated", urls["/bomb"]: "too-large", urls["/charset"]: "ok",
-        urls["/binary"]: "ok", urls["/broken"]: "ok", refused: "refused", tls: "tls",
-        "http://no-such-host.invalid/": "dns", "http://exa mple.com/": "bad-url",
-        "ftp://example.org/file": "bad-url", "http://": "bad-url",
+        good: "ok",
+        urls["/missing"]: "http-4xx",
+        urls["/error"]: "http-5xx",
+        urls["/loop-a"]: "redirect-loop",
+        urls["/loop-b"]: "redirect-loop",
+        urls["/slow"]: "timeout",
+        urls["/huge"]: "truncated",
+        urls["/endless"]: "truncated",
+        urls["/bomb"]: "too-large",
+        urls["/charset"]: "ok",
+        urls["/binary"]: "ok",
+        urls["/broken"]: "ok",
+        refused: "refused",
+        tls: "tls",
+        "http://no-such-host.invalid/": "dns",
+        "http://exa mple.com/": "bad-url",
+        "ftp://example.org/file": "bad-url",
+        "http://": "bad-url",
     }
     assert got == expected
     bad_lines = [line for line in proc.stderr.splitlines() if line.startswith("citewatch:")]
@@ -257,19 +296,24 @@ def test_private_addresses_are_blocked_by_default(home, server):
 
 def test_proxy_is_used_and_redirect_to_loopback_is_blocked(home, server):
     """One local server plays a proxy for made-up host names; the guard stays on."""
-    server.route("http://outlet.test/story", ws.static(ws.page_html("Story", "<p>" + "via proxy " * 60 + "</p>")))
+    server.route(
+        "http://outlet.test/story", ws.static(ws.page_html("Story", "<p>" + "via proxy " * 60 + "</p>"))
+    )
     server.route("http://outlet.test/jump", ws.redirect(server.url("/secret")))
     server.route("/secret", ws.static(b"internal"))
     env = {"HTTP_PROXY": server.url(""), "CITEWATCH_ALLOW_PRIVATE_NETWORKS": "0"}
-    proc = home.run("capture", "--json", "--no-requisites", "http://outlet.test/story", "http://outlet.test/jump",
-                    env=env)
+    proc = home.run(
+        "capture", "--json", "--no-requisites", "http://outlet.test/story", "http://outlet.test/jump", env=env
+    )
     got = results(proc)
     assert got["http://outlet.test/story"]["outcome"] == "ok"
     assert got["http://outlet.test/jump"]["outcome"] == "blocked"
     assert [s.path for s in server.state.seen if "outlet.test" in s.path] == [
-        "http://outlet.test/story", "http://outlet.test/jump"] or \
-        sorted(s.path for s in server.state.seen if "outlet.test" in s.path) == sorted(
-            ["http://outlet.test/story", "http://outlet.test/jump"])
+        "http://outlet.test/story",
+        "http://outlet.test/jump",
+    ] or sorted(s.path for s in server.state.seen if "outlet.test" in s.path) == sorted(
+        ["http://outlet.test/story", "http://outlet.test/jump"]
+    )
     assert server.requests_for("/secret") == []
     statuses = {r.uri: r.http_status for r in by_type(read_records(home.warcs()), "response")}
     assert statuses == {"http://outlet.test/story": 200, "http://outlet.test/jump": 302}
@@ -279,5 +323,7 @@ def test_proxy_is_used_and_redirect_to_loopback_is_blocked(home, server):
 def test_robots_for_cited_urls_is_a_setting(home, server, robots_env, expected):
     server.route("/robots.txt", ws.static(b"User-agent: *\nDisallow: /private\n", "text/plain"))
     url = server.route("/private/page", ws.static(ws.page_html("P", "<p>" + "text " * 100 + "</p>")))
-    proc = home.run("capture", "--json", "--no-requisites", url, env={"CITEWATCH_OBEY_ROBOTS_CITED": robots_env})
+    proc = home.run(
+        "capture", "--json", "--no-requisites", url, env={"CITEWATCH_OBEY_ROBOTS_CITED": robots_env}
+    )
     assert results(proc)[url]["outcome"] == expected

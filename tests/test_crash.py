@@ -22,9 +22,13 @@ def _run_and_kill(home, urls: list[str], after: float) -> bool:  # type: ignore[
     True when the process was killed while it was writing.
     """
     before = set(home.warc_dir.glob("*.open"))
-    proc = subprocess.Popen([str(VENV_BIN / "citewatch"), "capture", "--no-requisites", *urls],
-                            env={**home.env, "CITEWATCH_HOST_CONCURRENCY": "4"},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "citewatch"), "capture", "--no-requisites", *urls],
+        env={**home.env, "CITEWATCH_HOST_CONCURRENCY": "4"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline:
         if set(home.warc_dir.glob("*.open")) - before:

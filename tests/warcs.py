@@ -44,8 +44,18 @@ def _parse(path: Path, offset: int, length: int, data: bytes) -> Record:
     status = int(http.get_statuscode()) if http and rec.rec_type in ("response", "revisit") else None
     raw = rec.raw_stream.read()
     decoded = next(iter(ArchiveIterator(io.BytesIO(data)))).content_stream().read()
-    return Record(path, offset, length, rec.rec_type, rec.rec_headers.get_header("WARC-Target-URI") or "",
-                  dict(rec.rec_headers.headers), status, list(http.headers) if http else [], raw, decoded)
+    return Record(
+        path,
+        offset,
+        length,
+        rec.rec_type,
+        rec.rec_headers.get_header("WARC-Target-URI") or "",
+        dict(rec.rec_headers.headers),
+        status,
+        list(http.headers) if http else [],
+        raw,
+        decoded,
+    )
 
 
 def read_records(paths: list[Path]) -> list[Record]:
@@ -66,8 +76,15 @@ def by_type(records: list[Record], kind: str, uri: str | None = None) -> list[Re
 def snapshot_rows(database_url: str) -> list[dict]:
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.connect() as conn:
-        rows = conn.execute(text(
-            "select s.*, w.name as warc_name from snapshots s left join warc_files w on w.id = s.warc_file_id"
-            " order by s.id")).mappings().all()
+        rows = (
+            conn.execute(
+                text(
+                    "select s.*, w.name as warc_name from snapshots s"
+                    " left join warc_files w on w.id = s.warc_file_id order by s.id"
+                )
+            )
+            .mappings()
+            .all()
+        )
     engine.dispose()
     return [dict(r) for r in rows]

@@ -7,6 +7,7 @@ what was archived with what went over the wire.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.server
 import os
@@ -21,22 +22,26 @@ Route = Callable[["Handler"], None]
 
 
 def page_html(title: str, body: str, head: str = "") -> bytes:
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>{head}</head>"
-            f"<body>{body}</body></html>").encode()
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>{head}</head>"
+        f"<body>{body}</body></html>"
+    ).encode()
 
 
 ARTICLE = page_html(
     "Cited report",
     "<h1>Cited report</h1><p>The court opened 253,000 criminal cases in 2025.</p>"
     "<p>Officials said 576 soldiers were lost every single day.</p><img src='/img.png'>",
-    "<link rel='stylesheet' href='/style.css'>")
+    "<link rel='stylesheet' href='/style.css'>",
+)
 STYLE = b"body { font-family: Test; background: url('/bg.png') } @font-face { src: url(/font.woff2) }"
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + os.urandom(64)
-JS_ONLY = page_html(
-    "App", "<div id='app'></div><script src='/app.js'></script>")
-APP_JS = (b"fetch('/api.json').then(r => r.json()).then(d => {"
-          b" const p = document.createElement('p'); p.id = 'inserted'; p.textContent = d.text;"
-          b" document.getElementById('app').appendChild(p); });")
+JS_ONLY = page_html("App", "<div id='app'></div><script src='/app.js'></script>")
+APP_JS = (
+    b"fetch('/api.json').then(r => r.json()).then(d => {"
+    b" const p = document.createElement('p'); p.id = 'inserted'; p.textContent = d.text;"
+    b" document.getElementById('app').appendChild(p); });"
+)
 API_JSON = b'{"text": "Inserted by JavaScript: 42 ministers resigned."}'
 
 
@@ -82,13 +87,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if route is None:
             self.send_body(404, b"not found", "text/plain")
             return
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             route(self)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
-    def send_body(self, status: int, body: bytes, content_type: str = "text/html; charset=utf-8",
-                  headers: dict[str, str] | None = None) -> None:
+    def send_body(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "text/html; charset=utf-8",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -100,8 +108,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.state.sent[self.path] = body
 
 
-def static(body: bytes, content_type: str = "text/html; charset=utf-8", status: int = 200,
-           headers: dict[str, str] | None = None) -> Route:
+def static(
+    body: bytes,
+    content_type: str = "text/html; charset=utf-8",
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Route:
     return lambda h: h.send_body(status, body, content_type, headers)
 
 

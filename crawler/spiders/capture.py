@@ -55,8 +55,13 @@ class SeedResult:
 class CaptureSpider(scrapy.Spider):
     name = "capture"
 
-    def __init__(self, urls: Iterable[str], browser: bool = False,
-                 on_result: Callable[[SeedResult], None] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        urls: Iterable[str],
+        browser: bool = False,
+        on_result: Callable[[SeedResult], None] | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self.seeds = list(dict.fromkeys(urls))
         self.force_browser = browser
@@ -75,25 +80,37 @@ class CaptureSpider(scrapy.Spider):
             return
         result.seconds = time.monotonic() - self._started.get(result.url, time.monotonic())
         self.results[result.url] = result
-        logger.info("captured %s: %s %s via %s in %.2fs", result.url, result.outcome,
-                    result.status or "-", result.via, result.seconds)
+        logger.info(
+            "captured %s: %s %s via %s in %.2fs",
+            result.url,
+            result.outcome,
+            result.status or "-",
+            result.via,
+            result.seconds,
+        )
         if self.on_result:
             self.on_result(result)
 
     def _meta(self, seed: str, source_id: int | None, **extra: Any) -> dict[str, Any]:
         obey = self.settings.getbool("ARCHIVE_OBEY_ROBOTS_CITED")
-        return {"seed": seed, "source_id": source_id, "dont_obey_robotstxt": not obey,
-                **extra}
+        return {"seed": seed, "source_id": source_id, "dont_obey_robotstxt": not obey, **extra}
 
     def _browser_request(self, url: str, seed: str, source_id: int | None) -> scrapy.Request:
         collector = browser.ResponseCollector()
-        meta = self._meta(seed, source_id, playwright=True, playwright_include_page=True,
-                          playwright_context="capture",
-                          playwright_context_kwargs={"service_workers": "block"},
-                          playwright_page_event_handlers={"response": collector}, cw_collector=collector,
-                          playwright_page_goto_kwargs={"wait_until": "load"})
-        return scrapy.Request(url, callback=self.parse_browser, errback=self.on_error, meta=meta,
-                              dont_filter=True)
+        meta = self._meta(
+            seed,
+            source_id,
+            playwright=True,
+            playwright_include_page=True,
+            playwright_context="capture",
+            playwright_context_kwargs={"service_workers": "block"},
+            playwright_page_event_handlers={"response": collector},
+            cw_collector=collector,
+            playwright_page_goto_kwargs={"wait_until": "load"},
+        )
+        return scrapy.Request(
+            url, callback=self.parse_browser, errback=self.on_error, meta=meta, dont_filter=True
+        )
 
     # -- seeds ---------------------------------------------------------------
     async def start(self) -> AsyncIterator[scrapy.Request]:
@@ -103,8 +120,13 @@ class CaptureSpider(scrapy.Spider):
             if self.force_browser:
                 yield self._browser_request(url, url, source_id)
             else:
-                yield scrapy.Request(url, callback=self.parse, errback=self.on_error,
-                                     meta=self._meta(url, source_id), dont_filter=True)
+                yield scrapy.Request(
+                    url,
+                    callback=self.parse,
+                    errback=self.on_error,
+                    meta=self._meta(url, source_id),
+                    dont_filter=True,
+                )
         self.recorder.commit()
 
     # -- HTTP responses ------------------------------------------------------
@@ -140,8 +162,16 @@ class CaptureSpider(scrapy.Spider):
         message = f"HTTP {response.status}" + (f" from {response.url}" if response.url != seed else "")
         if response.meta.get("truncated"):
             message += f" (truncated: {response.meta['truncated']})"
-        return SeedResult(seed, outcome, message, response.status, response.url,
-                          response.meta.get("snapshot_id"), "http", requisites)
+        return SeedResult(
+            seed,
+            outcome,
+            message,
+            response.status,
+            response.url,
+            response.meta.get("snapshot_id"),
+            "http",
+            requisites,
+        )
 
     async def _extract_pdf(self, response: Response) -> None:
         digest = response.meta.get("payload_digest")
@@ -162,9 +192,13 @@ class CaptureSpider(scrapy.Spider):
         since = utcnow() - timedelta(seconds=max_age)
         keys = {index.surt_key(u): u for u in urls}
         rows = self.recorder.session.scalars(
-            select(Snapshot.surt).where(Snapshot.surt.in_(list(keys)), Snapshot.captured_at >= since,
-                                        Snapshot.record_type.in_(("response", "revisit")),
-                                        Snapshot.status < 400))
+            select(Snapshot.surt).where(
+                Snapshot.surt.in_(list(keys)),
+                Snapshot.captured_at >= since,
+                Snapshot.record_type.in_(("response", "revisit")),
+                Snapshot.status < 400,
+            )
+        )
         return {keys[s] for s in rows if s in keys}
 
     def _requisite_requests(self, urls: list[str], response: Response) -> Iterable[scrapy.Request]:
@@ -174,16 +208,24 @@ class CaptureSpider(scrapy.Spider):
         for url in new:
             if url in fresh:
                 continue
-            meta = self._meta(response.meta["seed"], None, page_id=response.meta.get("snapshot_id"),
-                              requisite=True)
-            yield scrapy.Request(url, callback=self.parse_requisite, errback=self.on_error, meta=meta,
-                                 dont_filter=True, priority=1)
+            meta = self._meta(
+                response.meta["seed"], None, page_id=response.meta.get("snapshot_id"), requisite=True
+            )
+            yield scrapy.Request(
+                url,
+                callback=self.parse_requisite,
+                errback=self.on_error,
+                meta=meta,
+                dont_filter=True,
+                priority=1,
+            )
 
     def parse_requisite(self, response: Response) -> Iterable[scrapy.Request]:
         mime = (response.headers.get("Content-Type") or b"").decode("latin-1").lower()
         if "css" in mime and isinstance(response, TextResponse) and response.status == 200:
-            yield from self._requisite_requests(css_requisites(response.url, self._decoded(response)),
-                                                response)
+            yield from self._requisite_requests(
+                css_requisites(response.url, self._decoded(response)), response
+            )
 
     # -- browser -------------------------------------------------------------
     async def parse_browser(self, response: Response) -> None:
@@ -191,15 +233,30 @@ class CaptureSpider(scrapy.Spider):
         seed = response.meta["seed"]
         try:
             capture = await browser.record_page(
-                page, response.url, response.meta["cw_collector"], self.recorder,
-                response.meta.get("source_id"), self.settings.getfloat("ARCHIVE_BROWSER_SETTLE"))
+                page,
+                response.url,
+                response.meta["cw_collector"],
+                self.recorder,
+                response.meta.get("source_id"),
+                self.settings.getfloat("ARCHIVE_BROWSER_SETTLE"),
+            )
         finally:
             await page.close()
         status = capture.page_status or response.status
         outcome = status_outcome(status) or "ok"
-        self._finish(SeedResult(seed, outcome, f"HTTP {status} in the browser, {capture.responses} responses "
-                                "recorded, screenshot and DOM kept", status, response.url,
-                                capture.page_snapshot_id, "browser", capture.responses))
+        self._finish(
+            SeedResult(
+                seed,
+                outcome,
+                f"HTTP {status} in the browser, {capture.responses} responses "
+                "recorded, screenshot and DOM kept",
+                status,
+                response.url,
+                capture.page_snapshot_id,
+                "browser",
+                capture.responses,
+            )
+        )
 
     # -- failures ------------------------------------------------------------
     async def on_error(self, failure: Any) -> None:
@@ -213,10 +270,22 @@ class CaptureSpider(scrapy.Spider):
             # The response itself was archived; only decoding it failed.
             self.recorder.note(meta["snapshot_id"], outcome, message)
         else:
-            self.recorder.record_failure(request.url, outcome, message, source_id=meta.get("source_id"),
-                                         page_id=meta.get("page_id"),
-                                         via="browser" if meta.get("playwright") else "http")
+            self.recorder.record_failure(
+                request.url,
+                outcome,
+                message,
+                source_id=meta.get("source_id"),
+                page_id=meta.get("page_id"),
+                via="browser" if meta.get("playwright") else "http",
+            )
         if not meta.get("requisite"):
-            self._finish(SeedResult(meta["seed"], outcome, message, final_url=request.url,
-                                    snapshot_id=meta.get("snapshot_id"),
-                                    via="browser" if meta.get("playwright") else "http"))
+            self._finish(
+                SeedResult(
+                    meta["seed"],
+                    outcome,
+                    message,
+                    final_url=request.url,
+                    snapshot_id=meta.get("snapshot_id"),
+                    via="browser" if meta.get("playwright") else "http",
+                )
+            )
