@@ -11,8 +11,10 @@ import logging
 import os
 import shutil
 import sys
+import time
 from collections.abc import Callable, Sequence
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import click
@@ -34,6 +36,11 @@ class Context:
         from archive.settings import load_settings
 
         return load_settings({**self.flags, **more}, config_path=self.config)
+
+
+def _print_json(data: Any) -> None:
+    """JSON on stdout, as is: rich's highlighter is slow on thousands of rows."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _fail(exc: BaseException, debug: bool) -> None:
@@ -110,7 +117,7 @@ def _database(settings: Any):  # type: ignore[no-untyped-def]
     from archive import db
 
     settings.home_path.mkdir(parents=True, exist_ok=True)
-    db.upgrade(db.make_engine(settings.effective_database_url))
+    db.ensure_current(db.make_engine(settings.effective_database_url))
     return db.connect(settings.effective_database_url)
 
 
@@ -175,7 +182,7 @@ def show_config(obj: Context, as_json: bool) -> None:
         for s in SETTINGS
     ]
     if as_json:
-        out.print_json(json.dumps(rows))
+        _print_json(rows)
         return
     table = Table("setting", "value", "from", "environment variable")
     for row in rows:
@@ -210,7 +217,7 @@ def _record_rejected(sessions: Any, bad: list[tuple[str, str]]) -> None:
 
     with sessions() as session:
         for raw, message in bad:
-            index.add_failure(session, raw, "bad-url", message, utcnow())
+            index.insert_snapshot(session, index.failure_row(raw, "bad-url", message, utcnow()))
         session.commit()
 
 
@@ -231,7 +238,7 @@ def _result_dict(result: Any) -> dict[str, Any]:
 
 def _print_results(results: list[Any], as_json: bool) -> None:
     if as_json:
-        out.print_json(json.dumps([_result_dict(r) for r in results]))
+        _print_json([_result_dict(r) for r in results])
         return
     table = Table("url", "outcome", "status", "via", "snapshot", "message")
     table.columns[0].overflow = "fold"
@@ -264,28 +271,52 @@ def _progress(total: int) -> tuple[Callable[[Any], None], Callable[[], None]]:
         task = bar.add_task("capture", total=total)
         bar.start()
         return (lambda result: bar.advance(task)), bar.stop
-    done = [0]
+    done, last = [0], [0.0]
 
     def line(result: Any) -> None:
+        # Failures always, successes at most once a second: a log, not a flood.
         done[0] += 1
+        now = time.monotonic()
+        if result.ok and now - last[0] < 1.0 and done[0] < total:
+            return
+        last[0] = now
         err.print(f"[{done[0]}/{total}] {result.outcome} {result.url}", markup=False, highlight=False)
 
     return line, lambda: None
 
 
+def _read_url_file(path: str) -> list[str]:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read URLs from {path}: {exc}") from exc
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
 @cli.command()
-@click.argument("urls", nargs=-1, required=True)
+@click.argument("urls", nargs=-1)
+@click.option("-i", "--input", "input_file", help="Read more URLs from FILE, one per line (- for stdin).")
 @click.option("--browser", is_flag=True, help="Capture in Chromium (Playwright) instead of plain HTTP.")
 @click.option("--no-requisites", is_flag=True, help="Skip stylesheets, images, scripts and fonts.")
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.pass_obj
 @command
-def capture(obj: Context, urls: tuple[str, ...], browser: bool, no_requisites: bool, as_json: bool) -> None:
+def capture(
+    obj: Context,
+    urls: tuple[str, ...],
+    input_file: str | None,
+    browser: bool,
+    no_requisites: bool,
+    as_json: bool,
+) -> None:
     """Capture URLS now, into WARC files and the index (no schedule)."""
     from archive.reconcile import reconcile
 
+    wanted = list(urls) + (_read_url_file(input_file) if input_file else [])
+    if not wanted:
+        raise UsageError("no URLs given: name them as arguments or with --input FILE")
     settings = obj.settings(page_requisites=False if no_requisites else None)
-    good, bad = _check_urls(urls)
+    good, bad = _check_urls(wanted)
     sessions = _database(settings)
     report = reconcile(sessions, settings.warc_dir)
     if report.files_recovered:
@@ -355,7 +386,7 @@ def snapshots(obj: Context, url: str, as_json: bool) -> None:
             for s in rows
         ]
     if as_json:
-        out.print_json(json.dumps(data))
+        _print_json(data)
         return
     if not data:
         err.print(f"no captures of {url}", markup=False, highlight=False)

@@ -8,17 +8,24 @@ led by the SURT key.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 import surt as surtlib
-from sqlalchemy import select
+from sqlalchemy import Row, insert, select
 from sqlalchemy.orm import Session
 
 from archive.models import Snapshot, Source, WarcFile
 
 ARCHIVED_TYPES = ("response", "revisit", "resource")
 
+# The capture hot path uses Core statements on these tables: one ORM round
+# trip per record cost more than writing the record itself.
+SNAPSHOTS = Snapshot.__table__
+SOURCES = Source.__table__
 
+
+@functools.lru_cache(maxsize=65536)
 def surt_key(url: str) -> str:
     """The SURT form used as the index key.
 
@@ -31,10 +38,11 @@ def surt_key(url: str) -> str:
         return url.lower()
 
 
-def original_of(session: Session, surt: str, digest: str) -> Snapshot | None:
-    """The newest full ``response`` capture of this SURT with this payload digest."""
+def original_of(session: Session, surt: str, digest: str) -> Row | None:  # type: ignore[type-arg]
+    """(id, record_id, url, captured_at) of the newest full ``response`` capture of this SURT
+    with this payload digest."""
     stmt = (
-        select(Snapshot)
+        select(Snapshot.id, Snapshot.record_id, Snapshot.url, Snapshot.captured_at)
         .where(
             Snapshot.surt == surt,
             Snapshot.payload_digest == digest,
@@ -44,7 +52,43 @@ def original_of(session: Session, surt: str, digest: str) -> Snapshot | None:
         .order_by(Snapshot.captured_at.desc())
         .limit(1)
     )
-    return session.scalars(stmt).first()
+    return session.execute(stmt).first()
+
+
+_INSERT_SNAPSHOT = insert(SNAPSHOTS).returning(SNAPSHOTS.c.id)
+_VERSIONS = select(
+    SNAPSHOTS.c.surt,
+    SNAPSHOTS.c.payload_digest,
+    SNAPSHOTS.c.id,
+    SNAPSHOTS.c.record_id,
+    SNAPSHOTS.c.url,
+    SNAPSHOTS.c.captured_at,
+    SNAPSHOTS.c.record_type,
+    SNAPSHOTS.c.status,
+)
+
+
+def insert_snapshot(session: Session, values: dict[str, object]) -> int:
+    """Insert one Snapshot row and return its id."""
+    return int(session.connection().execute(_INSERT_SNAPSHOT, values).scalar_one())
+
+
+def versions(session: Session, surts: list[str], fresh_since: datetime | None = None) -> list[Row]:  # type: ignore[type-arg]
+    """The full ``response`` captures of these SURTs (each distinct payload they have had),
+    plus, when ``fresh_since`` is given, their successful captures since then; oldest first.
+
+    Unchanged re-captures are revisits, so the first part grows with real changes only.
+    """
+    versions = (SNAPSHOTS.c.record_type == "response") & (SNAPSHOTS.c.outcome == "ok")
+    if fresh_since is not None:
+        recent = (
+            (SNAPSHOTS.c.captured_at >= fresh_since)
+            & (SNAPSHOTS.c.status < 400)
+            & SNAPSHOTS.c.record_type.in_(("response", "revisit"))
+        )
+        versions = versions | recent
+    stmt = _VERSIONS.where(SNAPSHOTS.c.surt.in_(surts), versions).order_by(SNAPSHOTS.c.captured_at)
+    return list(session.connection().execute(stmt))
 
 
 def captures(session: Session, url: str) -> list[Snapshot]:
@@ -80,26 +124,25 @@ def closest(session: Session, url: str, when: datetime) -> Snapshot | None:
     return min(candidates, key=lambda s: abs((s.captured_at - when).total_seconds()), default=None)
 
 
-def add_failure(
-    session: Session, url: str, outcome: str, error: str, at: datetime, **fields: object
-) -> Snapshot:
-    """A Snapshot row for a fetch that produced no record, saying why."""
-    snap = Snapshot(
-        url=url, surt=surt_key(url), captured_at=at, outcome=outcome, error=error[:2000], **fields
-    )
-    session.add(snap)
-    session.flush()
-    return snap
+def failure_row(url: str, outcome: str, error: str, at: datetime, **fields: object) -> dict[str, object]:
+    """Values of a Snapshot row for a fetch that produced no record, saying why."""
+    row = {"url": url, "surt": surt_key(url), "captured_at": at, "outcome": outcome, "error": error[:2000]}
+    return {"via": "http", **row, **fields}
 
 
-def source_for(session: Session, url: str, now: datetime) -> Source:
-    """The Source row for ``url``, created if new."""
-    source = session.scalars(select(Source).where(Source.url == url)).first()
-    if source is None:
-        source = Source(url=url, surt=surt_key(url), created_at=now, paused=False)
-        session.add(source)
-        session.flush()
-    return source
+def source_ids(session: Session, urls: list[str], now: datetime) -> dict[str, int]:
+    """Source ids for ``urls``, creating the Sources that are new."""
+    found: dict[str, int] = {}
+    for start in range(0, len(urls), 500):
+        chunk = urls[start : start + 500]
+        rows = session.execute(select(Source.id, Source.url).where(Source.url.in_(chunk)))
+        found.update((url, sid) for sid, url in rows)
+    stmt = insert(SOURCES).returning(SOURCES.c.id)
+    for url in urls:
+        if url not in found:
+            values = {"url": url, "surt": surt_key(url), "created_at": now, "paused": False}
+            found[url] = int(session.execute(stmt, values).scalar_one())
+    return found
 
 
 def warc_file_id(session: Session, name: str, now: datetime) -> int:

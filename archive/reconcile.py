@@ -21,8 +21,6 @@ from typing import BinaryIO
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
-from warcio.archiveiterator import ArchiveIterator
-from warcio.timeutils import iso_date_to_datetime
 
 from archive import index
 from archive.models import Snapshot, Source, WarcFile
@@ -66,6 +64,8 @@ def complete_members(handle: BinaryIO) -> Iterator[tuple[int, int]]:
 
 
 def _read_member(handle: BinaryIO, offset: int, length: int):  # type: ignore[no-untyped-def]
+    from warcio.archiveiterator import ArchiveIterator
+
     handle.seek(offset)
     records = ArchiveIterator(io.BytesIO(handle.read(length)))
     record = next(records)
@@ -74,6 +74,8 @@ def _read_member(handle: BinaryIO, offset: int, length: int):  # type: ignore[no
 
 
 def _row_from_record(session: Session, record, file_id: int, offset: int, length: int) -> Snapshot:  # type: ignore[no-untyped-def]
+    from warcio.timeutils import iso_date_to_datetime
+
     headers = record.rec_headers
     url = headers.get_header("WARC-Target-URI") or ""
     surt = index.surt_key(url)

@@ -4,8 +4,11 @@ The order is the crash contract. Records are appended and flushed to the OS
 before the transaction holding their rows commits, so a row never points at a
 record that is not on disk. A record whose row was not yet committed when the
 process died is found and indexed by :func:`archive.reconcile.reconcile`.
+
 Rows are committed in batches (``commit_every`` rows or ``commit_interval``
-seconds) because one commit per record would dominate capture time.
+seconds) because one commit per record would dominate capture time, and the
+payloads already archived for a batch of URLs are loaded with one query
+(:meth:`CaptureRecorder.prefetch`) so dedup needs no query per record.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,7 +34,6 @@ from archive.warc import (
     HttpRequest,
     HttpResponse,
     IdFactory,
-    PendingRecord,
     RecordLocation,
     Revisit,
     WarcStore,
@@ -38,6 +42,14 @@ from archive.warc import (
 )
 
 logger = logging.getLogger(__name__)
+
+TRUNCATION_REASONS = {
+    "length": "body cut at the maximum response size",
+    "disconnect": "the server closed the connection before the whole body arrived",
+    "time": "body cut when the time limit ran out",
+}
+
+_KNOWN_LIMIT = 100_000
 
 
 @dataclass
@@ -54,6 +66,21 @@ class Exchange:
     page_id: int | None = None
 
 
+@dataclass
+class SnapshotRef:
+    """What the capture path needs to know of a Snapshot row it just wrote."""
+
+    id: int
+    url: str
+    captured_at: datetime
+    status: int | None = None
+    record_type: str | None = None
+    record_id: str | None = None
+    payload_digest: str | None = None
+    refers_to_id: int | None = None
+    outcome: str = "ok"
+
+
 def mime_of(content_type: str | None) -> str | None:
     """The media type of a Content-Type value.
 
@@ -65,11 +92,8 @@ def mime_of(content_type: str | None) -> str | None:
     return content_type.split(";", 1)[0].strip().lower()[:255] or None
 
 
-TRUNCATION_REASONS = {
-    "length": "body cut at the maximum response size",
-    "disconnect": "the server closed the connection before the whole body arrived",
-    "time": "body cut when the time limit ran out",
-}
+def _revisit_of(row: Any) -> Revisit:
+    return Revisit(f"<urn:uuid:{row.record_id}>", row.url, row.captured_at)
 
 
 class CaptureRecorder:
@@ -99,9 +123,9 @@ class CaptureRecorder:
             on_close=self._file_closed,
         )
         self._file_ids: dict[str, int] = {}
-        # Latest full response per SURT written by this process, so re-captures
-        # within one run dedup without a query.
-        self._recent: OrderedDict[str, tuple[str, Revisit, int]] = OrderedDict()
+        # SURT -> {payload digest: (where it was archived, row id)} for the SURTs
+        # prefetched or written by this process.
+        self._known: OrderedDict[str, dict[str, tuple[Revisit, int]]] = OrderedDict()
         self._pending = 0
         self._last_commit = time.monotonic()
         self.commit_every = commit_every
@@ -117,44 +141,71 @@ class CaptureRecorder:
             row.closed_at, row.size = self.now(), size
 
     # -- dedup --------------------------------------------------------------
-    def _original(self, surt: str, digest: str) -> tuple[Revisit, int] | None:
-        cached = self._recent.get(surt)
-        if cached and cached[0] == digest:
-            return cached[1], cached[2]
-        row = index.original_of(self.session, surt, digest)
-        if row is None or row.record_id is None:
-            return None
-        return Revisit(f"<urn:uuid:{row.record_id}>", row.url, row.captured_at), row.id
+    def prefetch(self, urls: list[str], fresh_since: datetime | None = None) -> set[str]:
+        """Load, in one query per 500, the payloads already archived for ``urls``, so writing
+        their captures needs no dedup query. Returns those of ``urls`` successfully captured
+        since ``fresh_since`` (none when it is None)."""
+        by_surt = {index.surt_key(u): u for u in urls}
+        surts = [s for s in by_surt if s not in self._known]
+        fresh: set[str] = set()
+        for start in range(0, len(surts), 500):
+            chunk = surts[start : start + 500]
+            for surt in chunk:
+                self._known[surt] = {}
+            for row in index.versions(self.session, chunk, fresh_since):
+                if row.record_type == "response" and row.payload_digest:
+                    self._known[row.surt][row.payload_digest] = (_revisit_of(row), row.id)
+                if fresh_since is not None and row.captured_at >= fresh_since and (row.status or 0) < 400:
+                    fresh.add(by_surt[row.surt])
+        while len(self._known) > _KNOWN_LIMIT:
+            self._known.popitem(last=False)
+        return fresh
 
-    def _remember(self, surt: str, digest: str, snap: Snapshot, location: RecordLocation) -> None:
-        self._recent[surt] = (
-            digest,
-            Revisit(f"<urn:uuid:{location.record_id}>", snap.url, snap.captured_at),
-            snap.id,
-        )
-        self._recent.move_to_end(surt)
-        if len(self._recent) > 50_000:
-            self._recent.popitem(last=False)
+    def _original(self, surt: str, digest: str) -> tuple[Revisit, int] | None:
+        known = self._known.get(surt)
+        if known is not None:
+            return known.get(digest)
+        row = index.original_of(self.session, surt, digest)
+        return (_revisit_of(row), row.id) if row is not None and row.record_id else None
+
+    def _remember(self, surt: str, digest: str, ref: SnapshotRef) -> None:
+        if surt in self._known:
+            self._known[surt][digest] = (_revisit_of(ref), ref.id)
+            self._known.move_to_end(surt)
 
     # -- rows ---------------------------------------------------------------
-    def _row(self, location: RecordLocation, **fields: object) -> Snapshot:
-        snap = Snapshot(
-            warc_file_id=self._file_ids[location.filename],
-            offset=location.offset,
-            length=location.length,
-            record_id=location.record_id,
-            record_type=location.record_type,
-            **fields,
+    def _insert(self, values: dict[str, Any]) -> SnapshotRef:
+        fields = (
+            "url",
+            "captured_at",
+            "status",
+            "record_type",
+            "record_id",
+            "payload_digest",
+            "refers_to_id",
+            "outcome",
         )
-        self.session.add(snap)
-        self.session.flush()
+        ref = SnapshotRef(
+            id=index.insert_snapshot(self.session, values), **{k: values.get(k) for k in fields}
+        )
         self._pending += 1
-        return snap
+        return ref
 
-    def _write(self, pending: list[PendingRecord]) -> list[RecordLocation]:
-        return self.store.write(pending)
+    def _located(self, location: RecordLocation, url: str, **fields: Any) -> SnapshotRef:
+        return self._insert(
+            {
+                "warc_file_id": self._file_ids[location.filename],
+                "offset": location.offset,
+                "length": location.length,
+                "record_id": location.record_id,
+                "record_type": location.record_type,
+                "url": url,
+                "surt": fields.pop("surt", None) or index.surt_key(url),
+                **fields,
+            }
+        )
 
-    def record(self, ex: Exchange) -> Snapshot:
+    def record(self, ex: Exchange) -> SnapshotRef:
         """Write the request and response (or revisit) records of ``ex`` and index the response."""
         url, resp = ex.request.url, ex.response
         surt = index.surt_key(url)
@@ -164,15 +215,15 @@ class CaptureRecorder:
         if original:
             main = factory.revisit(url, resp, ex.received_at, digest, original[0], ex.ip)
         else:
-            main = factory.response(url, resp, ex.received_at, ex.ip)
+            main = factory.response(url, resp, ex.received_at, ex.ip, digest)
         req = factory.request(ex.request, ex.sent_at, main.record_id)
-        location = self._write([main, req])[0]
-        snap = self._row(
+        location = self.store.write([main, req])[0]
+        ref = self._located(
             location,
+            url,
+            surt=surt,
             source_id=ex.source_id,
             page_id=ex.page_id,
-            url=url,
-            surt=surt,
             captured_at=ex.received_at,
             status=resp.status,
             mime=mime_of(resp.header("Content-Type")),
@@ -183,9 +234,9 @@ class CaptureRecorder:
             error=TRUNCATION_REASONS.get(resp.truncated or ""),
         )
         if not original and not resp.truncated and resp.body:
-            self._remember(surt, digest, snap, location)
+            self._remember(surt, digest, ref)
         self.maybe_commit()
-        return snap
+        return ref
 
     def record_resource(
         self,
@@ -198,17 +249,16 @@ class CaptureRecorder:
         source_id: int | None = None,
         page_id: int | None = None,
         via: str = "browser",
-    ) -> Snapshot:
+    ) -> SnapshotRef:
         """A ``resource`` record, such as a screenshot or a rendered DOM."""
         at = at or self.now()
         rid = uuid.UUID(concurrent_to) if concurrent_to else None
-        location = self._write([self.store.factory.resource(url, content_type, data, at, rid)])[0]
-        snap = self._row(
+        location = self.store.write([self.store.factory.resource(url, content_type, data, at, rid)])[0]
+        ref = self._located(
             location,
+            url,
             source_id=source_id,
             page_id=page_id,
-            url=url,
-            surt=index.surt_key(url),
             captured_at=at,
             mime=mime_of(content_type),
             payload_digest=payload_digest(data),
@@ -216,7 +266,7 @@ class CaptureRecorder:
             outcome="ok",
         )
         self.maybe_commit()
-        return snap
+        return ref
 
     def record_failure(
         self,
@@ -229,10 +279,9 @@ class CaptureRecorder:
         page_id: int | None = None,
         status: int | None = None,
         via: str = "http",
-    ) -> Snapshot:
+    ) -> SnapshotRef:
         """A row saying a fetch of ``url`` failed, and why; no WARC record."""
-        snap = index.add_failure(
-            self.session,
+        row = index.failure_row(
             url,
             outcome,
             error,
@@ -242,16 +291,15 @@ class CaptureRecorder:
             page_id=page_id,
             via=via,
         )
-        self._pending += 1
+        ref = self._insert(row)
         self.maybe_commit()
-        return snap
+        return ref
 
     def note(self, snapshot_id: int, outcome: str, error: str) -> None:
         """Change the outcome of a row after the fact (for example: body could not be decoded)."""
-        snap = self.session.get(Snapshot, snapshot_id)
-        if snap is not None:
-            snap.outcome, snap.error = outcome, error[:2000]
-            self._pending += 1
+        stmt = update(Snapshot).where(Snapshot.id == snapshot_id).values(outcome=outcome, error=error[:2000])
+        self.session.execute(stmt)
+        self._pending += 1
 
     def store_text(self, digest: str, extractor: str, text: str) -> None:
         if self.session.get(ExtractedText, digest) is None:
@@ -260,14 +308,13 @@ class CaptureRecorder:
             )
             self._pending += 1
 
-    def source_id(self, url: str) -> int:
-        return index.source_for(self.session, url, self.now()).id
+    def source_ids(self, urls: list[str]) -> dict[str, int]:
+        return index.source_ids(self.session, urls, self.now())
 
     # -- transactions ---------------------------------------------------------
     def maybe_commit(self) -> None:
-        if self._pending >= self.commit_every or (
-            self._pending and time.monotonic() - self._last_commit >= self.commit_interval
-        ):
+        due = time.monotonic() - self._last_commit >= self.commit_interval
+        if self._pending >= self.commit_every or (self._pending and due):
             self.commit()
 
     def commit(self) -> None:

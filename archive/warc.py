@@ -16,8 +16,9 @@ import io
 import os
 import socket
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -31,6 +32,44 @@ from archive import __version__
 from archive.errors import WarcError
 
 OPEN_SUFFIX = ".open"
+GZIP_LEVEL = 6
+
+# Bodies in these encodings or media types are compressed already: deflating
+# them again costs ~100 us per record and saves nothing, so their records are
+# written as stored (level 0) gzip members, still one member per record.
+_PACKED_ENCODINGS = ("gzip", "deflate", "br", "zstd", "compress", "x-gzip")
+_PACKED_TYPES = (
+    "image/",
+    "video/",
+    "audio/",
+    "font/woff",
+    "application/zip",
+    "application/gzip",
+    "application/x-gzip",
+    "application/pdf",
+    "application/octet-stream",
+    "application/wasm",
+    "application/font-woff",
+)
+
+
+def body_is_packed(resp: HttpResponse) -> bool:
+    """True when a response body is compressed data already.
+
+    >>> body_is_packed(HttpResponse(200, "OK", [("Content-Encoding", "gzip")], b""))
+    True
+    >>> body_is_packed(HttpResponse(200, "OK", [("Content-Type", "image/svg+xml")], b""))
+    False
+    >>> body_is_packed(HttpResponse(200, "OK", [("Content-Type", "image/png")], b""))
+    True
+    """
+    encoding = (resp.header("Content-Encoding") or "").strip().lower()
+    if encoding and encoding != "identity":
+        return encoding.split(",")[-1].strip() in _PACKED_ENCODINGS
+    media = (resp.header("Content-Type") or "").split(";")[0].strip().lower()
+    return media.startswith(_PACKED_TYPES) and not media.endswith(("+xml", "/bmp", "/x-icon"))
+
+
 WARC_SUFFIX = ".warc.gz"
 
 Clock = Callable[[], datetime]
@@ -118,7 +157,7 @@ class PendingRecord:
     record_id: uuid.UUID
     record_type: str
     date: datetime
-    extra: dict[str, str] = field(default_factory=dict)
+    compressible: bool = True
 
 
 def _request_path(url: str) -> str:
@@ -153,7 +192,9 @@ class RecordFactory:
         )
         return PendingRecord(record, rid, "request", date)
 
-    def response(self, url: str, resp: HttpResponse, date: datetime, ip: str | None = None) -> PendingRecord:
+    def response(
+        self, url: str, resp: HttpResponse, date: datetime, ip: str | None = None, digest: str | None = None
+    ) -> PendingRecord:
         rid = self._make_id()
         http = StatusAndHeaders(
             f"{resp.status} {resp.reason}".strip(), list(resp.headers), protocol=resp.protocol
@@ -161,6 +202,8 @@ class RecordFactory:
         extra = {"WARC-IP-Address": ip} if ip else {}
         if resp.truncated:
             extra["WARC-Truncated"] = resp.truncated
+        # warcio skips hashing the payload again when the digest is given.
+        extra["WARC-Payload-Digest"] = digest or payload_digest(resp.body)
         record = self._builder.create_warc_record(
             url,
             "response",
@@ -169,7 +212,7 @@ class RecordFactory:
             http_headers=http,
             warc_headers_dict=self._headers(rid, date, extra),
         )
-        return PendingRecord(record, rid, "response", date)
+        return PendingRecord(record, rid, "response", date, compressible=not body_is_packed(resp))
 
     def revisit(
         self,
@@ -210,7 +253,8 @@ class RecordFactory:
             warc_content_type=content_type,
             warc_headers_dict=self._headers(rid, date, extra),
         )
-        return PendingRecord(record, rid, "resource", date)
+        packed = body_is_packed(HttpResponse(0, "", [("Content-Type", content_type)], b""))
+        return PendingRecord(record, rid, "resource", date, compressible=not packed)
 
     def warcinfo(self, filename: str, date: datetime) -> PendingRecord:
         rid = self._make_id()
@@ -261,7 +305,11 @@ class WarcStore:
         self._file: BinaryIO | None = None
         self._name: str | None = None
         self._serial = 0
-        self._writer: WARCWriter | None = None
+        # warcio serialises each record uncompressed into this buffer; the store
+        # gzips it as one member itself, at level 6: warcio's level 9 costs
+        # several times the CPU for a few percent of size.
+        self._buffer = io.BytesIO()
+        self._writer = WARCWriter(self._buffer, gzip=False, warc_version="1.1")
 
     @property
     def current_name(self) -> str | None:
@@ -281,22 +329,30 @@ class WarcStore:
         except OSError as exc:
             raise WarcError(f"cannot create a WARC file in {self.directory}: {exc.strerror or exc}") from exc
         self._file, self._name = handle, name
-        self._writer = WARCWriter(handle, gzip=True, warc_version="1.1")
         if self._on_open:
             self._on_open(name)
         self._append([self.factory.warcinfo(name, self.now())])
 
+    def _member(self, item: PendingRecord) -> bytes:
+        """One record as one gzip member."""
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._writer.write_record(item.record)
+        level = GZIP_LEVEL if item.compressible else 0
+        packer = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        return packer.compress(self._buffer.getvalue()) + packer.flush()
+
     def _append(self, pending: Sequence[PendingRecord]) -> list[RecordLocation]:
-        assert self._file is not None and self._writer is not None and self._name is not None
+        assert self._file is not None and self._name is not None
         locations = []
         try:
             for item in pending:
+                member = self._member(item)
                 start = self._file.tell()
-                self._writer.write_record(item.record)
-                end = self._file.tell()
+                self._file.write(member)
                 locations.append(
                     RecordLocation(
-                        self._name, start, end - start, str(item.record_id), item.record_type, item.date
+                        self._name, start, len(member), str(item.record_id), item.record_type, item.date
                     )
                 )
         except OSError as exc:
@@ -320,7 +376,7 @@ class WarcStore:
         if self._file is None or self._name is None:
             return
         handle, name = self._file, self._name
-        self._file = self._writer = self._name = None
+        self._file = self._name = None
         try:
             handle.flush()
             os.fsync(handle.fileno())

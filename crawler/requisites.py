@@ -60,9 +60,9 @@ def _html_candidates(sel: Selector) -> list[str]:
     return found
 
 
-def html_requisites(base_url: str, html: str) -> list[str]:
+def html_requisites(base_url: str, page: str | Selector) -> list[str]:
     """Absolute URLs of the requisites of an HTML page, in document order, without repeats."""
-    sel = Selector(text=html or "<html></html>")
+    sel = page if isinstance(page, Selector) else Selector(text=page or "<html></html>")
     base = _absolute(base_url, sel.xpath("//base/@href").get()) or base_url
     found = _html_candidates(sel)
     for css in sel.xpath("//style/text()").getall():

@@ -18,7 +18,7 @@ from crawler.spiders.capture import CaptureSpider, SeedResult
 
 logger = logging.getLogger(__name__)
 
-_PLAYWRIGHT = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
+_PLAYWRIGHT = "crawler.playwright_handler.OnDemandBrowserHandler"
 
 
 def scrapy_settings(settings: Settings, browser_possible: bool) -> dict[str, Any]:
@@ -33,6 +33,10 @@ def scrapy_settings(settings: Settings, browser_possible: bool) -> dict[str, Any
         "ROBOTSTXT_OBEY": True,  # per request: cited URLs carry dont_obey_robotstxt (see the spider)
         "COOKIES_ENABLED": True,
         "HTTPERROR_ALLOW_ALL": True,
+        # Callbacks yield requests, never items; Scrapy starts this many tasks per callback.
+        "CONCURRENT_ITEMS": 4,
+        # A development-time check that re-reads callback source on every call.
+        "WARN_ON_GENERATOR_RETURN_VALUE": False,
         "DUPEFILTER_CLASS": "scrapy.dupefilters.BaseDupeFilter",
         "DEFAULT_REQUEST_HEADERS": {
             "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",

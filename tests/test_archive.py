@@ -209,3 +209,7 @@ def test_reconcile_leaves_a_live_writer_alone(sessions, tmp_path: Path) -> None:
     report = reconcile(sessions, tmp_path)
     assert report.files_recovered == [] and len(list(tmp_path.glob("*.open"))) == 1
     rec.close()
+
+
+def test_head_constant_matches_the_migration_scripts() -> None:
+    assert db.head_revision() == db.HEAD

@@ -41,7 +41,7 @@ def test_unreachable_database_is_exit_1_one_line(home):
     lines = proc.stderr.strip().splitlines()
     assert (
         len(lines) == 1
-        and lines[0].startswith("citewatch: error: cannot migrate")
+        and lines[0].startswith("citewatch: error: cannot reach the database")
         and "Traceback" not in proc.stderr
     )
 

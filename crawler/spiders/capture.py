@@ -14,23 +14,27 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import scrapy
+from parsel import Selector
+from scrapy import signals
+from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Response, TextResponse
-from sqlalchemy import select
 
-from archive import index
-from archive.extract import needs_browser, pdf_text
-from archive.models import Snapshot
+from archive.extract import pdf_text
 from archive.warc import utcnow
 from crawler import browser
 from crawler.outcomes import classify, describe, status_outcome
+from crawler.pagecheck import needs_browser
 from crawler.recording import recorder_for
 from crawler.requisites import css_requisites, html_requisites
 
 logger = logging.getLogger(__name__)
+
+# Requisites found on pages are looked up in the index in batches of this many.
+_REQUISITE_BATCH = 200
 
 
 @dataclass
@@ -69,6 +73,8 @@ class CaptureSpider(scrapy.Spider):
         self.results: dict[str, SeedResult] = {}
         self._started: dict[str, float] = {}
         self._requisites_seen: set[str] = set()
+        self._waiting: list[tuple[str, tuple[str, int | None]]] = []
+        self._flush_timer: asyncio.TimerHandle | None = None
 
     # -- helpers -------------------------------------------------------------
     @property
@@ -114,9 +120,13 @@ class CaptureSpider(scrapy.Spider):
 
     # -- seeds ---------------------------------------------------------------
     async def start(self) -> AsyncIterator[scrapy.Request]:
+        self.crawler.signals.connect(self._flush_when_idle, signal=signals.spider_idle)
+        self.recorder.prefetch(self.seeds)
+        source_ids = self.recorder.source_ids(self.seeds)
+        self.recorder.commit()
         for url in self.seeds:
             self._started[url] = time.monotonic()
-            source_id = self.recorder.source_id(url)
+            source_id = source_ids[url]
             if self.force_browser:
                 yield self._browser_request(url, url, source_id)
             else:
@@ -127,25 +137,32 @@ class CaptureSpider(scrapy.Spider):
                     meta=self._meta(url, source_id),
                     dont_filter=True,
                 )
-        self.recorder.commit()
+
+    def _flush_when_idle(self) -> None:
+        """Requisites wait to be batched; an idle crawl sends the last of them out."""
+        if self._waiting and self._flush_requisites():
+            raise DontCloseSpider
 
     # -- HTTP responses ------------------------------------------------------
-    async def parse(self, response: Response) -> AsyncIterator[scrapy.Request]:
+    # A plain generator, not an async one: Scrapy's async-output path costs
+    # more per response than everything citewatch does for it.
+    async def parse(self, response: Response) -> list[scrapy.Request]:
+        # A coroutine returning a list, not an async generator: Scrapy's
+        # async-output path costs more per response than all of this.
         seed = response.meta["seed"]
         mime = (response.headers.get("Content-Type") or b"").decode("latin-1").split(";")[0].strip().lower()
         if mime == "application/pdf" or response.body[:5] == b"%PDF-":
-            await self._extract_pdf(response)
+            await self._extract_pdf(response.body, response.meta)
         requisites: list[str] = []
         if isinstance(response, TextResponse) and "html" in mime:
-            html = self._decoded(response)
-            if response.status == 200 and self._wants_browser(html):
-                yield self._browser_request(response.url, seed, response.meta.get("source_id"))
-                return
-            if html and self.settings.getbool("ARCHIVE_PAGE_REQUISITES"):
-                requisites = html_requisites(response.url, html)
+            sel = self._selector(response)
+            if response.status == 200 and self._wants_browser(sel):
+                return [self._browser_request(response.url, seed, response.meta.get("source_id"))]
+            if self.settings.getbool("ARCHIVE_PAGE_REQUISITES"):
+                requisites = html_requisites(response.url, sel)
         self._finish(self._http_result(response, len(requisites)))
-        for request in self._requisite_requests(requisites, response):
-            yield request
+        self._queue_requisites(requisites, response)
+        return []
 
     def _decoded(self, response: TextResponse) -> str:
         try:
@@ -153,8 +170,15 @@ class CaptureSpider(scrapy.Spider):
         except (UnicodeDecodeError, LookupError, ValueError):
             return response.body.decode("utf-8", "replace")
 
-    def _wants_browser(self, html: str) -> bool:
-        return self.settings.getbool("ARCHIVE_AUTO_BROWSER") and needs_browser(html)
+    def _selector(self, response: TextResponse) -> Selector:
+        """The page parsed once (Scrapy caches it), or a lenient parse of broken bytes."""
+        try:
+            return response.selector
+        except (UnicodeDecodeError, LookupError, ValueError):
+            return Selector(text=self._decoded(response) or "<html></html>")
+
+    def _wants_browser(self, sel: Selector) -> bool:
+        return self.settings.getbool("ARCHIVE_AUTO_BROWSER") and needs_browser(sel)
 
     def _http_result(self, response: Response, requisites: int) -> SeedResult:
         seed = response.meta["seed"]
@@ -173,59 +197,63 @@ class CaptureSpider(scrapy.Spider):
             requisites,
         )
 
-    async def _extract_pdf(self, response: Response) -> None:
-        digest = response.meta.get("payload_digest")
+    async def _extract_pdf(self, body: bytes, meta: dict[str, Any]) -> None:
         try:
-            text = await asyncio.to_thread(pdf_text, response.body)
+            text = await asyncio.to_thread(pdf_text, body)
         except ValueError as exc:
-            self.recorder.note(response.meta["snapshot_id"], "ok", f"no text extracted: {exc}")
+            self.recorder.note(
+                meta["snapshot_id"],
+                "truncated" if meta.get("truncated") else "ok",
+                f"no text extracted: {exc}",
+            )
             return
-        if digest:
-            self.recorder.store_text(digest, "pypdf", text)
+        if meta.get("payload_digest"):
+            self.recorder.store_text(meta["payload_digest"], "pypdf", text)
 
     # -- requisites ----------------------------------------------------------
-    def _fresh(self, urls: list[str]) -> set[str]:
-        """URLs among ``urls`` captured within ``ARCHIVE_REQUISITES_MAX_AGE``: not fetched again."""
+    def _fresh_since(self) -> datetime | None:
+        """Requisites captured after this are not fetched again (``ARCHIVE_REQUISITES_MAX_AGE``)."""
         max_age = self.settings.getfloat("ARCHIVE_REQUISITES_MAX_AGE")
-        if not urls or max_age <= 0:
-            return set()
-        since = utcnow() - timedelta(seconds=max_age)
-        keys = {index.surt_key(u): u for u in urls}
-        rows = self.recorder.session.scalars(
-            select(Snapshot.surt).where(
-                Snapshot.surt.in_(list(keys)),
-                Snapshot.captured_at >= since,
-                Snapshot.record_type.in_(("response", "revisit")),
-                Snapshot.status < 400,
-            )
-        )
-        return {keys[s] for s in rows if s in keys}
+        return utcnow() - timedelta(seconds=max_age) if max_age > 0 else None
 
-    def _requisite_requests(self, urls: list[str], response: Response) -> Iterable[scrapy.Request]:
+    def _queue_requisites(self, urls: list[str], response: Response) -> None:
+        """Requisites wait here briefly so that one query covers many pages' worth."""
         new = [u for u in urls if u not in self._requisites_seen]
         self._requisites_seen.update(new)
-        fresh = self._fresh(new)
-        for url in new:
-            if url in fresh:
-                continue
-            meta = self._meta(
-                response.meta["seed"], None, page_id=response.meta.get("snapshot_id"), requisite=True
-            )
-            yield scrapy.Request(
-                url,
-                callback=self.parse_requisite,
-                errback=self.on_error,
-                meta=meta,
-                dont_filter=True,
-                priority=1,
-            )
+        page = (response.meta["seed"], response.meta.get("snapshot_id"))
+        self._waiting.extend((url, page) for url in new)
+        if len(self._waiting) >= _REQUISITE_BATCH:
+            self._flush_requisites()
+        elif self._waiting and self._flush_timer is None:
+            self._flush_timer = asyncio.get_running_loop().call_later(0.05, self._flush_requisites)
 
-    def parse_requisite(self, response: Response) -> Iterable[scrapy.Request]:
+    def _flush_requisites(self) -> int:
+        """Look the waiting requisites up in one query; fetch those not fresh. Returns how many."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        waiting, self._waiting = self._waiting, []
+        fresh = self.recorder.prefetch([url for url, _ in waiting], fresh_since=self._fresh_since())
+        scheduled = 0
+        for url, (seed, page_id) in waiting:
+            if url not in fresh:
+                meta = self._meta(seed, None, page_id=page_id, requisite=True)
+                request = scrapy.Request(
+                    url,
+                    callback=self.parse_requisite,
+                    errback=self.on_error,
+                    meta=meta,
+                    dont_filter=True,
+                    priority=1,
+                )
+                self.crawler.engine.crawl(request)
+                scheduled += 1
+        return scheduled
+
+    def parse_requisite(self, response: Response) -> None:
         mime = (response.headers.get("Content-Type") or b"").decode("latin-1").lower()
         if "css" in mime and isinstance(response, TextResponse) and response.status == 200:
-            yield from self._requisite_requests(
-                css_requisites(response.url, self._decoded(response)), response
-            )
+            self._queue_requisites(css_requisites(response.url, self._decoded(response)), response)
 
     # -- browser -------------------------------------------------------------
     async def parse_browser(self, response: Response) -> None:

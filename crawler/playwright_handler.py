@@ -1,0 +1,44 @@
+"""The download handler: plain HTTP, and Chromium (scrapy-playwright) only when a page needs it.
+
+scrapy-playwright's own handler imports Playwright and starts its driver when
+the engine starts, which costs every capture run close to a second even when
+no page needs a browser. Most never do: the browser is for pages that show no
+text without JavaScript, or for ``--browser``. This handler serves HTTP itself
+and creates the scrapy-playwright handler (importing Playwright, starting the
+driver, launching Chromium) on the first request that asks for the browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
+from scrapy.http import Response
+
+
+class OnDemandBrowserHandler(HTTP11DownloadHandler):
+    def __init__(self, crawler: Any) -> None:
+        super().__init__(crawler)
+        self._browser_handler: Any = None
+        self._browser_lock = asyncio.Lock()
+
+    async def _browser(self) -> Any:
+        async with self._browser_lock:
+            if self._browser_handler is None:
+                from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
+
+                handler = ScrapyPlaywrightDownloadHandler.from_crawler(self._crawler)
+                await handler._launch()  # the engine_started signal it waits for has fired already
+                self._browser_handler = handler
+        return self._browser_handler
+
+    async def download_request(self, request: Any) -> Response:
+        if request.meta.get("playwright"):
+            return await (await self._browser()).download_request(request)
+        return await super().download_request(request)
+
+    async def close(self) -> None:
+        if self._browser_handler is not None:
+            await self._browser_handler.close()
+        await super().close()
