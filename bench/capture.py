@@ -82,6 +82,8 @@ def citewatch_env(home: Path, args: argparse.Namespace) -> dict[str, str]:
 
 
 def run_citewatch(urls_file: Path, home: Path, args: argparse.Namespace) -> float:
+    if not (home / "citewatch.db").exists():  # set-up happens once per data folder, not per capture
+        timed([str(BIN / "citewatch"), "init"], env=citewatch_env(home, args))
     elapsed, out = timed(
         [str(BIN / "citewatch"), "capture", "--json", "-i", str(urls_file)], env=citewatch_env(home, args)
     )
