@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -152,10 +153,33 @@ async def exchange_from(response: Any, source_id: int | None, page_id: int | Non
     )
 
 
+_TEXT_LENGTH = "() => document.body ? document.body.innerText.length : 0"
+_QUIET_SECONDS = 1.0
+_POLL_SECONDS = 0.25
+
+
 async def settle(page: Any, cap_seconds: float) -> None:
-    """Wait until the network is idle, but no longer than ``cap_seconds``."""
+    """Wait until the page is done, but no longer than ``cap_seconds`` in all.
+
+    Done means the network is idle and then the visible text is non-empty and
+    unchanged for a second: scripts often insert text on a timer, after the
+    last request, and a quiet network alone would archive the page without it.
+    """
+    deadline = time.monotonic() + cap_seconds
     with suppress(Exception):
         await page.wait_for_load_state("networkidle", timeout=cap_seconds * 1000)
+    last, quiet_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            length = await page.evaluate(_TEXT_LENGTH)
+        except Exception:  # navigation in progress, or the page is gone
+            return
+        now = time.monotonic()
+        if length != last:
+            last, quiet_since = length, now
+        elif length > 0 and now - quiet_since >= _QUIET_SECONDS:
+            return
+        await asyncio.sleep(_POLL_SECONDS)
 
 
 @dataclass

@@ -95,3 +95,16 @@ def test_browser_uses_the_proxy(home, server):
     (dom,) = [r for r in by_type(records, "resource") if r.uri == "urn:dom:http://outlet.test/app"]
     assert b"Rendered through the proxy" in dom.payload
     assert any(s.path == "http://outlet.test/app" for s in server.state.seen)
+
+
+def test_text_inserted_on_a_timer_is_waited_for(home, server):
+    """The network goes quiet before this page has any text: settling must wait for the text."""
+    script = "setTimeout(() => { document.getElementById('app').textContent = 'Late but archived'; }, 2000)"
+    url = server.route(
+        "/timer", ws.static(ws.page_html("Timer", f"<div id='app'></div><script>{script}</script>"))
+    )
+    proc = home.run("capture", "--json", "--browser", url)
+    assert proc.returncode == 0, proc.stderr
+    records = read_records(home.warcs())
+    (dom,) = [r for r in by_type(records, "resource") if r.uri == f"urn:dom:{url}"]
+    assert b"Late but archived" in dom.payload
