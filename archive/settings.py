@@ -152,7 +152,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "obey_robots_discovery",
         True,
-        "Obey robots.txt when discovering pages (sitemaps, feeds, outlet pages).",
+        "Obey robots.txt when discovering pages (sitemaps, feeds, outlet pages). Takes effect with "
+        "outlet discovery, which arrives with citation resolution.",
         _parse_bool,
     ),
     Setting(

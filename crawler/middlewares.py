@@ -5,6 +5,8 @@ Order matters (Scrapy calls ``process_response`` from the highest number down):
 - ``WarcWriterMiddleware`` (950) sees each response straight off the wire:
   still content-encoded, before redirects are followed or retries decided, so
   every hop and every attempt is archived with digests over the real bytes.
+- ``EnvironmentProxyMiddleware`` (750, in place of Scrapy's ``HttpProxyMiddleware``)
+  picks the proxy from ``HTTP(S)_PROXY``/``NO_PROXY`` for every request and redirect hop.
 - ``NetworkGuardMiddleware`` (760) refuses unsupported schemes and literal
   forbidden addresses, after ``HttpProxyMiddleware`` (750) has chosen a proxy.
 - ``BackoffRetryMiddleware`` (550, in place of Scrapy's ``RetryMiddleware``)
@@ -24,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy import Request, signals
+from scrapy.downloadermiddlewares.httpproxy import HttpProxyMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest, NotConfigured, StopDownload
 from scrapy.http import Response
@@ -153,6 +156,21 @@ class NetworkGuardMiddleware:
         reason = host_forbidden_reason(parts.hostname)
         if reason:
             raise BlockedRequest(blocked_message(parts.hostname, parts.hostname, reason))
+
+
+class EnvironmentProxyMiddleware(HttpProxyMiddleware):
+    """Scrapy's proxy middleware, deciding again for every request, redirects included.
+
+    Scrapy copies ``meta["proxy"]`` onto a redirected request and then keeps it, so
+    ``NO_PROXY`` is ignored for a redirect target. citewatch takes its proxies only
+    from the environment, so a proxy this middleware chose (``_scheme_proxy``) is
+    dropped and chosen afresh for the new URL.
+    """
+
+    def process_request(self, request: Request, spider: Any = None) -> None:  # type: ignore[override]
+        if request.meta.pop("_scheme_proxy", None):
+            request.meta.pop("proxy", None)
+        super().process_request(request)
 
 
 def retry_delay(

@@ -308,12 +308,8 @@ def test_proxy_is_used_and_redirect_to_loopback_is_blocked(home, server):
     got = results(proc)
     assert got["http://outlet.test/story"]["outcome"] == "ok"
     assert got["http://outlet.test/jump"]["outcome"] == "blocked"
-    assert [s.path for s in server.state.seen if "outlet.test" in s.path] == [
-        "http://outlet.test/story",
-        "http://outlet.test/jump",
-    ] or sorted(s.path for s in server.state.seen if "outlet.test" in s.path) == sorted(
-        ["http://outlet.test/story", "http://outlet.test/jump"]
-    )
+    proxied = sorted(s.path for s in server.state.seen if "outlet.test" in s.path)
+    assert proxied == ["http://outlet.test/jump", "http://outlet.test/story"]
     assert server.requests_for("/secret") == []
     statuses = {r.uri: r.http_status for r in by_type(read_records(home.warcs()), "response")}
     assert statuses == {"http://outlet.test/story": 200, "http://outlet.test/jump": 302}
@@ -327,3 +323,26 @@ def test_robots_for_cited_urls_is_a_setting(home, server, robots_env, expected):
         "capture", "--json", "--no-requisites", url, env={"CITEWATCH_OBEY_ROBOTS_CITED": robots_env}
     )
     assert results(proc)[url]["outcome"] == expected
+
+
+def _loopback_name() -> str | None:
+    """This machine's host name when DNS (here /etc/hosts) answers it with a loopback address."""
+    name = socket.gethostname()
+    try:
+        return name if socket.gethostbyname(name).startswith("127.") else None
+    except OSError:
+        return None
+
+
+def test_redirect_to_a_name_that_resolves_to_loopback_is_blocked(home, server):
+    """The redirect target is a host name, not an address: the check happens after DNS resolution."""
+    name = _loopback_name()
+    if name is None:
+        pytest.skip("this machine's host name does not resolve to a loopback address")
+    server.route("/secret", ws.static(b"internal"))
+    server.route("http://outlet.test/jump", ws.redirect(server.url("/secret", host=name)))
+    env = {"HTTP_PROXY": server.url(""), "NO_PROXY": name, "CITEWATCH_ALLOW_PRIVATE_NETWORKS": "0"}
+    proc = home.run("capture", "--json", "--no-requisites", "http://outlet.test/jump", env=env)
+    result = results(proc)["http://outlet.test/jump"]
+    assert result["outcome"] == "blocked" and f"{name} (127." in result["message"]
+    assert server.requests_for("/secret") == []
