@@ -117,7 +117,11 @@ def _database(settings: Any):  # type: ignore[no-untyped-def]
     from archive import db
 
     settings.home_path.mkdir(parents=True, exist_ok=True)
-    db.ensure_current(db.make_engine(settings.effective_database_url))
+    engine = db.make_engine(settings.effective_database_url)
+    try:
+        db.ensure_current(engine)
+    finally:
+        engine.dispose()
     return db.connect(settings.effective_database_url)
 
 

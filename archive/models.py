@@ -133,6 +133,8 @@ class Snapshot(Base):
     __table_args__ = (
         Index("ix_snapshots_surt_time", "surt", "captured_at"),
         Index("ix_snapshots_surt_digest", "surt", "payload_digest"),
+        # One row per record: reconcile can never index a record twice.
+        Index("ux_snapshots_record_location", "warc_file_id", "offset", unique=True),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"), index=True)

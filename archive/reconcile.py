@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from archive import index
 from archive.models import Snapshot, Source, WarcFile
 from archive.recorder import mime_of
-from archive.warc import OPEN_SUFFIX, Clock, is_locked, iter_open_files, utcnow
+from archive.warc import OPEN_SUFFIX, Clock, held_if_free, iter_open_files, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,8 @@ def reconcile(sessions: sessionmaker[Session], warc_dir: Path, now: Clock = utcn
     report = ReconcileReport()
     with sessions() as session:
         for path in iter_open_files(warc_dir):
-            if not is_locked(path):
-                _recover(session, path, now, report)
+            with held_if_free(path) as ours:
+                if ours:
+                    _recover(session, path, now, report)
         _mark_closed(session, warc_dir, now)
     return report

@@ -112,6 +112,7 @@ class CaptureRecorder:
         commit_interval: float = 1.0,
     ):
         self.now = now
+        self._sessions = sessions
         self.session = sessions()
         self.store = WarcStore(
             warc_dir,
@@ -121,6 +122,7 @@ class CaptureRecorder:
             make_id=make_id,
             on_open=self._file_opened,
             on_close=self._file_closed,
+            before_close=self._commit_rows,
         )
         self._file_ids: dict[str, int] = {}
         # SURT -> {payload digest: (where it was archived, row id)} for the SURTs
@@ -320,6 +322,9 @@ class CaptureRecorder:
     def commit(self) -> None:
         """Flush WARC bytes to the OS, then commit the rows that point at them."""
         self.store.flush()
+        self._commit_rows()
+
+    def _commit_rows(self, _closing: str | None = None) -> None:
         try:
             self.session.commit()
         except SQLAlchemyError as exc:
@@ -329,7 +334,10 @@ class CaptureRecorder:
         self._last_commit = time.monotonic()
 
     def close(self) -> None:
-        self.commit()
-        self.store.close()
-        self.commit()
-        self.session.close()
+        try:
+            self.commit()
+            self.store.close()
+            self.commit()
+        finally:
+            self.session.close()
+            self._sessions.kw["bind"].dispose()

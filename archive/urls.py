@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from urllib.parse import urlsplit
 
 from w3lib.url import safe_url_string
@@ -9,6 +11,8 @@ from w3lib.url import safe_url_string
 from archive.errors import BadURLError
 
 SCHEMES = ("http", "https")
+# Letters, digits, hyphens and underscores (which real host names do use), 1-63 of them.
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 
 
 def check_url(raw: str) -> str:
@@ -35,7 +39,30 @@ def check_url(raw: str) -> str:
         raise BadURLError(f"malformed URL {raw!r}: {exc}") from exc
     if parts.scheme.lower() not in SCHEMES:
         raise BadURLError(f"unsupported scheme {parts.scheme!r} in {raw}: citewatch fetches http and https")
-    host = parts.hostname or ""
-    if not host or any(c in host for c in ' <>"{}|\\^`') or ".." in host or port == 0:
+    if not valid_host(parts.hostname or "") or port == 0:
         raise BadURLError(f"malformed URL {raw!r}: no valid host name")
     return safe_url_string(text)
+
+
+def valid_host(host: str) -> bool:
+    """Whether ``host`` can be a host name (IDNA labels of 1-63 octets, 253 in all) or an address.
+
+    >>> [valid_host(h) for h in ("example.org", "bücher.de", "[::1]", "127.0.0.1")]
+    [True, True, True, True]
+    >>> [valid_host(h) for h in ("a" * 64 + ".org", "%41.com", "a b.org", "-x.org")]
+    [False, False, False, False]
+    """
+    host = host.strip("[]").rstrip(".")
+    if not host:
+        return False
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    labels = ascii_host.split(".")
+    return len(ascii_host) <= 253 and all(_LABEL.fullmatch(label) for label in labels)

@@ -17,7 +17,8 @@ import os
 import socket
 import uuid
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -294,6 +295,7 @@ class WarcStore:
         make_id: IdFactory = uuid.uuid4,
         on_open: Callable[[str], None] | None = None,
         on_close: Callable[[str, int], None] | None = None,
+        before_close: Callable[[str], None] | None = None,
     ):
         self.directory = Path(directory)
         self.prefix = prefix
@@ -302,6 +304,7 @@ class WarcStore:
         self.factory = RecordFactory(make_id)
         self._on_open = on_open
         self._on_close = on_close
+        self._before_close = before_close
         self._file: BinaryIO | None = None
         self._name: str | None = None
         self._serial = 0
@@ -324,8 +327,12 @@ class WarcStore:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             name = self._new_name()
-            handle = open(self.directory / (name + OPEN_SUFFIX), "xb")  # noqa: SIM115 - held until close()
+            # Created under a name reconcile ignores, locked, and only then made
+            # visible as .open: no reconcile can take a live file for a dead one.
+            creating = self.directory / f".{name}.creating"
+            handle = open(creating, "xb")  # noqa: SIM115 - held until close()
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.rename(creating, self.directory / (name + OPEN_SUFFIX))
         except OSError as exc:
             raise WarcError(f"cannot create a WARC file in {self.directory}: {exc.strerror or exc}") from exc
         self._file, self._name = handle, name
@@ -372,19 +379,26 @@ class WarcStore:
             self._file.flush()
 
     def close(self) -> None:
-        """Flush, fsync, rename ``.open`` away, and release the lock."""
+        """Flush, fsync, let the owner commit what indexes the file, rename ``.open`` away, unlock.
+
+        The ``before_close`` hook runs while the file is still ``.open`` and locked:
+        a closed file's records are all indexed, because reconcile repairs only
+        ``.open`` files.
+        """
         if self._file is None or self._name is None:
             return
         handle, name = self._file, self._name
-        self._file = self._name = None
         try:
             handle.flush()
             os.fsync(handle.fileno())
             size = handle.tell()
+            if self._before_close:
+                self._before_close(name)
             os.rename(self.directory / (name + OPEN_SUFFIX), self.directory / name)
         except OSError as exc:
             raise WarcError(f"cannot close {name}: {exc.strerror or exc}") from exc
         finally:
+            self._file = self._name = None
             handle.close()
         if self._on_close:
             self._on_close(name, size)
@@ -394,6 +408,27 @@ def warc_path(directory: Path, name: str) -> Path:
     """The file behind ``name``, closed or still open."""
     closed = directory / name
     return closed if closed.exists() else directory / (name + OPEN_SUFFIX)
+
+
+@contextmanager
+def held_if_free(path: Path) -> Iterator[bool]:
+    """Take ``path``'s lock for the duration of the block if no live writer holds it.
+
+    Yields False (and holds nothing) when a writer does: two processes cannot
+    both recover the same file.
+    """
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        yield False
+        return
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
 
 
 def is_locked(path: Path) -> bool:

@@ -198,10 +198,12 @@ async def record_page(
     source_id: int | None,
     settle_seconds: float,
 ) -> BrowserCapture:
-    """Settle the page, then archive its network responses, screenshot and DOM."""
+    """Settle the page, then archive its network responses, then its DOM and screenshot.
+
+    The responses go first: a screenshot can fail (a page too tall to render, a
+    crashed tab) and must not take the page's captures down with it.
+    """
     await settle(page, settle_seconds)
-    dom = await page.content()
-    screenshot = await page.screenshot(full_page=True, timeout=30_000)
     responses = list(collector.responses)
     documents = [r for r in responses if r.request.is_navigation_request() and r.frame == page.main_frame]
     document = documents[-1] if documents else None
@@ -214,20 +216,13 @@ async def record_page(
             main = snapshot
     concurrent = main.record_id if main else None
     main_id = main.id if main else None
-    recorder.record_resource(
-        f"urn:screenshot:{url}",
-        "image/png",
-        screenshot,
-        concurrent_to=concurrent,
-        source_id=source_id,
-        page_id=main_id,
-    )
-    recorder.record_resource(
-        f"urn:dom:{url}",
-        "text/html; charset=utf-8",
-        dom.encode("utf-8"),
-        concurrent_to=concurrent,
-        source_id=source_id,
-        page_id=main_id,
-    )
+    extra = {"concurrent_to": concurrent, "source_id": source_id, "page_id": main_id}
+    dom = ""
+    try:
+        dom = await page.content()
+        recorder.record_resource(f"urn:dom:{url}", "text/html; charset=utf-8", dom.encode("utf-8"), **extra)
+        screenshot = await page.screenshot(full_page=True, timeout=30_000)
+        recorder.record_resource(f"urn:screenshot:{url}", "image/png", screenshot, **extra)
+    except Exception as exc:  # Playwright errors: keep what was recorded, say what was not
+        logger.warning("%s: no DOM or screenshot recorded: %s", url, str(exc).splitlines()[0][:200])
     return BrowserCapture(main_id, main.status if main else None, len(pairs), dom)

@@ -55,8 +55,14 @@ def _header_pairs(headers: Any) -> list[tuple[str, str]]:
     ]
 
 
+# Credentials for the proxy, not part of the request the origin saw: never archived.
+_UNARCHIVED_REQUEST_HEADERS = {"proxy-authorization"}
+
+
 def request_record(request: Request) -> HttpRequest:
-    headers = _header_pairs(request.headers)
+    headers = [
+        (k, v) for k, v in _header_pairs(request.headers) if k.lower() not in _UNARCHIVED_REQUEST_HEADERS
+    ]
     if not any(name.lower() == "host" for name, _ in headers):
         headers.insert(0, ("Host", urlsplit(request.url).netloc))
     return HttpRequest(request.method, request.url, headers, request.body or b"")
@@ -108,6 +114,12 @@ class WarcWriterMiddleware:
         request.meta["_cw_bytes"] = received
         if received >= self.max_size:
             raise StopDownload(fail=False)
+
+    def process_request(self, request: Request) -> None:
+        # A redirect or retry inherits the previous hop's meta, including the
+        # decompression cap set below, which would make Scrapy cancel a large
+        # body instead of letting it be archived and truncated.
+        request.meta.pop("download_maxsize", None)
 
     def process_response(self, request: Request, response: Response) -> Response:
         if request.meta.get("playwright"):

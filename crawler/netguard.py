@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 from urllib.parse import urlsplit
 from urllib.request import getproxies
 
@@ -35,13 +36,17 @@ def forbidden_reason(address: str) -> str | None:
     ('loopback', 'private', None)
     >>> forbidden_reason("169.254.169.254"), forbidden_reason("::ffff:127.0.0.1")
     ('cloud metadata', 'loopback')
+    >>> forbidden_reason("2002:7f00:1::"), forbidden_reason("0x7f.1"), forbidden_reason("fd12::1")
+    ('loopback', 'loopback', 'private')
     """
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
+    ip = _parse_address(address)
+    if ip is None:
         return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # IPv6 forms that carry an IPv4 address: judge the IPv4 address.
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None:
+            return forbidden_reason(str(embedded))
     if ip in _METADATA:
         return "cloud metadata"
     for reason, flag in (
@@ -56,6 +61,29 @@ def forbidden_reason(address: str) -> str | None:
             return reason
     if not ip.is_global:
         return "non-public"
+    return None
+
+
+def _parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address in any form a resolver accepts, or None for a host name.
+
+    >>> [str(_parse_address(t)) for t in ("2130706433", "0x7f.1", "127.1", "0177.0.0.1", "::1")]
+    ['127.0.0.1', '127.0.0.1', '127.0.0.1', '127.0.0.1', '::1']
+    >>> _parse_address("example.org") is None
+    True
+    """
+    text = text.split("%", 1)[0]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        pass
+    # inet_aton reads the legacy forms (decimal, octal, hex, fewer than four parts)
+    # that URL parsers and resolvers also accept.
+    if text and all(c in "0123456789abcdefxABCDEFX." for c in text):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(text))
+        except OSError:
+            return None
     return None
 
 

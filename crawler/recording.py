@@ -2,7 +2,9 @@
 
 Scrapy builds middlewares and spiders separately; they find the crawl's
 recorder here. It is created on first use from the crawl's ``ARCHIVE_*``
-settings and closed (last commit, WARC file renamed) when the spider closes.
+settings, commits on a timer as well as by count (so no write transaction
+stays open while fetches are slow), and is closed by :func:`close_recorder`
+after the crawl, where a failure to save can still become the command's error.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from scrapy import signals
+from twisted.internet import task
 
 from archive.db import connect
 from archive.recorder import CaptureRecorder
@@ -29,5 +32,17 @@ def recorder_for(crawler: Any) -> CaptureRecorder:
             max_size=settings.getint("ARCHIVE_WARC_MAX_SIZE"),
         )
         setattr(crawler, _ATTR, recorder)
-        crawler.signals.connect(recorder.close, signal=signals.spider_closed)
+        ticker = task.LoopingCall(recorder.maybe_commit)
+        ticker.start(recorder.commit_interval, now=False)
+        crawler.signals.connect(
+            lambda: ticker.running and ticker.stop(), signal=signals.spider_closed, weak=False
+        )
     return recorder
+
+
+def close_recorder(crawler: Any) -> None:
+    """Last commit, close and rename the WARC file; raises when that fails."""
+    recorder = getattr(crawler, _ATTR, None)
+    if recorder is not None:
+        setattr(crawler, _ATTR, None)
+        recorder.close()

@@ -14,6 +14,8 @@ from urllib.parse import urljoin, urlsplit
 import tinycss2
 from parsel import Selector
 
+from archive.urls import valid_host
+
 _LINK_RELS = {
     "stylesheet",
     "icon",
@@ -34,7 +36,12 @@ def _absolute(base: str, value: str | None) -> str | None:
     if not value or value.startswith(("data:", "javascript:", "about:", "#", "blob:")):
         return None
     url = urljoin(base, value).split("#", 1)[0]
-    return url if urlsplit(url).scheme in {"http", "https"} else None
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in {"http", "https"} and valid_host(parts.hostname or "") and parts.port != 0
+    except ValueError:  # a bad port or an unbalanced IPv6 bracket
+        return None
+    return url if usable else None
 
 
 def _srcset_urls(srcset: str) -> list[str]:

@@ -14,6 +14,7 @@ from archive import __version__
 from archive.settings import Settings
 from crawler.browser import BrowserGuard, launch_options
 from crawler.netguard import proxy_hosts
+from crawler.recording import close_recorder
 from crawler.spiders.capture import CaptureSpider, SeedResult
 
 logger = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ def run_capture(
     crawler = process.create_crawler(CaptureSpider)
     process.crawl(crawler, urls=urls, browser=browser, on_result=on_result)
     process.start()
+    close_recorder(crawler)
     spider: CaptureSpider = crawler.spider  # type: ignore[assignment]
     missing = [u for u in urls if u not in spider.results]
     for url in missing:  # a crawl that stopped early (signal, crash of a component)

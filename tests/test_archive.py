@@ -74,7 +74,11 @@ def test_migrations_go_up_down_and_up_again(database_url: str) -> None:
         "claim_citations",
     } <= tables
     snapshot_indexes = {ix["name"] for ix in inspect(engine).get_indexes("snapshots")}
-    assert {"ix_snapshots_surt_time", "ix_snapshots_surt_digest"} <= snapshot_indexes
+    assert {
+        "ix_snapshots_surt_time",
+        "ix_snapshots_surt_digest",
+        "ux_snapshots_record_location",
+    } <= snapshot_indexes
     assert db.current_revision(engine) == db.head_revision()
     db.downgrade(engine, "base")
     assert "snapshots" not in set(inspect(engine).get_table_names())

@@ -16,17 +16,18 @@ from tests.warcs import read_records, snapshot_rows
 pytestmark = pytest.mark.slow
 
 
-def _run_and_kill(home, urls: list[str], after: float) -> bool:  # type: ignore[no-untyped-def]
+def _run_and_kill(home, urls: list[str], after: float, log) -> bool:  # type: ignore[no-untyped-def]
     """Start a capture, wait until it is writing a WARC file, let it run ``after`` seconds, kill -9.
 
-    True when the process was killed while it was writing.
+    True when the process was killed while it was writing. Its stderr goes to ``log``.
     """
     before = set(home.warc_dir.glob("*.open"))
     proc = subprocess.Popen(
         [str(VENV_BIN / "citewatch"), "capture", "--no-requisites", *urls],
-        env={**home.env, "CITEWATCH_HOST_CONCURRENCY": "4"},
+        stderr=log,
+        # Small files: rotation happens mid-run, so a kill also lands around a rename.
+        env={**home.env, "CITEWATCH_HOST_CONCURRENCY": "4", "CITEWATCH_WARC_MAX_SIZE": "4MB"},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
@@ -67,12 +68,15 @@ def test_kill_9_mid_capture_loses_nothing(home, server, database, request):
     home.run("init", check=True)
     rng = random.Random(7)
     killed = 0
-    for _ in range(5):
-        rng.shuffle(urls)
-        killed += _run_and_kill(home, urls, after=rng.uniform(0.0, 1.5))
+    log_path = home.path / "killed-runs.log"
+    with open(log_path, "w") as log:
+        for _ in range(5):
+            rng.shuffle(urls)
+            killed += _run_and_kill(home, urls, after=rng.uniform(0.0, 1.5), log=log)
     assert killed == 5, "the capture process must be killed mid-run every time"
-    assert list(home.warc_dir.glob("*.open")), "a killed run leaves an open file behind"
-    # The next run reconciles first, then captures as usual.
+    # Each run reconciles first, then captures as usual; the last one cleans up after the fifth kill.
     final = home.run("capture", "--no-requisites", urls[0], check=True)
-    assert "recovered" in final.stderr
+    recoveries = (log_path.read_text() + final.stderr).count("recovered")
+    assert recoveries >= 3, "most kills must land while a file is open, or the test shows little"
     _check_consistent(home)
+    assert len(home.warcs()) > 5, "the run must have rotated files"
