@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from archive.recorder import CaptureRecorder, Exchange
 from archive.warc import HttpRequest, HttpResponse, utcnow
+from crawler.guardproxy import BLOCKED_HEADER
 from crawler.netguard import blocked_message, browser_proxy, forbidden_reason, host_forbidden_reason
 
 logger = logging.getLogger(__name__)
@@ -188,6 +189,7 @@ class BrowserCapture:
     page_status: int | None
     responses: int
     dom: str
+    blocked: str | None = None  # why the guard refused the page (or a redirect hop of it)
 
 
 async def record_page(
@@ -204,7 +206,8 @@ async def record_page(
     crashed tab) and must not take the page's captures down with it.
     """
     await settle(page, settle_seconds)
-    responses = list(collector.responses)
+    refused = [r for r in collector.responses if r.headers.get(BLOCKED_HEADER.lower())]
+    responses = [r for r in collector.responses if r not in refused]  # the guard's 403s are not the site's
     documents = [r for r in responses if r.request.is_navigation_request() and r.frame == page.main_frame]
     document = documents[-1] if documents else None
     pairs = [(await exchange_from(r, source_id, None), r is document) for r in responses]
@@ -225,4 +228,7 @@ async def record_page(
         recorder.record_resource(f"urn:screenshot:{url}", "image/png", screenshot, **extra)
     except Exception as exc:  # Playwright errors: keep what was recorded, say what was not
         logger.warning("%s: no DOM or screenshot recorded: %s", url, str(exc).splitlines()[0][:200])
-    return BrowserCapture(main_id, main.status if main else None, len(pairs), dom)
+    blocked = None
+    if refused and (main is None or any(r.request.is_navigation_request() for r in refused)):
+        blocked = (await refused[-1].body()).decode("utf-8", "replace")
+    return BrowserCapture(main_id, main.status if main else None, len(pairs), dom, blocked)

@@ -5,7 +5,8 @@ the engine starts, which costs every capture run close to a second even when
 no page needs a browser. Most never do: the browser is for pages that show no
 text without JavaScript, or for ``--browser``. This handler serves HTTP itself
 and creates the scrapy-playwright handler (importing Playwright, starting the
-driver, launching Chromium) on the first request that asks for the browser.
+driver, launching Chromium) on the first request that asks for the browser, with
+Chromium's traffic sent through :mod:`crawler.guardproxy` when the address guard is on.
 """
 
 from __future__ import annotations
@@ -16,11 +17,15 @@ from typing import Any
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.http import Response
 
+from crawler import guardproxy
+from crawler.netguard import browser_proxy
+
 
 class OnDemandBrowserHandler(HTTP11DownloadHandler):
     def __init__(self, crawler: Any) -> None:
         super().__init__(crawler)
         self._browser_handler: Any = None
+        self._guard: guardproxy.GuardProxy | None = None
         self._browser_lock = asyncio.Lock()
 
     async def _browser(self) -> Any:
@@ -29,6 +34,14 @@ class OnDemandBrowserHandler(HTTP11DownloadHandler):
                 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
                 handler = ScrapyPlaywrightDownloadHandler.from_crawler(self._crawler)
+                if self._needs_guard():
+                    self._guard = guardproxy.CURRENT = await guardproxy.GuardProxy().start()
+                    # <-loopback> undoes Chromium's built-in bypass for loopback
+                    # hosts: those must pass the guard most of all.
+                    handler.config.launch_options["proxy"] = {
+                        "server": self._guard.url,
+                        "bypass": "<-loopback>",
+                    }
                 await handler._launch()  # the engine_started signal it waits for has fired already
                 self._browser_handler = handler
         return self._browser_handler
@@ -38,7 +51,14 @@ class OnDemandBrowserHandler(HTTP11DownloadHandler):
             return await (await self._browser()).download_request(request)
         return await super().download_request(request)
 
+    def _needs_guard(self) -> bool:
+        """Chromium goes through the guard proxy unless private addresses are allowed, or the
+        user's own proxy carries the traffic (then only literal addresses can be checked)."""
+        return not self._crawler.settings.getbool("ARCHIVE_ALLOW_PRIVATE") and browser_proxy() is None
+
     async def close(self) -> None:
         if self._browser_handler is not None:
             await self._browser_handler.close()
+        if self._guard is not None:
+            await self._guard.close()
         await super().close()

@@ -25,7 +25,7 @@ from scrapy.http import Response, TextResponse
 
 from archive.extract import pdf_text
 from archive.warc import utcnow
-from crawler import browser
+from crawler import browser, guardproxy
 from crawler.outcomes import classify, describe, status_outcome
 from crawler.pagecheck import needs_browser
 from crawler.recording import recorder_for
@@ -113,6 +113,7 @@ class CaptureSpider(scrapy.Spider):
             playwright_page_event_handlers={"response": collector},
             cw_collector=collector,
             playwright_page_goto_kwargs={"wait_until": "load"},
+            _cw_started=time.monotonic(),
         )
         return scrapy.Request(
             url, callback=self.parse_browser, errback=self.on_error, meta=meta, dont_filter=True
@@ -270,6 +271,16 @@ class CaptureSpider(scrapy.Spider):
             )
         finally:
             await page.close()
+        if capture.blocked:
+            self.recorder.record_failure(
+                response.url,
+                "blocked",
+                capture.blocked,
+                via="browser",
+                source_id=response.meta.get("source_id"),
+            )
+            self._finish(SeedResult(seed, "blocked", capture.blocked, final_url=response.url, via="browser"))
+            return
         status = capture.page_status or response.status
         outcome = status_outcome(status) or "ok"
         self._finish(
@@ -294,6 +305,10 @@ class CaptureSpider(scrapy.Spider):
         if page is not None:
             await page.close()
         outcome, message = classify(describe(failure), request.url)
+        if meta.get("playwright") and guardproxy.CURRENT is not None and outcome == "browser":
+            # A refused HTTPS hop fails the navigation; the guard proxy knows why.
+            message = guardproxy.CURRENT.last_block_since(meta.get("_cw_started", 0.0)) or message
+            outcome = "blocked" if message.startswith("blocked:") else outcome
         if meta.get("snapshot_id") and outcome == "too-large":
             # The response itself was archived; only decoding it failed.
             self.recorder.note(meta["snapshot_id"], outcome, message)

@@ -1,0 +1,183 @@
+"""The browser's way out: a local forward proxy that applies the address guard to every request.
+
+Chromium is launched with this proxy when private addresses are not allowed
+and the user configured no proxy of their own. Playwright's request
+interception sees only the first request of a redirect chain, and Chromium
+resolves host names itself; this proxy sees every request, redirect hops and
+subresources alike, resolves each host name once, refuses forbidden addresses
+and connects to exactly the address it checked (so a DNS answer cannot change
+between the check and the connection).
+
+- ``CONNECT host:port`` (HTTPS): checked, then a byte pipe to the address.
+- ``GET http://host/... HTTP/1.1`` (plain HTTP): checked, rewritten to origin
+  form with ``Connection: close``, then a byte pipe. Refused requests get a 403
+  marked ``X-Citewatch-Blocked`` so the capture can tell it from the site's own.
+
+It runs on the crawl's asyncio loop, on 127.0.0.1 and a free port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from crawler.netguard import blocked_message, forbidden_reason, host_forbidden_reason
+
+logger = logging.getLogger(__name__)
+
+BLOCKED_HEADER = "X-Citewatch-Blocked"
+
+# The proxy of this process's crawl, for failures to explain themselves.
+CURRENT: GuardProxy | None = None
+_MAX_HEAD = 64 * 1024
+_HOP_BY_HOP = {b"connection", b"proxy-connection", b"keep-alive", b"proxy-authorization"}
+
+
+class Refused(Exception):
+    """The target may not be reached; the message says why."""
+
+
+@dataclass
+class GuardProxy:
+    connect_timeout: float = 30.0
+    # Why an address may not be reached (None: it may); injectable for tests.
+    check: Callable[[str], str | None] = forbidden_reason
+    blocked: list[tuple[float, str]] = field(default_factory=list)
+    server: asyncio.base_events.Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        host, port = self.server.sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    async def start(self) -> GuardProxy:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            with contextlib.suppress(Exception):
+                await self.server.wait_closed()
+
+    def last_block_since(self, since: float) -> str | None:
+        return next((msg for at, msg in reversed(self.blocked) if at >= since), None)
+
+    async def _resolve(self, host: str, port: int) -> str:
+        """An address of ``host`` that may be reached, or Refused."""
+        reason = host_forbidden_reason(host) if self.check is forbidden_reason else None
+        if reason:
+            raise Refused(blocked_message(host, host, reason))
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=1)  # SOCK_STREAM
+        except OSError as exc:
+            raise ConnectionError(f"no address for {host}") from exc
+        for info in infos:
+            address = str(info[4][0])
+            reason = self.check(address)
+            if reason:  # any forbidden answer refuses the name: no picking around it
+                raise Refused(blocked_message(host, address, reason))
+        return str(infos[0][4][0])
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            if len(head) > _MAX_HEAD:
+                raise ValueError("request head too large")
+            method, target, _ = head.split(b"\r\n", 1)[0].split(b" ", 2)
+            if method == b"CONNECT":
+                await self._tunnel(target.decode("latin-1"), reader, writer)
+            else:
+                await self._forward(method, target.decode("latin-1"), head, reader, writer)
+        except Refused as exc:
+            self.blocked.append((time.monotonic(), str(exc)))
+            body = str(exc).encode()
+            writer.write(
+                b"HTTP/1.1 403 Forbidden\r\n" + BLOCKED_HEADER.encode() + b": 1\r\n"
+                b"Content-Type: text/plain\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\nConnection: close\r\n\r\n"
+                + body
+            )
+        except (
+            TimeoutError,
+            OSError,
+            ValueError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+        ) as exc:
+            logger.debug("guard proxy: %s", exc)
+            with contextlib.suppress(Exception):
+                writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        finally:
+            with contextlib.suppress(Exception):
+                await writer.drain()
+                writer.close()
+
+    async def _open(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        address = await self._resolve(host, port)
+        return await asyncio.wait_for(asyncio.open_connection(address, port), self.connect_timeout)
+
+    async def _tunnel(self, target: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        host, _, port = target.rpartition(":")
+        up_reader, up_writer = await self._open(host.strip("[]"), int(port))
+        writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+        await _pipe_both(reader, writer, up_reader, up_writer)
+
+    async def _forward(
+        self,
+        method: bytes,
+        target: str,
+        head: bytes,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        parts = urlsplit(target)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"not a proxy request: {target[:100]}")
+        up_reader, up_writer = await self._open(parts.hostname, parts.port or 80)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        lines = head.split(b"\r\n")
+        kept = [
+            line for line in lines[1:] if line and line.split(b":", 1)[0].strip().lower() not in _HOP_BY_HOP
+        ]
+        version = lines[0].rsplit(b" ", 1)[-1]
+        up_writer.write(
+            b"\r\n".join(
+                [
+                    method + b" " + path.encode("latin-1") + b" " + version,
+                    *kept,
+                    b"Connection: close",
+                    b"",
+                    b"",
+                ]
+            )
+        )
+        await _pipe_both(reader, writer, up_reader, up_writer)
+
+
+async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(Exception):
+        while data := await src.read(65536):
+            dst.write(data)
+            await dst.drain()
+    with contextlib.suppress(Exception):
+        dst.write_eof() if dst.can_write_eof() else dst.close()
+
+
+async def _pipe_both(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    up_reader: asyncio.StreamReader,
+    up_writer: asyncio.StreamWriter,
+) -> None:
+    try:
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+    finally:
+        up_writer.close()
