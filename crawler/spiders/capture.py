@@ -145,8 +145,6 @@ class CaptureSpider(scrapy.Spider):
             raise DontCloseSpider
 
     # -- HTTP responses ------------------------------------------------------
-    # A plain generator, not an async one: Scrapy's async-output path costs
-    # more per response than everything citewatch does for it.
     async def parse(self, response: Response) -> list[scrapy.Request]:
         # A coroutine returning a list, not an async generator: Scrapy's
         # async-output path costs more per response than all of this.
