@@ -72,6 +72,7 @@ def test_page_without_text_goes_to_the_browser_automatically(home, server):
 def test_browser_obeys_the_address_guard(home, server):
     url = js_site(server)
     proc = home.run("capture", "--json", "--browser", url, env={"CITEWATCH_ALLOW_PRIVATE_NETWORKS": "0"})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
     (result,) = json.loads(proc.stdout)
     assert result["outcome"] == "blocked", result
     assert server.requests_for("/js") == []
