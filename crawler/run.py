@@ -100,11 +100,28 @@ def scrapy_settings(settings: Settings, browser_possible: bool) -> dict[str, Any
     return result
 
 
+class _ShutdownNotice(logging.Filter):
+    """Scrapy says at INFO that Ctrl-C started a graceful stop (and that a second one forces it).
+
+    A graceful stop finishes the downloads already queued, which at a polite
+    per-host delay can take a while: the user must see that line.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Received "):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            return True
+        return record.levelno >= logging.WARNING
+
+
 def _quiet_libraries() -> None:
     """Scrapy resets its loggers to DEBUG; keep them at WARNING unless citewatch runs at -vv."""
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         for name in ("scrapy", "twisted", "scrapy-playwright", "scrapy_playwright", "asyncio", "py.warnings"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        shutdown = logging.getLogger("scrapy.crawler")
+        shutdown.setLevel(logging.INFO)
+        shutdown.addFilter(_ShutdownNotice())
 
 
 def run_capture(
