@@ -211,9 +211,6 @@ class Settings:
     def origin(self, name: str) -> str:
         return self._origins[name]
 
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self._values)
-
     @property
     def home_path(self) -> Path:
         return Path(self._values["home"])

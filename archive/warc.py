@@ -314,10 +314,6 @@ class WarcStore:
         self._buffer = io.BytesIO()
         self._writer = WARCWriter(self._buffer, gzip=False, warc_version="1.1")
 
-    @property
-    def current_name(self) -> str | None:
-        return self._name
-
     def _new_name(self) -> str:
         self._serial += 1
         stamp = self.now().strftime("%Y%m%d%H%M%S%f")
@@ -402,12 +398,6 @@ class WarcStore:
             handle.close()
         if self._on_close:
             self._on_close(name, size)
-
-
-def warc_path(directory: Path, name: str) -> Path:
-    """The file behind ``name``, closed or still open."""
-    closed = directory / name
-    return closed if closed.exists() else directory / (name + OPEN_SUFFIX)
 
 
 @contextmanager
