@@ -260,7 +260,7 @@ def _print_results(results: list[Any], as_json: bool) -> None:
 
 
 def _progress(total: int) -> tuple[Callable[[Any], None], Callable[[], None]]:
-    """A progress bar on a terminal, one line per finished URL otherwise."""
+    """A progress bar on a terminal; otherwise a line per failure and at most one a second."""
     if err.is_terminal:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -64,13 +64,12 @@ def complete_members(handle: BinaryIO) -> Iterator[tuple[int, int]]:
 
 
 def _read_member(handle: BinaryIO, offset: int, length: int):  # type: ignore[no-untyped-def]
+    """The record in one gzip member, headers parsed. The body is not read: it may be a
+    gzip bomb archived as sent, and indexing needs only the headers."""
     from warcio.archiveiterator import ArchiveIterator
 
     handle.seek(offset)
-    records = ArchiveIterator(io.BytesIO(handle.read(length)))
-    record = next(records)
-    body = record.content_stream().read() if record.rec_type in {"response", "resource"} else b""
-    return record, body
+    return next(ArchiveIterator(io.BytesIO(handle.read(length))))
 
 
 def _row_from_record(session: Session, record, file_id: int, offset: int, length: int) -> Snapshot:  # type: ignore[no-untyped-def]
@@ -116,7 +115,7 @@ def _recover(session: Session, path: Path, now: Clock, report: ReconcileReport) 
     with open(path, "r+b") as handle:
         for offset, length in complete_members(handle):
             try:
-                record, _ = _read_member(handle, offset, length)
+                record = _read_member(handle, offset, length)
             except Exception:  # a member that gunzips but is no WARC record: cut here
                 logger.warning("%s: unreadable record at offset %d; cutting the file there", name, offset)
                 break
