@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from urllib.parse import urlsplit
@@ -44,6 +45,7 @@ def check_url(raw: str) -> str:
     return safe_url_string(text)
 
 
+@functools.lru_cache(maxsize=4096)  # pages repeat their hosts
 def valid_host(host: str) -> bool:
     """Whether ``host`` can be a host name (IDNA labels of 1-63 octets, 253 in all) or an address.
 
