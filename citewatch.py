@@ -410,6 +410,141 @@ def snapshots(obj: Context, url: str, as_json: bool) -> None:
     out.print(table)
 
 
+_KINDS = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown", ".txt": "text"}
+
+
+def _article_input(source: str):  # type: ignore[no-untyped-def]
+    """What ``citewatch add SOURCE`` was given: a URL, a file, or - for stdin."""
+    from archive.urls import check_url
+    from crawler.spiders.citations import ArticleInput
+
+    if source.lower().startswith(("http://", "https://")):
+        return ArticleInput("url", url=check_url(source), name=source)
+    try:
+        raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {source}: {exc.strerror or exc}") from exc
+    text = raw.decode("utf-8", "replace")
+    kind = _KINDS.get(Path(source).suffix.lower()) if source != "-" else None
+    if kind is None:
+        kind = "html" if text.lstrip()[:1] == "<" else "text"
+    if not text.strip():
+        raise UsageError(f"{source} is empty")
+    return ArticleInput(kind, data=text, name=source)
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--no-resolve", is_flag=True, help="Do not look for the articles behind outlet names.")
+@click.option("--json", "as_json", is_flag=True, help="Print the article as `citations --json` does.")
+@click.pass_obj
+@command
+def add(obj: Context, source: str, no_resolve: bool, as_json: bool) -> None:
+    """Add a citing article (URL, .html/.md/.txt file, or - for stdin): store its claims and
+    citations, find the articles behind outlet names, and capture every source it cites."""
+    from archive import articles
+
+    given = _article_input(source)
+    settings = obj.settings()
+    sessions = _database(settings)
+    _check_browser(settings) if settings.auto_browser and given.kind == "url" else None
+    from crawler.run import run_add
+
+    added, results = run_add(
+        settings,
+        given,
+        resolve_outlets=not no_resolve,
+        on_progress=lambda m: err.print(m, markup=False, highlight=False),
+        on_result=lambda r: None if r.ok else err.print(f"{r.outcome} {r.url}: {r.message}", markup=False),
+    )
+    if added.article_id is None:
+        raise CitewatchError(f"cannot add {source}: {added.error or 'the crawl stopped'}")
+    with sessions() as session:
+        view = articles.article_view(session, articles.find_article(session, str(added.article_id)))
+    if as_json:
+        _print_json({**view, "captures": [_result_dict(r) for r in results]})
+    else:
+        _print_article(view)
+        if not view["citations"]:
+            out.print("no citations found: no links, DOIs or outlet names in the article's text")
+
+
+def _print_article(view: dict[str, Any]) -> None:
+    """An article as a reader checks it: claims, then each citation with its evidence and status."""
+    a = view["article"]
+    say = lambda text="": out.print(text, markup=False, highlight=False)  # noqa: E731
+    say(f"article {a['id']}: {a['title'] or '(no title)'}")
+    say(f"by {a['author'] or '?'}, published {a['published'] or '?'}, from {a['url'] or a['input']}")
+    say(f"\n{len(view['claims'])} claims:")
+    for c in view["claims"]:
+        text = c["text"] if len(c["text"]) <= 160 else c["text"][:157] + "..."
+        say(f"  [{c['id']}] {text}  (citations: {', '.join(map(str, c['citations'])) or 'none'})")
+    say(f"\n{len(view['citations'])} citations:")
+    for c in view["citations"]:
+        _print_citation(say, c)
+
+
+def _capture_status(capture: dict[str, Any] | None) -> str:
+    if not capture:
+        return "not captured"
+    status = f"HTTP {capture['status']}, " if capture.get("status") else ""
+    return f"{status}{capture['outcome']}" + (
+        f" at {capture['captured_at']}" if capture.get("captured_at") else ""
+    )
+
+
+def _print_citation(say: Callable[..., None], c: dict[str, Any]) -> None:
+    res = c["resolution"]
+    cites = c["url"] if c["kind"] != "outlet" else f"{c['name']} -> {c['outlet'] or 'unknown outlet'}"
+    reason = f" ({res['reason']})" if res.get("reason") else ""
+    say(f"  [{c['id']}] {c['kind']} {cites}: {res.get('status', '-')}{reason}")
+    if c.get("context") and c["kind"] != "outlet":
+        say(f"      context: {c['context'][:160]}")
+    for source in c["sources"]:
+        score = f"score {source['score']:.2f}, " if source.get("score") is not None else ""
+        say(f"      source: {source['url']} ({score}{_capture_status(source.get('capture'))})")
+    if c.get("front_page"):
+        say(f"      front page: {c['front_page']['url']} ({_capture_status(c['front_page'].get('capture'))})")
+    for x in [x for x in c["candidates"] if not x["tracked"]][:3]:
+        terms = ", ".join(sorted({m["term"] for m in x["evidence"].get("matched", [])}))[:100]
+        say(f"      candidate #{x['rank']} {x['score']:.2f} {x['url']}" + (f" [{terms}]" if terms else ""))
+    say(f"      supports claims: {', '.join(map(str, c['claims'])) or 'none linked'}")
+
+
+@cli.command()
+@click.argument("article", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--top", default=10, show_default=True, help="Candidates shown per outlet citation.")
+@click.pass_obj
+@command
+def citations(obj: Context, article: str | None, as_json: bool, top: int) -> None:
+    """An article's claims, citations, outlet resolution evidence and source status
+    (ARTICLE is an id or URL; without it, the list of articles)."""
+    from archive import articles
+    from archive.db import connect
+
+    settings = obj.settings()
+    sessions = connect(settings.effective_database_url)
+    with sessions() as session:
+        if article is None:
+            rows = articles.list_articles(session)
+            if as_json:
+                _print_json(rows)
+                return
+            table = Table("id", "title", "url", "claims", "citations")
+            for r in rows:
+                table.add_row(
+                    str(r["id"]), r["title"] or "-", r["url"] or "-", str(r["claims"]), str(r["citations"])
+                )
+            out.print(table)
+            return
+        found = articles.find_article(session, article)
+        if found is None:
+            raise UsageError(f"no article {article!r}: see `citewatch citations` for the list")
+        view = articles.article_view(session, found, top=top)
+    _print_json(view) if as_json else _print_article(view)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     cli.main(args=list(argv) if argv is not None else None, prog_name="citewatch")
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -63,6 +64,8 @@ class Article(Base):
     published_at: Mapped[datetime | None] = mapped_column(DateTime)
     added_at: Mapped[datetime] = mapped_column(DateTime)
     text: Mapped[str | None] = mapped_column(Text)
+    input_kind: Mapped[str | None] = mapped_column(String(16))  # url | html | markdown | text
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))  # when added by URL
     claims: Mapped[list[Claim]] = relationship(back_populates="article", cascade="all, delete-orphan")
     citations: Mapped[list[Citation]] = relationship(back_populates="article", cascade="all, delete-orphan")
 
@@ -92,8 +95,40 @@ class Citation(Base):
     anchor_text: Mapped[str | None] = mapped_column(Text)
     context: Mapped[str | None] = mapped_column(Text)
     resolution: Mapped[Any] = mapped_column(JSON, default=dict)
+    url: Mapped[str | None] = mapped_column(Text)  # the cited URL, normalised (links and DOIs)
+    position: Mapped[int | None] = mapped_column(Integer)  # order of first mention in the article
     article: Mapped[Article] = relationship(back_populates="citations")
+    candidates: Mapped[list[Candidate]] = relationship(
+        back_populates="citation", cascade="all, delete-orphan", order_by="Candidate.rank"
+    )
     claims: Mapped[list[Claim]] = relationship(secondary=claim_citations, back_populates="citations")
+
+
+class Candidate(Base):
+    """A page of an outlet that may be what an outlet citation rests on, with why it scored as it did.
+
+    ``evidence`` names the claim terms the page matched (numbers, quotes,
+    entities, title terms) and where; ``confirmed`` says its full text was
+    fetched and scored, not only its title and summary.
+    """
+
+    __tablename__ = "candidates"
+    __table_args__ = (
+        UniqueConstraint("citation_id", "url", name="uq_candidates_citation_url"),
+        Index("ix_candidates_citation_rank", "citation_id", "rank"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    citation_id: Mapped[int] = mapped_column(ForeignKey("citations.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime)
+    found_via: Mapped[str] = mapped_column(String(32))  # sitemap | news-sitemap | feed | front-page
+    score: Mapped[float] = mapped_column(Float)
+    rank: Mapped[int] = mapped_column(Integer)
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    evidence: Mapped[Any] = mapped_column(JSON, default=dict)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))  # set when it is tracked
+    citation: Mapped[Citation] = relationship(back_populates="candidates")
 
 
 class Source(Base):

@@ -71,6 +71,25 @@ def _parse_positive(raw: Any) -> int:
     return value
 
 
+def parse_outlets(raw: Any) -> dict[str, str]:
+    """Outlet names -> domains, from a TOML table or ``"Name=domain; Other Name=other.org"``.
+
+    >>> parse_outlets("Daily Zorg=dailyzorg.example; Kyiv Post = kyivpost.com")
+    {'daily zorg': 'dailyzorg.example', 'kyiv post': 'kyivpost.com'}
+    """
+    pairs = (
+        raw.items()
+        if isinstance(raw, Mapping)
+        else (p.split("=", 1) for p in str(raw).split(";") if p.strip())
+    )
+    table: dict[str, str] = {}
+    for pair in pairs:
+        if len(pair) != 2 or not str(pair[0]).strip() or "." not in str(pair[1]):
+            raise ValueError(f"expected Name = domain, got {'='.join(map(str, pair))!r}")
+        table[" ".join(str(pair[0]).lower().split())] = str(pair[1]).strip().lower()
+    return table
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -152,8 +171,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "obey_robots_discovery",
         True,
-        "Obey robots.txt when discovering pages (sitemaps, feeds, outlet pages). Takes effect with "
-        "outlet discovery, which arrives with citation resolution.",
+        "Obey robots.txt when discovering an outlet's pages (sitemaps, feeds, front page, candidates).",
         _parse_bool,
     ),
     Setting(
@@ -182,6 +200,64 @@ SETTINGS: tuple[Setting, ...] = (
         True,
         "Re-capture with the browser an HTML page whose main text is empty without JavaScript.",
         _parse_bool,
+    ),
+    Setting(
+        "outlets",
+        {},
+        "Outlet names -> domains added to the built-in table (docs/outlets.md). In citewatch.toml a "
+        'table [outlets] with "Daily Zorg" = "dailyzorg.example"; in the environment '
+        '"Name=domain; Other=other.org".',
+        parse_outlets,
+    ),
+    Setting(
+        "discovery_max_fetches",
+        40,
+        "Most requests made to discover one outlet's articles (robots.txt, sitemaps, feeds, front "
+        "page, candidates fetched to confirm).",
+        _parse_positive,
+    ),
+    Setting(
+        "discovery_max_seconds",
+        60.0,
+        "Longest time spent discovering and ranking one outlet's articles.",
+        _parse_seconds,
+    ),
+    Setting(
+        "discovery_max_urls",
+        5000,
+        "Most sitemap and feed entries read per outlet (newest first where dates say so).",
+        _parse_positive,
+    ),
+    Setting(
+        "resolve_days_before",
+        60,
+        "Candidates published this many days before the citing article, or later, are considered.",
+        _parse_count,
+    ),
+    Setting(
+        "resolve_days_after",
+        3,
+        "...and up to this many days after it (a citing article's date can be off by time zones).",
+        _parse_count,
+    ),
+    Setting(
+        "resolve_confirm",
+        5,
+        "Best candidates per outlet whose full text is fetched and scored before deciding.",
+        _parse_count,
+    ),
+    Setting(
+        "resolve_threshold",
+        0.5,
+        "Least confirmed score (0-1: the share of the claims' weighted terms a candidate's text "
+        "carries) for a candidate to become a tracked Source.",
+        float,
+    ),
+    Setting(
+        "resolve_max_sources",
+        2,
+        "Most candidates of one outlet tracked as Sources (the best above the threshold).",
+        _parse_positive,
     ),
     Setting("browser_executable", "/usr/bin/chromium", "Chromium used for browser captures."),
     Setting(

@@ -16,6 +16,7 @@ from crawler.browser import BrowserGuard, launch_options
 from crawler.netguard import proxy_hosts
 from crawler.recording import close_recorder
 from crawler.spiders.capture import CaptureSpider, SeedResult
+from crawler.spiders.citations import AddResult, ArticleInput, CitationSpider
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,16 @@ def scrapy_settings(settings: Settings, browser_possible: bool) -> dict[str, Any
         "ARCHIVE_RETRY_BACKOFF": settings.retry_backoff,
         "ARCHIVE_RETRY_BACKOFF_MAX": settings.retry_backoff_max,
         "ARCHIVE_RETRY_AFTER_MAX": settings.retry_after_max,
+        "ARCHIVE_OBEY_ROBOTS_DISCOVERY": settings.obey_robots_discovery,
+        "ARCHIVE_OUTLETS": settings.outlets,
+        "ARCHIVE_DISCOVERY_MAX_FETCHES": settings.discovery_max_fetches,
+        "ARCHIVE_DISCOVERY_MAX_SECONDS": settings.discovery_max_seconds,
+        "ARCHIVE_DISCOVERY_MAX_URLS": settings.discovery_max_urls,
+        "ARCHIVE_RESOLVE_DAYS_BEFORE": settings.resolve_days_before,
+        "ARCHIVE_RESOLVE_DAYS_AFTER": settings.resolve_days_after,
+        "ARCHIVE_RESOLVE_CONFIRM": settings.resolve_confirm,
+        "ARCHIVE_RESOLVE_THRESHOLD": settings.resolve_threshold,
+        "ARCHIVE_RESOLVE_MAX_SOURCES": settings.resolve_max_sources,
     }
     if browser_possible:
         result["DOWNLOAD_HANDLERS"].update({"http": _PLAYWRIGHT, "https": _PLAYWRIGHT})
@@ -133,6 +144,28 @@ def _quiet_libraries() -> None:
         shutdown.addFilter(_ShutdownNotice())
 
 
+def _crawl(
+    settings: Settings, spider_cls: type, browser_possible: bool, extra: dict[str, Any] | None, **kwargs: Any
+) -> Any:
+    """Run one crawl of ``spider_cls`` to the end; returns the spider."""
+    from scrapy.crawler import CrawlerProcess
+
+    process = CrawlerProcess({**scrapy_settings(settings, browser_possible), **(extra or {})})
+    _quiet_libraries()
+    crawler = process.create_crawler(spider_cls)
+    process.crawl(crawler, **kwargs)
+    process.start()
+    close_recorder(crawler)
+    return crawler.spider
+
+
+def _results(spider: CaptureSpider, urls: Sequence[str]) -> list[SeedResult]:
+    missing = [u for u in urls if u not in spider.results]
+    for url in missing:  # a crawl that stopped early (signal, crash of a component)
+        spider.results[url] = SeedResult(url, "interrupted", "the crawl stopped before this URL finished")
+    return [spider.results[u] for u in dict.fromkeys(urls)]
+
+
 def run_capture(
     settings: Settings,
     urls: Sequence[str],
@@ -142,17 +175,37 @@ def run_capture(
     extra: dict[str, Any] | None = None,
 ) -> list[SeedResult]:
     """Capture ``urls`` (already checked) and return one result per URL, in order."""
-    from scrapy.crawler import CrawlerProcess
+    spider = _crawl(
+        settings,
+        CaptureSpider,
+        browser or settings.auto_browser,
+        extra,
+        urls=urls,
+        browser=browser,
+        on_result=on_result,
+    )
+    return _results(spider, urls)
 
-    browser_possible = browser or settings.auto_browser
-    process = CrawlerProcess({**scrapy_settings(settings, browser_possible), **(extra or {})})
-    _quiet_libraries()
-    crawler = process.create_crawler(CaptureSpider)
-    process.crawl(crawler, urls=urls, browser=browser, on_result=on_result)
-    process.start()
-    close_recorder(crawler)
-    spider: CaptureSpider = crawler.spider  # type: ignore[assignment]
-    missing = [u for u in urls if u not in spider.results]
-    for url in missing:  # a crawl that stopped early (signal, crash of a component)
-        spider.results[url] = SeedResult(url, "interrupted", "the crawl stopped before this URL finished")
-    return [spider.results[u] for u in dict.fromkeys(urls)]
+
+def run_add(
+    settings: Settings,
+    article: ArticleInput,
+    *,
+    resolve_outlets: bool = True,
+    on_result: Callable[[SeedResult], None] | None = None,
+    on_progress: Callable[[str], None] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> tuple[AddResult, list[SeedResult]]:
+    """Add a citing article: store it, resolve its outlets, capture what it cites."""
+    spider = _crawl(
+        settings,
+        CitationSpider,
+        settings.auto_browser,
+        extra,
+        article=article,
+        resolve_outlets=resolve_outlets,
+        on_result=on_result,
+        on_progress=on_progress,
+    )
+    seeds = ([article.url] if article.url else []) + list(spider.seeds)
+    return spider.added, _results(spider, seeds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from archive import db
 from tests import webserver as ws
 
 
@@ -12,8 +13,8 @@ def test_init_creates_the_data_folder_and_database(home):
     assert str(home.path) in proc.stdout
     assert (home.path / "citewatch.db").exists() and (home.path / "warcs").is_dir()
     current = home.run("db", "current", check=True).stdout
-    assert "current: 0002" in current and "head: 0002" in current
-    assert "database at revision 0002" in home.run("db", "upgrade", check=True).stdout
+    assert f"current: {db.HEAD}" in current and f"head: {db.HEAD}" in current
+    assert f"database at revision {db.HEAD}" in home.run("db", "upgrade", check=True).stdout
 
 
 def test_config_lists_every_setting_with_its_origin(home):

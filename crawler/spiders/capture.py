@@ -122,10 +122,15 @@ class CaptureSpider(scrapy.Spider):
     # -- seeds ---------------------------------------------------------------
     async def start(self) -> AsyncIterator[scrapy.Request]:
         self.crawler.signals.connect(self._flush_when_idle, signal=signals.spider_idle)
-        self.recorder.prefetch(self.seeds)
-        source_ids = self.recorder.source_ids(self.seeds)
+        for request in self._seed_requests(self.seeds):
+            yield request
+
+    def _seed_requests(self, seeds: list[str]) -> Iterable[scrapy.Request]:
+        """Requests capturing ``seeds``, each tracked as a Source."""
+        self.recorder.prefetch(seeds)
+        source_ids = self.recorder.source_ids(seeds)
         self.recorder.commit()
-        for url in self.seeds:
+        for url in seeds:
             self._started[url] = time.monotonic()
             source_id = source_ids[url]
             if self.force_browser:

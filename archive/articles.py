@@ -1,0 +1,307 @@
+"""Articles in the database: store what ingest read, the resolution of outlets, and views.
+
+``store_article`` turns an :class:`~archive.ingest.ArticleDoc` into an Article
+with its Claims and Citations (links, DOIs, outlets), linking each link to the
+claims in or next to its sentence. ``save_resolution`` records an outlet's
+candidates with their evidence, tracks the best as Sources (the front page
+always), and links the claims they support. ``article_view`` is the one shape
+``citewatch citations --json`` prints.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from archive import index
+from archive.claims import ClaimDraft, extract_claims, sentences
+from archive.ingest import ArticleDoc
+from archive.models import Article, Candidate, Citation, Claim, Outlet, Snapshot, Source
+from archive.outlet_names import find_outlets, unknown_outlets
+from archive.resolve import Scored, claims_supported
+
+
+def _outlet(session: Session, domain: str, name: str, now: datetime) -> Outlet:
+    outlet = session.scalars(select(Outlet).where(Outlet.domain == domain)).first()
+    if outlet is None:
+        outlet = Outlet(domain=domain, name=name, created_at=now)
+        session.add(outlet)
+        session.flush()
+    return outlet
+
+
+def _sentence_index(all_sentences: list[str], context: str) -> int | None:
+    for i, sentence in enumerate(all_sentences):
+        if sentence == context or (context and (context in sentence or sentence in context)):
+            return i
+    return None
+
+
+def _claims_near(claims: list[Claim], at: int | None) -> list[Claim]:
+    """The claim in the link's sentence, else the claims just before and after it."""
+    if at is None:
+        return []
+    by_position = {c.position: c for c in claims}
+    if at in by_position:
+        return [by_position[at]]
+    return [by_position[p] for p in (at - 1, at + 1) if p in by_position]
+
+
+def claim_drafts(article: Article) -> list[ClaimDraft]:
+    """The claims of a stored article, as the resolver reads them."""
+    return [
+        ClaimDraft(
+            position=c.position,
+            text=c.text,
+            **{
+                k: tuple(c.terms.get(k, ()))
+                for k in ClaimDraft.__dataclass_fields__
+                if k not in {"position", "text"}
+            },
+        )
+        for c in article.claims
+    ]
+
+
+def store_article(
+    session: Session,
+    doc: ArticleDoc,
+    outlets: dict[str, str],
+    now: datetime,
+    source_id: int | None = None,
+) -> Article:
+    article = Article(
+        url=doc.url,
+        canonical_url=doc.canonical_url,
+        title=doc.title,
+        author=doc.author,
+        published_at=doc.published,
+        added_at=now,
+        text=doc.text,
+        input_kind=doc.input_kind,
+        source_id=source_id,
+    )
+    session.add(article)
+    drafts = extract_claims(doc.text)
+    article.claims = [Claim(position=d.position, text=d.text, terms=d.terms()) for d in drafts]
+    all_sentences = sentences(doc.text)
+    urls = [link.url for link in doc.links]
+    sources = index.source_ids(session, urls, now) if urls else {}
+    for position, link in enumerate(doc.links):
+        citation = Citation(
+            kind=link.kind,
+            url=link.url,
+            source_id=sources[link.url],
+            anchor_text=link.anchor,
+            context=link.context,
+            position=position,
+            resolution={"status": "direct"},
+        )
+        citation.claims = _claims_near(article.claims, _sentence_index(all_sentences, link.context))
+        article.citations.append(citation)
+    _add_outlets(session, article, doc.text, outlets, now)
+    session.flush()
+    return article
+
+
+def _add_outlets(
+    session: Session, article: Article, text: str, outlets: dict[str, str], now: datetime
+) -> None:
+    start = len(article.citations)
+    for offset, mention in enumerate(find_outlets(text, outlets)):
+        outlet = _outlet(session, mention.domain, mention.name, now)
+        article.citations.append(
+            Citation(
+                kind="outlet",
+                outlet_id=outlet.id,
+                anchor_text=mention.name,
+                context=mention.context,
+                position=start + offset,
+                resolution={"status": "pending", "pattern": mention.pattern},
+            )
+        )
+    for offset, name in enumerate(unknown_outlets(text, outlets), start=len(article.citations)):
+        reason = f"no domain known for {name!r}: add it under [outlets] in citewatch.toml"
+        article.citations.append(
+            Citation(
+                kind="outlet",
+                anchor_text=name,
+                position=offset,
+                resolution={"status": "unresolved", "reason": reason},
+            )
+        )
+
+
+def save_resolution(
+    session: Session,
+    citation: Citation,
+    ranked: list[Scored],
+    *,
+    threshold: float,
+    max_sources: int,
+    front_url: str | None,
+    report: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Candidates with evidence; the best above ``threshold`` and the front page become Sources."""
+    tracked = [s for s in ranked if s.confirmed and s.score >= threshold][:max_sources]
+    track_urls = [s.entry.url for s in tracked] + ([front_url] if front_url else [])
+    sources = index.source_ids(session, track_urls, now) if track_urls else {}
+    outlet_id = citation.outlet_id
+    for sid in sources.values():
+        source = session.get(Source, sid)
+        if source is not None and source.outlet_id is None:
+            source.outlet_id = outlet_id
+    citation.candidates = [_candidate(s, rank, sources.get(s.entry.url)) for rank, s in enumerate(ranked, 1)]
+    if tracked:
+        citation.source_id = sources[tracked[0].entry.url]
+        supported = {p for s in tracked for p in claims_supported(s)}
+        citation.claims = [c for c in citation.article.claims if c.position in supported]
+        status, reason = "resolved", None
+    else:
+        best = ranked[0].score if ranked else None
+        status = "unresolved"
+        reason = "no candidates found" if not ranked else f"best score {best:.2f} is below {threshold:.2f}"
+    citation.resolution = {
+        **(citation.resolution or {}),
+        "status": status,
+        "reason": reason,
+        "front_page": front_url,
+        **report,
+    }
+
+
+def _candidate(scored: Scored, rank: int, source_id: int | None) -> Candidate:
+    entry = scored.entry
+    return Candidate(
+        url=entry.url,
+        title=entry.title or None,
+        published_at=entry.published.replace(tzinfo=None) if entry.published else None,
+        found_via=entry.found_via,
+        score=scored.score,
+        rank=rank,
+        confirmed=scored.confirmed,
+        evidence=scored.evidence,
+        source_id=source_id,
+    )
+
+
+# -- views ----------------------------------------------------------------------
+def latest_capture(session: Session, source_id: int | None) -> dict[str, Any] | None:
+    if source_id is None:
+        return None
+    stmt = (
+        select(Snapshot)
+        .where(Snapshot.source_id == source_id, Snapshot.page_id.is_(None))
+        .order_by(Snapshot.captured_at.desc(), Snapshot.id.desc())
+        .limit(1)
+    )
+    snap = session.scalars(stmt).first()
+    if snap is None:
+        return {"outcome": "not captured yet"}
+    return {
+        "snapshot_id": snap.id,
+        "url": snap.url,
+        "captured_at": snap.captured_at.isoformat(),
+        "status": snap.status,
+        "outcome": snap.outcome,
+        "error": snap.error,
+    }
+
+
+def _source_url(session: Session, source_id: int | None) -> str | None:
+    source = session.get(Source, source_id) if source_id is not None else None
+    return source.url if source is not None else None
+
+
+def _citation_view(session: Session, citation: Citation, top: int) -> dict[str, Any]:
+    outlet = session.get(Outlet, citation.outlet_id) if citation.outlet_id else None
+    tracked = [c for c in citation.candidates if c.source_id is not None]
+    sources = [
+        {"url": c.url, "score": c.score, "capture": latest_capture(session, c.source_id)} for c in tracked
+    ]
+    if citation.source_id and not tracked:
+        url = _source_url(session, citation.source_id)
+        sources = [{"url": url, "capture": latest_capture(session, citation.source_id)}]
+    front = (citation.resolution or {}).get("front_page")
+    front_id = session.scalars(select(Source.id).where(Source.url == front)).first() if front else None
+    return {
+        "id": citation.id,
+        "kind": citation.kind,
+        "url": citation.url,
+        "outlet": outlet.domain if outlet else None,
+        "name": citation.anchor_text,
+        "context": citation.context,
+        "claims": sorted(c.id for c in citation.claims),
+        "resolution": citation.resolution or {},
+        "sources": sources,
+        "front_page": {"url": front, "capture": latest_capture(session, front_id)} if front else None,
+        "candidates": [_candidate_view(c) for c in citation.candidates[:top]],
+    }
+
+
+def _candidate_view(candidate: Candidate) -> dict[str, Any]:
+    return {
+        "rank": candidate.rank,
+        "url": candidate.url,
+        "title": candidate.title,
+        "published": candidate.published_at.isoformat() if candidate.published_at else None,
+        "found_via": candidate.found_via,
+        "score": candidate.score,
+        "confirmed": candidate.confirmed,
+        "tracked": candidate.source_id is not None,
+        "evidence": candidate.evidence,
+    }
+
+
+def article_view(session: Session, article: Article, top: int = 10) -> dict[str, Any]:
+    return {
+        "article": {
+            "id": article.id,
+            "title": article.title,
+            "author": article.author,
+            "published": article.published_at.isoformat() if article.published_at else None,
+            "url": article.url,
+            "canonical_url": article.canonical_url,
+            "input": article.input_kind,
+            "added_at": article.added_at.isoformat(),
+        },
+        "claims": [
+            {
+                "id": c.id,
+                "position": c.position,
+                "text": c.text,
+                "terms": c.terms,
+                "citations": [x.id for x in c.citations],
+            }
+            for c in article.claims
+        ],
+        "citations": [_citation_view(session, c, top) for c in sorted(article.citations, key=_order)],
+    }
+
+
+def _order(citation: Citation) -> int:
+    return citation.position if citation.position is not None else 10**6
+
+
+def find_article(session: Session, ref: str) -> Article | None:
+    """An article by id, URL or canonical URL."""
+    if ref.isdigit():
+        return session.get(Article, int(ref))
+    stmt = (
+        select(Article)
+        .where((Article.url == ref) | (Article.canonical_url == ref))
+        .order_by(Article.id.desc())
+    )
+    return session.scalars(stmt).first()
+
+
+def list_articles(session: Session) -> list[dict[str, Any]]:
+    rows = session.scalars(select(Article).order_by(Article.id)).all()
+    return [
+        {"id": a.id, "title": a.title, "url": a.url, "claims": len(a.claims), "citations": len(a.citations)}
+        for a in rows
+    ]

@@ -1,0 +1,242 @@
+"""A citing article as citewatch reads it: metadata, main text and the links in that text.
+
+HTML (a file, or a page citewatch fetched) goes through trafilatura's main-content
+extraction, so navigation, share bars, tag lists, footers and "related" boxes
+never reach the citations; each link keeps its anchor text and the sentence it
+sits in. Markdown and plain text are the user's own paste: all of it is content,
+links are its ``[text](url)`` links and bare URLs. DOIs in any form become
+``https://doi.org/<doi>``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import parse_qsl, urljoin, urlsplit
+
+import trafilatura
+from lxml import etree
+from w3lib.url import canonicalize_url, url_query_cleaner
+
+from archive.claims import sentences
+from archive.urls import valid_host
+
+# Query parameters that track the reader and never change the resource.
+_TRACKING = re.compile(
+    r"^(utm_[a-z_]+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|yclid|igshid|mc_cid|mc_eid|_ga|_gl|"
+    r"ref_src|ref_url|cmpid|ocid|smid|smtyp|share|sh|s_cid|at_medium|at_campaign|cid|__twitter_impression)$",
+    re.I,
+)
+_DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>()\[\]{}]+[^\s\"<>()\[\]{}.,;:!?'])", re.I)
+_DOI_HOSTS = {"doi.org", "dx.doi.org", "www.doi.org"}
+_BARE_URL = re.compile(r"https?://[^\s<>\"'()\[\]]+[^\s<>\"'()\[\].,;:!?]", re.I)
+_MD_LINK = re.compile(r"\[([^\]]*)\]\((https?://[^)\s]+)(?:\s+\"[^\"]*\")?\)")
+_BYLINE = re.compile(r"^\s*by\s+(?P<author>[^/|·•]+?)\s*(?:[/|·•]+\s*(?P<date>.+))?$", re.I)
+
+
+@dataclass(frozen=True)
+class LinkRef:
+    """A link of the article's main text."""
+
+    url: str  # normalised
+    anchor: str
+    context: str  # the sentence the link is in
+    kind: str = "link"  # link | doi
+
+
+@dataclass
+class ArticleDoc:
+    input_kind: str  # url | html | markdown | text
+    text: str
+    title: str | None = None
+    author: str | None = None
+    published: datetime | None = None
+    url: str | None = None
+    canonical_url: str | None = None
+    links: list[LinkRef] = field(default_factory=list)
+
+
+def normalise_url(url: str, base: str | None = None) -> str | None:
+    """The URL a citation points at: absolute, no fragment, no tracking parameters.
+
+    >>> normalise_url("HTTPS://Example.org/a?utm_source=x&id=3&fbclid=y#top")
+    'https://example.org/a?id=3'
+    >>> normalise_url("/b", base="https://example.org/a"), normalise_url("mailto:x@y.org")
+    ('https://example.org/b', None)
+    """
+    url = urljoin(base, url.strip()) if base else url.strip()
+    try:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in {"http", "https"} or not valid_host(parts.hostname or ""):
+            return None
+        tracking = [k for k, _ in parse_qsl(parts.query, keep_blank_values=True) if _TRACKING.match(k)]
+        cleaned = url_query_cleaner(url, tracking, remove=True, keep_fragments=False) if tracking else url
+        return canonicalize_url(cleaned, keep_fragments=False)
+    except ValueError:
+        return None
+
+
+def doi_url(doi: str) -> str:
+    return "https://doi.org/" + doi.rstrip(".,;")
+
+
+def _doi_of_url(url: str) -> str | None:
+    parts = urlsplit(url)
+    if (parts.hostname or "").lower() in _DOI_HOSTS:
+        match = _DOI.search(parts.path)
+        return match.group(1) if match else None
+    return None
+
+
+def find_dois(text: str) -> list[str]:
+    """DOIs written in text: ``doi:10...``, ``https://doi.org/10...`` or bare ``10.xxxx/...``.
+
+    >>> find_dois("See doi:10.1000/xyz123. Also https://doi.org/10.5555/ABC.1, and 10.1000/xyz123.")
+    ['10.1000/xyz123', '10.5555/ABC.1']
+    """
+    return list(dict.fromkeys(m.group(1) for m in _DOI.finditer(text)))
+
+
+def _context(paragraph: str, anchor: str) -> str:
+    """The sentence of ``paragraph`` that holds ``anchor`` (the paragraph when none does)."""
+    parts = sentences(paragraph)
+    for sentence in parts:
+        if anchor and anchor in sentence:
+            return sentence
+    return parts[0] if len(parts) == 1 else paragraph.strip()
+
+
+def _link(url: str, anchor: str, paragraph: str, base: str | None) -> LinkRef | None:
+    normal = normalise_url(url, base)
+    if normal is None:
+        return None
+    doi = _doi_of_url(normal)
+    anchor = " ".join(anchor.split())
+    if doi:
+        return LinkRef(doi_url(doi), anchor, _context(paragraph, anchor), "doi")
+    return LinkRef(normal, anchor, _context(paragraph, anchor))
+
+
+def _text_dois(paragraph: str, links: list[LinkRef]) -> list[LinkRef]:
+    known = {link.url for link in links}
+    found = []
+    for doi in find_dois(paragraph):
+        if doi_url(doi) not in known:
+            found.append(LinkRef(doi_url(doi), doi, _context(paragraph, doi), "doi"))
+    return found
+
+
+def _merge(links: list[LinkRef]) -> list[LinkRef]:
+    """One LinkRef per URL, the first mention's anchor and context."""
+    merged: dict[str, LinkRef] = {}
+    for link in links:
+        merged.setdefault(link.url, link)
+    return list(merged.values())
+
+
+# -- HTML -----------------------------------------------------------------------
+def _main_xml(html: str, url: str | None) -> etree._Element | None:
+    xml = trafilatura.extract(
+        html, url=url, output_format="xml", include_links=True, include_tables=True, with_metadata=True
+    )
+    if not xml:
+        return None
+    try:
+        return etree.fromstring(xml.encode("utf-8"))
+    except etree.XMLSyntaxError:
+        return None
+
+
+def _blocks(main: etree._Element) -> list[etree._Element]:
+    return [el for el in main.iter("p", "item", "quote", "cell", "head") if el.getparent() is not None]
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def from_html(html: str, url: str | None = None, input_kind: str = "html") -> ArticleDoc:
+    """Read an HTML article: metadata, main text, and links of the main text only."""
+    doc = _main_xml(html, url)
+    meta = trafilatura.extract_metadata(html, default_url=url)
+    article = ArticleDoc(input_kind, "", url=url)
+    if meta is not None:
+        article.title, article.author = meta.title, meta.author
+        article.published = _parse_date(meta.date)
+        article.canonical_url = normalise_url(meta.url) if meta.url else None
+    if doc is None:
+        return article
+    paragraphs, links = [], []
+    for block in _blocks(doc):
+        paragraph = " ".join("".join(block.itertext()).split())
+        if not paragraph:
+            continue
+        paragraphs.append(paragraph)
+        for ref in block.iter("ref"):
+            found = _link(ref.get("target") or "", "".join(ref.itertext()), paragraph, url)
+            links.append(found) if found else None
+        links += _text_dois(paragraph, links)
+    article.text = "\n\n".join(paragraphs)
+    article.title = article.title or doc.get("title")
+    article.links = _merge([link for link in links if link.url != article.canonical_url])
+    return article
+
+
+# -- Markdown and plain text -------------------------------------------------------
+def _text_metadata(lines: list[str]) -> tuple[str | None, str | None, datetime | None]:
+    """Title, author and date of a pasted article: the line before a "By NAME // DATE" byline."""
+    for i, line in enumerate(lines):
+        match = _BYLINE.match(line)
+        if match and len(match.group("author")) <= 80:
+            title = lines[i - 1].strip() if i else None
+            return title, match.group("author").strip(), _loose_date(match.group("date") or "")
+    first = next((line.strip() for line in lines if len(line.split()) >= 4), None)
+    return first, None, None
+
+
+def _loose_date(text: str) -> datetime | None:
+    """
+    >>> _loose_date("2025-10-31"), _loose_date("October 31, 2025"), _loose_date("soon")
+    (datetime.datetime(2025, 10, 31, 0, 0), datetime.datetime(2025, 10, 31, 0, 0), None)
+    """
+    iso = re.search(r"\d{4}-\d{2}-\d{2}", text)
+    if iso:
+        return _parse_date(iso.group(0))
+    for fmt in ("%B %d, %Y", "%d %B %Y", "%b %d, %Y", "%d %b %Y"):
+        try:
+            return datetime.strptime(text.strip(), fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def from_text(text: str, input_kind: str = "text") -> ArticleDoc:
+    """Read a pasted article: every paragraph is content; links are bare URLs and DOIs."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    title, author, published = _text_metadata(lines)
+    paragraphs = [" ".join(line.split()) for line in lines]
+    links: list[LinkRef] = []
+    for paragraph in paragraphs:
+        for match in _MD_LINK.finditer(paragraph):
+            found = _link(match.group(2), match.group(1), _MD_LINK.sub(r"\1", paragraph), None)
+            links.append(found) if found else None
+        plain = _MD_LINK.sub(r"\1", paragraph)
+        for match in _BARE_URL.finditer(plain):
+            found = _link(match.group(0), match.group(0), plain, None)
+            links.append(found) if found else None
+        links += _text_dois(plain, links)
+    body = "\n\n".join(_MD_LINK.sub(r"\1", p) for p in paragraphs)
+    return ArticleDoc(input_kind, body, title, author, published, links=_merge(links))
+
+
+def from_markdown(text: str) -> ArticleDoc:
+    """Markdown: headings and emphasis marks dropped, ``[text](url)`` links kept with their text."""
+    plain = re.sub(r"^\s{0,3}(#{1,6}|[-*+]|>)\s+", "", text, flags=re.M)
+    plain = re.sub(r"(\*\*|__|\*|_|`)(\S(?:.*?\S)?)\1", r"\2", plain)
+    return from_text(plain, input_kind="markdown")

@@ -1,0 +1,258 @@
+"""Which of an outlet's pages is behind an article's claims: ranking with evidence.
+
+Pure functions over values: the crawler discovers an outlet's pages (sitemaps,
+feeds, front page) and fetches the best few; this module narrows them by date,
+ranks them, and says why.
+
+Two stages, as a reader would check:
+
+1. **Shortlist.** BM25 (``rank_bm25``) over what discovery knows of each page
+   (title, summary, the words of its URL), with the claims' words as the query,
+   plus any exact numbers and quoted phrases already visible there.
+2. **Confirm.** The shortlisted pages' full text is scored for *evidence*: the
+   claims' exact numbers, quoted phrases, named entities and key words found in
+   it. The final score, 0 to 1, is the evidence share (strong terms weigh more)
+   scaled by topical similarity, so a page with the same numbers on another
+   topic, or the same topic with other numbers, stays below the right page.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import justext
+from rank_bm25 import BM25Okapi
+
+from archive.claims import ClaimDraft, number_forms
+
+_STOP = frozenset(justext.get_stoplist("English"))
+_WORD = re.compile(r"[^\W\d_][\w'-]*", re.U)
+# Evidence weights: an exact number or a quoted phrase says far more than a name.
+WEIGHTS = {"number": 3.0, "small-number": 1.0, "quote": 4.0, "entity": 1.0, "year": 0.25}
+# Evidence worth this much (two numbers and two names, say) counts as full evidence.
+FULL_EVIDENCE = 8.0
+_SNIPPET = 60
+# Curly quotes and dashes, by code point, made plain.
+_PLAIN = str.maketrans({0x201C: '"', 0x201D: '"', 0x2018: "'", 0x2019: "'", 0x2014: "-", 0x2013: "-"})
+
+
+@dataclass
+class Entry:
+    """A page of an outlet as discovery found it."""
+
+    url: str
+    title: str = ""
+    summary: str = ""
+    published: datetime | None = None
+    found_via: str = "sitemap"  # sitemap | news-sitemap | feed | front-page
+
+
+@dataclass
+class Scored:
+    entry: Entry
+    score: float
+    evidence: dict[str, Any] = field(default_factory=dict)
+    confirmed: bool = False
+
+
+def fold(text: str) -> str:
+    """Lowercase, NFKC, curly quotes and dashes made plain, whitespace folded.
+
+    >>> fold("\\u201cLet\\u2019s  be honest\\u201d \\u2014 she said")
+    '"let\\'s be honest" - she said'
+    """
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = text.translate(_PLAIN)
+    return " ".join(text.split())
+
+
+def words(text: str) -> list[str]:
+    """Content words for BM25: folded, no stop words, no one- or two-letter words.
+
+    >>> words("The Prosecutor General's Office opened cases")
+    ["prosecutor", "general's", 'office', 'opened', 'cases']
+    """
+    return [w for w in _WORD.findall(fold(text)) if len(w) > 2 and w not in _STOP]
+
+
+def url_words(url: str) -> str:
+    """The words of a URL's path (slugs carry titles).
+
+    >>> url_words("https://x.org/news/2025/10/ukraine-desertion-cases-soar.html")
+    'news ukraine desertion cases soar html'
+    """
+    return " ".join(re.findall(r"[^\W\d_]+", unquote(urlsplit(url).path)))
+
+
+# -- the claims as a query ------------------------------------------------------
+@dataclass(frozen=True)
+class Term:
+    kind: str  # number | small-number | quote | entity | year
+    text: str  # as the claim has it
+    match: str  # what is looked for: a normalised number or a folded phrase
+    claim: int  # position of the claim
+
+    @property
+    def weight(self) -> float:
+        return WEIGHTS[self.kind]
+
+
+def claim_terms(claims: Sequence[ClaimDraft]) -> list[Term]:
+    """The strong terms of the claims, one per distinct thing looked for."""
+    terms: dict[tuple[str, str], Term] = {}
+    for claim in claims:
+        for number in claim.numbers:
+            kind = "small-number" if _small(number) else "number"
+            terms.setdefault((kind, number), Term(kind, number, number, claim.position))
+        for year in claim.years:
+            terms.setdefault(("year", year), Term("year", year, "y:" + year, claim.position))
+        for quote in claim.quotes:
+            terms.setdefault(("quote", fold(quote)), Term("quote", quote, _quote_core(quote), claim.position))
+        for entity in claim.entities:
+            terms.setdefault(("entity", fold(entity)), Term("entity", entity, fold(entity), claim.position))
+    return list(terms.values())
+
+
+def _small(number: str) -> bool:
+    try:
+        return float(number.rstrip("x%")) < 10
+    except ValueError:
+        return False
+
+
+def _quote_core(quote: str) -> str:
+    """The middle of a quote, folded: outlets trim and re-punctuate quotes at the edges."""
+    folded = re.sub(r"[^\w\s']", " ", fold(quote))
+    tokens = folded.split()
+    return " ".join(tokens[1:-1] if len(tokens) > 5 else tokens)
+
+
+def query_words(claims: Sequence[ClaimDraft]) -> list[str]:
+    return [w for claim in claims for w in words(claim.text)]
+
+
+# -- matching -------------------------------------------------------------------
+@dataclass
+class Document:
+    """A text prepared once for matching: folded, its numbers and its words."""
+
+    text: str
+    folded: str = ""
+    plain: str = ""
+    numbers: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.folded = fold(self.text)
+        self.plain = " ".join(re.sub(r"[^\w\s']", " ", self.folded).split())
+        self.numbers = number_forms(self.text)
+
+
+def _snippet(doc: Document, needle: str) -> str:
+    at = doc.folded.find(needle)
+    if at < 0:
+        return ""
+    return doc.folded[max(0, at - _SNIPPET) : at + len(needle) + _SNIPPET]
+
+
+def term_found(term: Term, doc: Document) -> bool:
+    if term.kind in {"number", "small-number", "year"}:
+        return term.match in doc.numbers
+    if term.kind == "quote":
+        return bool(term.match) and term.match in doc.plain
+    return re.search(r"(?<!\w)" + re.escape(term.match) + r"(?!\w)", doc.folded) is not None
+
+
+def evidence(terms: Iterable[Term], parts: dict[str, Document]) -> tuple[float, list[dict[str, Any]]]:
+    """Weighted evidence of ``terms`` in the named parts of a page (title, summary, text)."""
+    total, found = 0.0, []
+    for term in terms:
+        where = next((name for name, doc in parts.items() if term_found(term, doc)), None)
+        if where is None:
+            continue
+        total += term.weight
+        needle = term.match if term.kind in {"quote", "entity"} else fold(term.text)
+        item = {"kind": term.kind, "term": term.text, "claim": term.claim, "where": where}
+        snippet = _snippet(parts[where], needle)
+        found.append({**item, "snippet": snippet} if snippet else item)
+    return total, found
+
+
+# -- ranking --------------------------------------------------------------------
+def in_window(
+    entries: Iterable[Entry], published: datetime | None, days_before: int, days_after: int
+) -> list[Entry]:
+    """Entries published in the window around the citing article's date; undated ones stay."""
+    if published is None:
+        return list(entries)
+    start, end = published - timedelta(days=days_before), published + timedelta(days=days_after + 1)
+    return [e for e in entries if e.published is None or start <= _naive(e.published) < end]
+
+
+def _naive(when: datetime) -> datetime:
+    return when.replace(tzinfo=None) if when.tzinfo else when
+
+
+def _bm25(query: list[str], docs: list[list[str]]) -> list[float]:
+    if not docs or not query or not any(docs):
+        return [0.0] * len(docs)
+    scores = BM25Okapi([d or ["-"] for d in docs]).get_scores(query)
+    top = max(scores) if len(scores) else 0.0
+    return [float(s) / top if top > 0 else 0.0 for s in scores]
+
+
+def _entry_parts(entry: Entry) -> dict[str, Document]:
+    return {
+        "title": Document(entry.title),
+        "summary": Document(entry.summary),
+        "url": Document(url_words(entry.url)),
+    }
+
+
+def shortlist(entries: Sequence[Entry], claims: Sequence[ClaimDraft]) -> list[Scored]:
+    """Rank what discovery knows of each page, best first."""
+    terms = claim_terms(claims)
+    texts = [f"{e.title} {e.summary} {url_words(e.url)}" for e in entries]
+    similarity = _bm25(query_words(claims), [words(t) for t in texts])
+    ranked = []
+    for entry, sim in zip(entries, similarity, strict=True):
+        weight, found = evidence(terms, _entry_parts(entry))
+        score = 0.6 * sim + 0.4 * min(1.0, weight / FULL_EVIDENCE)
+        ranked.append(Scored(entry, round(score, 4), {"similarity": round(sim, 4), "matched": found}))
+    ranked.sort(key=lambda s: (-s.score, s.entry.url))
+    return ranked
+
+
+def confirm(
+    shortlisted: Sequence[Scored], texts: dict[str, str], claims: Sequence[ClaimDraft]
+) -> list[Scored]:
+    """Score the shortlisted pages whose full text was fetched (``texts`` by URL); best first.
+
+    Pages without text keep their shortlist score, halved and unconfirmed, below
+    every confirmed page with real evidence.
+    """
+    terms = claim_terms(claims)
+    fetched = [s for s in shortlisted if texts.get(s.entry.url)]
+    similarity = _bm25(query_words(claims), [words(texts[s.entry.url]) for s in fetched])
+    result = []
+    for item, sim in zip(fetched, similarity, strict=True):
+        parts = {"title": Document(item.entry.title), "text": Document(texts[item.entry.url])}
+        weight, found = evidence(terms, parts)
+        strength = min(1.0, weight / FULL_EVIDENCE)
+        score = strength * (0.5 + 0.5 * sim)
+        detail = {"similarity": round(sim, 4), "evidence_weight": weight, "matched": found}
+        result.append(Scored(item.entry, round(score, 4), detail, confirmed=True))
+    result += [Scored(s.entry, round(s.score / 2, 4), s.evidence) for s in shortlisted if s not in fetched]
+    result.sort(key=lambda s: (not s.confirmed, -s.score, s.entry.url))
+    return result
+
+
+def claims_supported(scored: Scored) -> list[int]:
+    """Positions of the claims a page carries strong evidence for (a number or a quote)."""
+    strong = {"number", "quote"}
+    return sorted({m["claim"] for m in scored.evidence.get("matched", []) if m["kind"] in strong})

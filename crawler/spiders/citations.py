@@ -1,0 +1,240 @@
+"""CitationSpider: add a citing article, resolve its outlets, capture every source it cites.
+
+One crawl does it all, because Scrapy's reactor runs once per process:
+
+1. the article itself (fetched and captured when given as a URL) is read by
+   :mod:`archive.ingest` and stored with its claims and citations;
+2. each outlet citation is resolved concurrently: :mod:`crawler.discovery`
+   walks the outlet's sitemaps and feeds, :mod:`archive.resolve` shortlists,
+   the best few are fetched and confirmed, and the result is saved with its
+   evidence;
+3. every cited link, DOI, tracked candidate and outlet front page is captured
+   like ``citewatch capture`` does (requisites, browser when needed).
+
+Fetches in steps 1-2 go through ``engine.download_async``: the same downloader
+middlewares (politeness per host, the address guard, robots.txt for discovery,
+WARC records) without a callback round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import scrapy
+import trafilatura
+from scrapy import signals
+from scrapy.http import Response, TextResponse
+
+from archive import articles, ingest, resolve
+from archive.models import Article, Citation, Outlet
+from archive.warc import utcnow
+from crawler.discovery import Fetched, OutletDiscovery
+from crawler.outcomes import classify, status_outcome
+from crawler.spiders.capture import CaptureSpider, SeedResult
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ArticleInput:
+    kind: str  # url | html | markdown | text
+    data: str = ""  # the document, for files and stdin
+    url: str | None = None
+    name: str = ""  # what the user gave: a path, "-" or the URL
+
+
+@dataclass
+class AddResult:
+    article_id: int | None = None
+    error: str | None = None
+    outcome: str | None = None
+    outlets: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class CitationSpider(CaptureSpider):
+    name = "citations"
+
+    def __init__(
+        self,
+        article: ArticleInput,
+        resolve_outlets: bool = True,
+        on_result: Callable[[SeedResult], None] | None = None,
+        on_progress: Callable[[str], None] | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__([], on_result=on_result, **kwargs)
+        self.article_input = article
+        self.resolve_outlets = resolve_outlets
+        self.on_progress = on_progress or (lambda _message: None)
+        self.added = AddResult()
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        self.crawler.signals.connect(self._flush_when_idle, signal=signals.spider_idle)
+        doc, source_id = await self._article_doc()
+        if doc is None:
+            return
+        article = articles.store_article(
+            self.recorder.session, doc, self.settings.getdict("ARCHIVE_OUTLETS"), utcnow(), source_id
+        )
+        self.recorder.commit()
+        self.added.article_id = article.id
+        self.on_progress(
+            f"article {article.id}: {len(article.claims)} claims, {len(article.citations)} citations"
+        )
+        if self.resolve_outlets:
+            await self._resolve_all(article)
+        seeds = self._capture_targets(article)
+        self.seeds = seeds
+        for request in self._seed_requests(seeds):
+            yield request
+
+    # -- fetching outside callbacks ---------------------------------------------
+    async def _download(self, url: str, meta: dict[str, Any]) -> Response | None:
+        request = scrapy.Request(url, meta=meta, dont_filter=True, callback=lambda _r: None)
+        try:
+            return await self.crawler.engine.download_async(request)
+        except Exception as exc:  # every failure is recorded, none stops the crawl
+            outcome, message = classify(exc, url)
+            self.recorder.record_failure(url, outcome, message, source_id=meta.get("source_id"))
+            logger.info("fetch of %s failed: %s", url, message)
+            self.last_failure = (outcome, message)
+            return None
+
+    async def fetch_for_discovery(self, url: str) -> Fetched | None:
+        obey = self.settings.getbool("ARCHIVE_OBEY_ROBOTS_DISCOVERY")
+        response = await self._download(
+            url, {"seed": url, "dont_obey_robotstxt": not obey, "discovery": True}
+        )
+        if response is None:
+            return None
+        kind = (response.headers.get("Content-Type") or b"").decode("latin-1")
+        return Fetched(response.url, response.status, response.body, kind)
+
+    # -- the article --------------------------------------------------------------
+    async def _article_doc(self) -> tuple[ingest.ArticleDoc | None, int | None]:
+        given = self.article_input
+        if given.kind == "html":
+            return ingest.from_html(given.data, None), None
+        if given.kind == "markdown":
+            return ingest.from_markdown(given.data), None
+        if given.kind == "text":
+            return ingest.from_text(given.data), None
+        return await self._fetch_article(given.url or "")
+
+    async def _fetch_article(self, url: str) -> tuple[ingest.ArticleDoc | None, int | None]:
+        source_id = self.recorder.source_ids([url])[url]
+        self._started[url] = time.monotonic()
+        response = await self._download(url, self._meta(url, source_id))
+        if response is None:
+            self.added.outcome, self.added.error = getattr(self, "last_failure", ("error", "fetch failed"))
+            self._finish(SeedResult(url, self.added.outcome, self.added.error))
+            return None, source_id
+        for request in await self.parse(response):  # requisites and the result, as for any capture
+            self.crawler.engine.crawl(request)
+        if status_outcome(response.status):
+            self.added.outcome = status_outcome(response.status)
+            self.added.error = f"the article answered HTTP {response.status}"
+            return None, source_id
+        return self._read_article(response), source_id
+
+    def _read_article(self, response: Response) -> ingest.ArticleDoc | None:
+        mime = (response.headers.get("Content-Type") or b"").decode("latin-1").lower()
+        if "pdf" in mime or response.body[:5] == b"%PDF-":
+            from archive.extract import pdf_text
+
+            try:
+                doc = ingest.from_text(pdf_text(response.body), input_kind="url")
+            except ValueError as exc:
+                self.added.outcome, self.added.error = "not-article", f"no text in the PDF: {exc}"
+                return None
+        elif isinstance(response, TextResponse) and "html" in mime:
+            doc = ingest.from_html(self._decoded(response), response.url, input_kind="url")
+        else:
+            self.added.outcome, self.added.error = "not-article", f"not an article: {mime or 'no type'}"
+            return None
+        doc.url = response.url
+        return doc
+
+    # -- outlets ------------------------------------------------------------------
+    async def _resolve_all(self, article: Article) -> None:
+        outlet_citations = [c for c in article.citations if c.kind == "outlet" and c.outlet_id]
+        if outlet_citations:
+            self.on_progress(f"resolving {len(outlet_citations)} outlets")
+        await asyncio.gather(*(self._resolve(article, c) for c in outlet_citations))
+        self.recorder.commit()
+
+    async def _resolve(self, article: Article, citation: Citation) -> None:
+        session = self.recorder.session
+        outlet = session.get(Outlet, citation.outlet_id)
+        started = time.monotonic()
+        discovery = OutletDiscovery(
+            outlet.domain,
+            self.fetch_for_discovery,
+            max_fetches=self.settings.getint("ARCHIVE_DISCOVERY_MAX_FETCHES"),
+            max_urls=self.settings.getint("ARCHIVE_DISCOVERY_MAX_URLS"),
+            deadline=started + self.settings.getfloat("ARCHIVE_DISCOVERY_MAX_SECONDS"),
+            target_month=article.published_at.strftime("%Y-%m") if article.published_at else None,
+        )
+        report = await discovery.run()
+        claims = articles.claim_drafts(article)
+        window = resolve.in_window(
+            report.entries,
+            article.published_at,
+            self.settings.getint("ARCHIVE_RESOLVE_DAYS_BEFORE"),
+            self.settings.getint("ARCHIVE_RESOLVE_DAYS_AFTER"),
+        )
+        ranked = resolve.shortlist(window, claims)
+        top = ranked[: self.settings.getint("ARCHIVE_RESOLVE_CONFIRM")]
+        texts = await self._confirm_texts(discovery, top)
+        final = resolve.confirm(top, texts, claims) + ranked[len(top) :]
+        summary = {
+            "discovered": len(report.entries),
+            "in_window": len(window),
+            "fetches": report.fetches,
+            "sitemaps": report.sitemaps[:20],
+            "feeds": report.feeds,
+            "stopped": report.stopped,
+            "problems": report.problems[:20],
+            "seconds": round(time.monotonic() - started, 2),
+        }
+        articles.save_resolution(
+            session,
+            citation,
+            final[:50],
+            threshold=self.settings.getfloat("ARCHIVE_RESOLVE_THRESHOLD"),
+            max_sources=self.settings.getint("ARCHIVE_RESOLVE_MAX_SOURCES"),
+            front_url=report.front_url,
+            report=summary,
+            now=utcnow(),
+        )
+        self.added.outlets[outlet.domain] = {**summary, "status": citation.resolution["status"]}
+        self.on_progress(f"{outlet.domain}: {citation.resolution['status']} ({len(window)} candidates)")
+
+    async def _confirm_texts(self, discovery: OutletDiscovery, top: list[resolve.Scored]) -> dict[str, str]:
+        fetched = await asyncio.gather(*(discovery.fetch(s.entry.url) for s in top))
+        texts = {}
+        for scored, got in zip(top, fetched, strict=True):
+            if got is not None and "html" in got.content_type.lower():
+                texts[scored.entry.url] = await asyncio.to_thread(_main_text, got.text, got.url)
+        return texts
+
+    # -- what gets captured -------------------------------------------------------
+    def _capture_targets(self, article: Article) -> list[str]:
+        urls: list[str] = []
+        for citation in sorted(article.citations, key=lambda c: c.position or 0):
+            if citation.url:
+                urls.append(citation.url)
+            urls += [c.url for c in citation.candidates if c.source_id is not None]
+            front = (citation.resolution or {}).get("front_page")
+            if front:
+                urls.append(front)
+        return [u for u in dict.fromkeys(urls) if u not in self.results]
+
+
+def _main_text(html: str, url: str) -> str:
+    return trafilatura.extract(html, url=url, favor_recall=True, include_comments=False) or ""

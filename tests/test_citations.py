@@ -1,0 +1,307 @@
+"""`citewatch add` and `citewatch citations` end to end, against a local web of news outlets.
+
+The outlets are the four the example article names, each reached through the
+proxy setting (tests/outletweb.py) and each found a different way: a sitemap
+index listed in robots.txt, a plain /sitemap.xml, an RSS feed linked from the
+front page, an Atom feed. Every outlet also serves decoys: the same topic older
+and with other numbers, the same topic in the window with other numbers, the
+same numbers on another topic, and unrelated pages.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.outletweb import OutletWeb
+
+EXAMPLE = Path(__file__).parent / "data" / "citing-article.txt"
+
+
+def _page(title: str, date: str, *paragraphs: str) -> str:
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    return (
+        f"<html><head><title>{title}</title>"
+        f'<meta property="article:published_time" content="{date}"></head>'
+        f"<body><nav><a href='/'>Home</a></nav><article><h1>{title}</h1>{body}</article></body></html>"
+    )
+
+
+FILLER = (
+    "The report was published after weeks of review by officials and analysts, who said the figures "
+    "would be updated as more information became available from the regions concerned."
+)
+
+# outlet -> {path: (title, date, paragraphs, role)}
+ARTICLES = {
+    "kyivindependent.com": {
+        "/news/desertion-cases-253000": (
+            "Prosecutors have opened over 253,000 desertion and AWOL cases since 2022",
+            "2025-10-20",
+            [
+                "Ukraine's Prosecutor General's Office has opened more than 253,000 criminal cases for "
+                "unauthorized abandonment of units and desertion since the full-scale invasion began.",
+                "Of those, 202,997 cases concern unauthorized abandonment and 50,058 concern desertion, "
+                "according to data through July 2025.",
+                FILLER,
+            ],
+            "target",
+        ),
+        "/news/desertion-cases-2024": (
+            "Desertion cases climb past 60,000 as mobilization drags on",
+            "2024-06-02",
+            [
+                "The Prosecutor General's Office said 60,115 criminal cases for desertion and unauthorized "
+                "abandonment had been opened, a sharp rise.",
+                FILLER,
+            ],
+            "same topic, older",
+        ),
+        "/news/awol-soldiers-october": (
+            "Soldiers going AWOL remain a concern for commanders in the east",
+            "2025-10-12",
+            [
+                "Commanders in the east say soldiers leaving their units without permission remains a "
+                "concern, with 1,200 cases in one brigade alone, the Prosecutor General's Office said.",
+                FILLER,
+            ],
+            "same topic, other numbers",
+        ),
+        "/business/grain-exports": (
+            "Grain exports reach 253,000 tonnes in a week",
+            "2025-10-18",
+            [
+                "Ukraine exported 253,000 tonnes of grain last week and 50,058 tonnes of sunflower oil, "
+                "the agriculture ministry said.",
+                FILLER,
+            ],
+            "same numbers, other topic",
+        ),
+        "/culture/film-festival": (
+            "Kyiv film festival opens with a record audience",
+            "2025-10-25",
+            ["The festival opened on Friday with screenings across the capital.", FILLER],
+            "unrelated",
+        ),
+    },
+    "theguardian.com": {
+        "/world/2025/oct/15/ukraine-army-desertion-ombudsperson": (
+            "'The problem is big': Ukraine struggles with soldiers deserting",
+            "2025-10-15",
+            [
+                "Ukraine's first military ombudsperson, Olha Reshetylova, said: \u201cLet\u2019s be honest. "
+                "The problem is big.\u201d",
+                "\u201cIt\u2019s natural in a situation where you\u2019ve had three years of major war. People "
+                "are exhausted,\u201d she said. By mid-2025, nearly 576 soldiers a day were leaving their posts.",
+                FILLER,
+            ],
+            "target",
+        ),
+        "/world/2025/oct/02/ukraine-recruitment": (
+            "Ukraine's recruitment drive struggles as war drags on",
+            "2025-10-02",
+            [
+                "Ukraine's army is struggling to recruit, officials said, with soldiers exhausted after "
+                "three years of war and 4,000 new recruits a month.",
+                FILLER,
+            ],
+            "same topic, other numbers",
+        ),
+        "/sport/2025/oct/20/football": (
+            "Late goal settles a tense derby",
+            "2025-10-20",
+            ["A late goal settled the derby in front of 576 travelling fans.", FILLER],
+            "same numbers, other topic",
+        ),
+    },
+    "eurasiantimes.com": {
+        "/russia-desertion-20538-cases": (
+            "Russia prosecuted about 20,538 AWOL and desertion cases since the war began",
+            "2025-10-08",
+            [
+                "Russia has prosecuted approximately 20,538 cases of AWOL and desertion since the war began, "
+                "while more than 25,000 soldiers and officers abandoned units in one military district.",
+                "Russian soldiers typically serve three to six months before relief.",
+                FILLER,
+            ],
+            "target",
+        ),
+        "/india-air-force-deal": (
+            "India signs an air force deal worth 20,538 crore",
+            "2025-10-09",
+            ["India signed a deal worth 20,538 crore for new aircraft, the ministry said.", FILLER],
+            "same numbers, other topic",
+        ),
+        "/russia-rotation-2023": (
+            "Russian army rotation questioned as desertion rises",
+            "2023-05-01",
+            ["Russian soldiers complained of 9,000 cases without rotation, reports said.", FILLER],
+            "same topic, older",
+        ),
+    },
+    "rmx.news": {
+        "/ukraine/honcharenko-deserters-fivefold": (
+            "Ukrainian MP Honcharenko: deserter cases up almost fivefold, may reach 300,000",
+            "2025-10-27",
+            [
+                "The number of criminal cases involving deserters has increased almost fivefold this year "
+                "and may reach as many as 300,000, MP Oleksiy Honcharenko said.",
+                "One deserter named Viktor said: \u201cI realized I\u2019m nobody. Just a number.\u201d",
+                FILLER,
+            ],
+            "target",
+        ),
+        "/poland/elections": (
+            "Polish election campaign enters its final week",
+            "2025-10-26",
+            ["Candidates made their final appeals to voters in Warsaw.", FILLER],
+            "unrelated",
+        ),
+    },
+}
+TARGETS = {outlet: next(p for p, a in pages.items() if a[3] == "target") for outlet, pages in ARTICLES.items()}
+
+
+def _sitemap(urls: list[tuple[str, str]]) -> str:
+    items = "".join(f"<url><loc>{u}</loc><lastmod>{d}</lastmod></url>" for u, d in urls)
+    return f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{items}</urlset>'
+
+
+def _rss(urls: list[tuple[str, str, str]]) -> str:
+    items = "".join(
+        f"<item><title>{t}</title><link>{u}</link><pubDate>{d}</pubDate></item>" for u, t, d in urls
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>x</title>{items}</channel></rss>'
+
+
+def _rfc822(date: str) -> str:
+    from datetime import datetime
+    from email.utils import format_datetime
+
+    return format_datetime(datetime.fromisoformat(date + "T09:00:00+00:00"))
+
+
+def build_web(web: OutletWeb) -> None:
+    for outlet, pages in ARTICLES.items():
+        for path, (title, date, paragraphs, _role) in pages.items():
+            web.add(outlet, path, _page(title, date, *paragraphs))
+    _kyiv(web)
+    _guardian(web)
+    _eurasian(web)
+    _rmx(web)
+
+
+def _urls(outlet: str) -> list[tuple[str, str]]:
+    return [(f"https://{outlet}{p}", a[1]) for p, a in ARTICLES[outlet].items()]
+
+
+def _kyiv(web: OutletWeb) -> None:
+    host = "kyivindependent.com"
+    web.add(host, "/", "<html><body><h1>Kyiv Independent</h1></body></html>")
+    web.add(host, "/robots.txt", f"User-agent: *\nDisallow: /private/\nSitemap: https://{host}/sitemap_index.xml\n")
+    index = "".join(
+        f"<sitemap><loc>https://{host}/sitemap-{m}.xml</loc></sitemap>" for m in ("2024-06", "2025-10")
+    )
+    web.add(
+        host,
+        "/sitemap_index.xml",
+        f'<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{index}'
+        "</sitemapindex>",
+        "application/xml",
+    )
+    urls = _urls(host)
+    web.add(host, "/sitemap-2024-06.xml", _sitemap([u for u in urls if u[1] < "2025"]), "application/xml")
+    web.add(host, "/sitemap-2025-10.xml", _sitemap([u for u in urls if u[1] >= "2025"]), "application/xml")
+
+
+def _guardian(web: OutletWeb) -> None:
+    host = "theguardian.com"
+    web.add(host, "/", "<html><body><h1>The Guardian</h1></body></html>")
+    web.add(host, "/robots.txt", "User-agent: *\nDisallow:\n")
+    web.add(host, "/sitemap.xml", _sitemap(_urls(host)), "application/xml")
+
+
+def _eurasian(web: OutletWeb) -> None:
+    host = "eurasiantimes.com"
+    web.add(
+        host,
+        "/",
+        '<html><head><link rel="alternate" type="application/rss+xml" href="/feed/"></head>'
+        "<body><h1>EurAsian Times</h1></body></html>",
+    )
+    items = [(f"https://{host}{p}", a[0], _rfc822(a[1])) for p, a in ARTICLES[host].items()]
+    web.add(host, "/feed/", _rss(items), "application/rss+xml")
+
+
+def _rmx(web: OutletWeb) -> None:
+    host = "rmx.news"
+    web.add(
+        host,
+        "/",
+        '<html><head><link rel="alternate" type="application/atom+xml" href="/atom.xml"></head>'
+        "<body><h1>Remix News</h1></body></html>",
+    )
+    entries = "".join(
+        f"<entry><title>{a[0]}</title><link href='https://{host}{p}'/><id>https://{host}{p}</id>"
+        f"<updated>{a[1]}T08:00:00Z</updated><summary>{a[2][0][:120]}</summary></entry>"
+        for p, a in ARTICLES[host].items()
+    )
+    web.add(
+        host,
+        "/atom.xml",
+        f'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>RMX</title>{entries}</feed>',
+        "application/atom+xml",
+    )
+
+
+@pytest.fixture
+def outlets():  # type: ignore[no-untyped-def]
+    with OutletWeb() as web:
+        build_web(web)
+        yield web
+
+
+def _add(home, web: OutletWeb, source: str, *extra: str):  # type: ignore[no-untyped-def]
+    proc = home.run("add", source, "--json", *extra, env=web.env(), timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_example_article_resolves_each_outlet_to_the_right_article(home, outlets) -> None:  # type: ignore[no-untyped-def]
+    view = _add(home, outlets, str(EXAMPLE))
+    by_outlet = {c["outlet"]: c for c in view["citations"] if c["kind"] == "outlet"}
+    assert set(by_outlet) == set(ARTICLES)
+    for outlet, citation in by_outlet.items():
+        ranked = citation["candidates"]
+        assert ranked, (outlet, citation["resolution"])
+        best = ranked[0]
+        assert best["url"] == f"https://{outlet}{TARGETS[outlet]}", (outlet, [(c["url"], c["score"]) for c in ranked])
+        assert citation["resolution"]["status"] == "resolved" and best["tracked"]
+        # Every decoy is ranked below the target, and the evidence names the claim terms matched.
+        assert all(c["score"] < best["score"] for c in ranked[1:])
+        matched = best["evidence"]["matched"]
+        assert any(m["kind"] in {"number", "quote"} for m in matched)
+        assert citation["claims"], "claims supported by the resolved source are linked"
+        claims = {c["position"]: c for c in view["claims"]}
+        for m in matched:  # each piece of evidence is a term of the claim it names
+            if m["kind"] in {"number", "quote", "entity"}:
+                assert m["term"] in claims[m["claim"]]["terms"][m["kind"] + "s" if m["kind"] != "entity" else "entities"]
+    # The resolved articles and the outlets' front pages were captured.
+    captured = {c["url"] for c in view["captures"] if c["ok"]}
+    for outlet, path in TARGETS.items():
+        assert f"https://{outlet}{path}" in captured
+        assert f"https://{outlet}/" in captured
+
+
+def test_citations_command_shows_the_stored_resolution(home, outlets) -> None:  # type: ignore[no-untyped-def]
+    added = _add(home, outlets, str(EXAMPLE))
+    listing = json.loads(home.run("citations", "--json", check=True).stdout)
+    assert [a["id"] for a in listing] == [added["article"]["id"]]
+    shown = json.loads(home.run("citations", str(added["article"]["id"]), "--json", check=True).stdout)
+    assert [c["id"] for c in shown["citations"]] == [c["id"] for c in added["citations"]]
+    text = home.run("citations", str(added["article"]["id"]), check=True).stdout
+    assert "kyivindependent.com" in text and "resolved" in text
+    bad = home.run("citations", "999")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
