@@ -455,7 +455,11 @@ def add(obj: Context, source: str, no_resolve: bool, as_json: bool) -> None:
         given,
         resolve_outlets=not no_resolve,
         on_progress=lambda m: err.print(m, markup=False, highlight=False),
-        on_result=lambda r: None if r.ok else err.print(f"{r.outcome} {r.url}: {r.message}", markup=False),
+        on_result=lambda r: (
+            None
+            if r.ok or r.url == given.url  # the article's own failure is the command's error line
+            else err.print(f"{r.outcome} {r.url}: {r.message}", markup=False, highlight=False)
+        ),
     )
     if added.article_id is None:
         raise CitewatchError(f"cannot add {source}: {added.error or 'the crawl stopped'}")

@@ -10,10 +10,11 @@ Two stages, as a reader would check:
    (title, summary, the words of its URL), with the claims' words as the query,
    plus any exact numbers and quoted phrases already visible there.
 2. **Confirm.** The shortlisted pages' full text is scored for *evidence*: the
-   claims' exact numbers, quoted phrases, named entities and key words found in
-   it. The final score, 0 to 1, is the evidence share (strong terms weigh more)
-   scaled by topical similarity, so a page with the same numbers on another
-   topic, or the same topic with other numbers, stays below the right page.
+   claims' exact numbers, quoted phrases and named entities found in it, each
+   weighed by how much of its claim's wording the page shares. The final score,
+   0 to 1, is the evidence (strong terms weigh more, capped) scaled by the page's
+   topicality, so a page with the same numbers on another topic, or the same
+   topic with other numbers, stays below the right page.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ _STOP = frozenset(justext.get_stoplist("English"))
 _WORD = re.compile(r"[^\W\d_][\w'-]*", re.U)
 # Evidence weights: an exact number or a quoted phrase says far more than a name.
 WEIGHTS = {"number": 3.0, "small-number": 1.0, "quote": 4.0, "entity": 1.0, "year": 0.25}
-# Evidence worth this much (two numbers and two names, say) counts as full evidence.
-FULL_EVIDENCE = 8.0
+# Evidence worth this much (three numbers on the claims' topic and a name, say) is full evidence.
+FULL_EVIDENCE = 10.0
+ENTITY_CAP = 3.0
 _SNIPPET = 60
 # Curly quotes and dashes, by code point, made plain.
 _PLAIN = str.maketrans({0x201C: '"', 0x201D: '"', 0x2018: "'", 0x2019: "'", 0x2014: "-", 0x2013: "-"})
@@ -168,14 +170,47 @@ def term_found(term: Term, doc: Document) -> bool:
     return re.search(r"(?<!\w)" + re.escape(term.match) + r"(?!\w)", doc.folded) is not None
 
 
-def evidence(terms: Iterable[Term], parts: dict[str, Document]) -> tuple[float, list[dict[str, Any]]]:
-    """Weighted evidence of ``terms`` in the named parts of a page (title, summary, text)."""
-    total, found = 0.0, []
+def claim_overlap(claims: Sequence[ClaimDraft], doc: Document) -> dict[int, float]:
+    """Per claim, the share of its content words a page carries: is the page about what it says?"""
+    present = set(words(doc.text))
+    overlap = {}
+    for claim in claims:
+        wanted = set(words(claim.text))
+        overlap[claim.position] = len(wanted & present) / len(wanted) if wanted else 0.0
+    return overlap
+
+
+def topicality(overlap: dict[int, float]) -> float:
+    """How much a page is about the claims it is closest to: the mean overlap of its three best
+    claims, doubled and capped at 1 (a news report shares about half of a claim's words).
+
+    >>> topicality({0: 0.6, 1: 0.5, 2: 0.4, 3: 0.0}), topicality({0: 0.1})
+    (1.0, 0.2)
+    """
+    best = sorted(overlap.values(), reverse=True)[:3]
+    return min(1.0, 2 * sum(best) / len(best)) if best else 0.0
+
+
+def evidence(
+    terms: Iterable[Term], parts: dict[str, Document], overlap: dict[int, float] | None = None
+) -> tuple[float, list[dict[str, Any]]]:
+    """Weighted evidence of ``terms`` in the named parts of a page (title, summary, text).
+
+    With ``overlap`` (see :func:`claim_overlap`), a term counts in full only when
+    the page also says much of what its claim says: a claim's number on a page
+    about something else is weak evidence. Names together count at most
+    ``ENTITY_CAP``: a page naming the same people is on the topic, not the source.
+    """
+    total, names, found = 0.0, 0.0, []
     for term in terms:
         where = next((name for name, doc in parts.items() if term_found(term, doc)), None)
         if where is None:
             continue
-        total += term.weight
+        weight = term.weight * (0.25 + 0.75 * min(1.0, 2 * overlap[term.claim]) if overlap else 1.0)
+        if term.kind == "entity":
+            weight = min(weight, max(0.0, ENTITY_CAP - names))
+            names += weight
+        total += weight
         needle = term.match if term.kind in {"quote", "entity"} else fold(term.text)
         item = {"kind": term.kind, "term": term.text, "claim": term.claim, "where": where}
         snippet = _snippet(parts[where], needle)
@@ -238,14 +273,14 @@ def confirm(
     """
     terms = claim_terms(claims)
     fetched = [s for s in shortlisted if texts.get(s.entry.url)]
-    similarity = _bm25(query_words(claims), [words(texts[s.entry.url]) for s in fetched])
     result = []
-    for item, sim in zip(fetched, similarity, strict=True):
+    for item in fetched:
         parts = {"title": Document(item.entry.title), "text": Document(texts[item.entry.url])}
-        weight, found = evidence(terms, parts)
-        strength = min(1.0, weight / FULL_EVIDENCE)
-        score = strength * (0.5 + 0.5 * sim)
-        detail = {"similarity": round(sim, 4), "evidence_weight": weight, "matched": found}
+        overlap = claim_overlap(claims, parts["text"])
+        weight, found = evidence(terms, parts, overlap)
+        topical = topicality(overlap)
+        score = min(1.0, weight / FULL_EVIDENCE) * (0.5 + 0.5 * topical)
+        detail = {"topicality": round(topical, 4), "evidence_weight": round(weight, 3), "matched": found}
         result.append(Scored(item.entry, round(score, 4), detail, confirmed=True))
     result += [Scored(s.entry, round(s.score / 2, 4), s.evidence) for s in shortlisted if s not in fetched]
     result.sort(key=lambda s: (not s.confirmed, -s.score, s.entry.url))

@@ -11,7 +11,6 @@ address guard, robots.txt, WARC records). It is bounded three ways: requests
 
 from __future__ import annotations
 
-import gzip
 import logging
 import time
 import zlib
@@ -92,6 +91,8 @@ def parse_sitemap(body: bytes) -> tuple[list[Entry], list[str]]:
         return [], [sub.url for sub in tree.sub_sitemaps]
     if not isinstance(tree, AbstractPagesSitemap):
         raise ValueError("not a sitemap")
+    if not tree.pages:  # what usp makes of malformed XML or of text that lists no URL
+        raise ValueError("no page URLs: malformed or empty sitemap")
     entries = []
     for page in tree.pages:
         news = page.news_story
@@ -267,11 +268,3 @@ class OutletDiscovery:
             known.published = known.published or entry.published
         front = normalise_url(self.report.front_url or "")
         self.report.entries = [e for u, e in merged.items() if u != front][: self.max_urls]
-
-
-def gunzip_ok(body: bytes) -> bool:  # pragma: no cover - helper for callers that sniff
-    try:
-        gzip.decompress(body[:1024])
-        return True
-    except (OSError, EOFError):
-        return False

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import webserver as ws
 from tests.outletweb import OutletWeb
 
 EXAMPLE = Path(__file__).parent / "data" / "citing-article.txt"
@@ -93,8 +94,9 @@ ARTICLES = {
             [
                 "Ukraine's first military ombudsperson, Olha Reshetylova, said: \u201cLet\u2019s be honest. "
                 "The problem is big.\u201d",
-                "\u201cIt\u2019s natural in a situation where you\u2019ve had three years of major war. People "
-                "are exhausted,\u201d she said. By mid-2025, nearly 576 soldiers a day were leaving their posts.",
+                "\u201cIt\u2019s natural in a situation where you\u2019ve had three years of major war. "
+                "People are exhausted,\u201d she said. By mid-2025, nearly 576 soldiers a day were "
+                "leaving their posts.",
                 FILLER,
             ],
             "target",
@@ -161,12 +163,14 @@ ARTICLES = {
         ),
     },
 }
-TARGETS = {outlet: next(p for p, a in pages.items() if a[3] == "target") for outlet, pages in ARTICLES.items()}
+TARGETS = {o: next(p for p, a in pages.items() if a[3] == "target") for o, pages in ARTICLES.items()}
 
 
 def _sitemap(urls: list[tuple[str, str]]) -> str:
     items = "".join(f"<url><loc>{u}</loc><lastmod>{d}</lastmod></url>" for u, d in urls)
-    return f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{items}</urlset>'
+    return (
+        f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{items}</urlset>'
+    )
 
 
 def _rss(urls: list[tuple[str, str, str]]) -> str:
@@ -200,7 +204,11 @@ def _urls(outlet: str) -> list[tuple[str, str]]:
 def _kyiv(web: OutletWeb) -> None:
     host = "kyivindependent.com"
     web.add(host, "/", "<html><body><h1>Kyiv Independent</h1></body></html>")
-    web.add(host, "/robots.txt", f"User-agent: *\nDisallow: /private/\nSitemap: https://{host}/sitemap_index.xml\n")
+    web.add(
+        host,
+        "/robots.txt",
+        f"User-agent: *\nDisallow: /private/\nSitemap: https://{host}/sitemap_index.xml\n",
+    )
     index = "".join(
         f"<sitemap><loc>https://{host}/sitemap-{m}.xml</loc></sitemap>" for m in ("2024-06", "2025-10")
     )
@@ -277,7 +285,8 @@ def test_example_article_resolves_each_outlet_to_the_right_article(home, outlets
         ranked = citation["candidates"]
         assert ranked, (outlet, citation["resolution"])
         best = ranked[0]
-        assert best["url"] == f"https://{outlet}{TARGETS[outlet]}", (outlet, [(c["url"], c["score"]) for c in ranked])
+        scores = [(c["url"], c["score"]) for c in ranked]
+        assert best["url"] == f"https://{outlet}{TARGETS[outlet]}", (outlet, scores)
         assert citation["resolution"]["status"] == "resolved" and best["tracked"]
         # Every decoy is ranked below the target, and the evidence names the claim terms matched.
         assert all(c["score"] < best["score"] for c in ranked[1:])
@@ -286,8 +295,9 @@ def test_example_article_resolves_each_outlet_to_the_right_article(home, outlets
         assert citation["claims"], "claims supported by the resolved source are linked"
         claims = {c["position"]: c for c in view["claims"]}
         for m in matched:  # each piece of evidence is a term of the claim it names
-            if m["kind"] in {"number", "quote", "entity"}:
-                assert m["term"] in claims[m["claim"]]["terms"][m["kind"] + "s" if m["kind"] != "entity" else "entities"]
+            field = {"number": "numbers", "quote": "quotes", "entity": "entities"}.get(m["kind"])
+            if field:
+                assert m["term"] in claims[m["claim"]]["terms"][field]
     # The resolved articles and the outlets' front pages were captured.
     captured = {c["url"] for c in view["captures"] if c["ok"]}
     for outlet, path in TARGETS.items():
@@ -305,3 +315,129 @@ def test_citations_command_shows_the_stored_resolution(home, outlets) -> None:  
     assert "kyivindependent.com" in text and "resolved" in text
     bad = home.run("citations", "999")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+# -- bad input ------------------------------------------------------------------------
+HARD_OUTLETS = ("nomaps.com", "loopmaps.com", "bigmaps.com", "brokenxml.com", "baddates.com")
+CLAIM = (
+    "Officials counted 48,213 flooded homes in Valdoria, according to regional governor Mirela Ostrova, "
+    "who said: \u201cWe have never seen water rise this fast.\u201d"
+)
+
+
+def _hard_web(web: OutletWeb) -> None:
+    story = _page(
+        "Valdoria floods damage 48,213 homes",
+        "2025-10-20",
+        "Regional governor Mirela Ostrova said 48,213 flooded homes were counted in Valdoria. "
+        "\u201cWe have never seen water rise this fast,\u201d she said.",
+        FILLER,
+    )
+    for host in HARD_OUTLETS:
+        web.add(host, "/news/valdoria-floods", story)
+    # No robots.txt, no sitemap, no feed: only the front page's links.
+    web.add("nomaps.com", "/", "<html><body><a href='/news/valdoria-floods'>Valdoria floods damage homes</a>")
+    # A sitemap index that leads back to itself.
+    web.add("loopmaps.com", "/", "<html><body>Loop</body></html>")
+    web.add("loopmaps.com", "/robots.txt", "Sitemap: https://loopmaps.com/a.xml\n")
+    index = '<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{}</sitemapindex>'
+    web.add(
+        "loopmaps.com", "/a.xml", index.format("<sitemap><loc>https://loopmaps.com/b.xml</loc></sitemap>")
+    )
+    web.add(
+        "loopmaps.com", "/b.xml", index.format("<sitemap><loc>https://loopmaps.com/a.xml</loc></sitemap>")
+    )
+    # 50,000 URLs in one sitemap, the story last.
+    urls = [(f"https://bigmaps.com/old/{i}", "2025-10-01") for i in range(49_999)]
+    web.add("bigmaps.com", "/", "<html><body>Big</body></html>")
+    web.add(
+        "bigmaps.com",
+        "/sitemap.xml",
+        _sitemap([*urls, ("https://bigmaps.com/news/valdoria-floods", "2025-10-20")]),
+    )
+    # Malformed XML where the sitemap should be, and a feed that is not one.
+    web.add("brokenxml.com", "/", '<html><head><link rel="alternate" type="application/rss+xml" href="/rss">')
+    web.add(
+        "brokenxml.com",
+        "/sitemap.xml",
+        "<urlset><url><loc>https://brokenxml.com/x</loc></url",
+        "application/xml",
+    )
+    web.add("brokenxml.com", "/rss", "\x00\x01 not xml at all", "application/rss+xml")
+    # A feed whose dates cannot be read.
+    web.add("baddates.com", "/", '<html><head><link rel="alternate" type="application/rss+xml" href="/feed">')
+    items = [
+        (
+            "https://baddates.com/news/valdoria-floods",
+            "Valdoria floods damage 48,213 homes",
+            "31 Febtember 20X5",
+        )
+    ]
+    web.add("baddates.com", "/feed", _rss(items), "application/rss+xml")
+
+
+def test_hard_outlets_end_in_a_recorded_outcome_in_bounded_time(home, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    names = " ".join(h.capitalize() for h in HARD_OUTLETS)
+    article = tmp_path / "floods.txt"
+    article.write_text(
+        "Valdoria counts the damage\nBy A. Writer // 2025-10-22\n"
+        f"{CLAIM}\nSource: Daily Zorg\nSources for this article include: {names}\n"
+    )
+    with OutletWeb() as web:
+        _hard_web(web)
+        proc = home.run(
+            "add", str(article), "--json", env={**web.env(), "CITEWATCH_DISCOVERY_MAX_URLS": "2000"}
+        )
+    assert proc.returncode == 0, proc.stderr
+    view = json.loads(proc.stdout)
+    by_outlet = {c["outlet"]: c for c in view["citations"] if c["kind"] == "outlet"}
+    assert set(HARD_OUTLETS) <= set(by_outlet)
+    for host in ("nomaps.com", "baddates.com"):  # found through the front page / a feed without dates
+        assert by_outlet[host]["candidates"][0]["url"] == f"https://{host}/news/valdoria-floods"
+        assert by_outlet[host]["resolution"]["status"] == "resolved"
+    assert by_outlet["baddates.com"]["candidates"][0]["published"] is None
+    loop = by_outlet["loopmaps.com"]["resolution"]
+    assert loop["sitemaps"] == ["https://loopmaps.com/a.xml", "https://loopmaps.com/b.xml"]
+    big = by_outlet["bigmaps.com"]["resolution"]
+    assert big["discovered"] <= 2000 and big["stopped"] == "entry limit"
+    broken = by_outlet["brokenxml.com"]["resolution"]
+    assert any("sitemap.xml" in p for p in broken["problems"]) and any(
+        "/rss" in p for p in broken["problems"]
+    )
+    zorg = next(c for c in view["citations"] if c["kind"] == "outlet" and c["outlet"] is None)
+    assert zorg["name"] == "Daily Zorg" and zorg["resolution"]["status"] == "unresolved"
+    assert "citewatch.toml" in zorg["resolution"]["reason"]
+
+
+def test_article_without_citations_is_stored_with_a_clear_message(home, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    article = tmp_path / "plain.md"
+    article.write_text(
+        "# Quiet day\n\nNothing happened today in the town of Brell, and nobody said anything.\n"
+    )
+    proc = home.run("add", str(article))
+    assert proc.returncode == 0, proc.stderr
+    assert "no citations found" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("http://127.0.0.1:9/article", "cannot add http://127.0.0.1:9/article: "),
+        ("missing-file.txt", "cannot read missing-file.txt"),
+        ("http://exa mple.org/", "citewatch: error: "),
+    ],
+)
+def test_bad_article_sources_are_one_line_errors(home, source: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    proc = home.run("add", source)
+    assert proc.returncode in (1, 2)
+    assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_non_articles_by_url(home, server) -> None:  # type: ignore[no-untyped-def]
+    server.route("/image.png", ws.static(ws.PNG, "image/png"))
+    image = home.run("add", server.url("/image.png"))
+    assert image.returncode == 1 and "not an article" in image.stderr, image.stderr
+    # A failed article is still recorded as an attempt of its URL.
+    attempts = json.loads(home.run("snapshots", server.url("/image.png"), "--json", check=True).stdout)
+    assert attempts and attempts[-1]["status"] == 200

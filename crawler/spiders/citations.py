@@ -189,9 +189,7 @@ class CitationSpider(CaptureSpider):
             self.settings.getint("ARCHIVE_RESOLVE_DAYS_AFTER"),
         )
         ranked = resolve.shortlist(window, claims)
-        top = ranked[: self.settings.getint("ARCHIVE_RESOLVE_CONFIRM")]
-        texts = await self._confirm_texts(discovery, top)
-        final = resolve.confirm(top, texts, claims) + ranked[len(top) :]
+        final = await self._confirm(discovery, ranked, claims)
         summary = {
             "discovered": len(report.entries),
             "in_window": len(window),
@@ -214,6 +212,23 @@ class CitationSpider(CaptureSpider):
         )
         self.added.outlets[outlet.domain] = {**summary, "status": citation.resolution["status"]}
         self.on_progress(f"{outlet.domain}: {citation.resolution['status']} ({len(window)} candidates)")
+
+    async def _confirm(
+        self, discovery: OutletDiscovery, ranked: list[resolve.Scored], claims: list[Any]
+    ) -> list[resolve.Scored]:
+        """Fetch and score the shortlist's best; while none clears the threshold, the next best
+        (up to three rounds): a page with a plain title can rank low on titles alone."""
+        batch = self.settings.getint("ARCHIVE_RESOLVE_CONFIRM")
+        threshold = self.settings.getfloat("ARCHIVE_RESOLVE_THRESHOLD")
+        texts: dict[str, str] = {}
+        done = 0
+        for _round in range(3):
+            texts.update(await self._confirm_texts(discovery, ranked[done : done + batch]))
+            done = min(len(ranked), done + batch)
+            final = resolve.confirm(ranked[:done], texts, claims)
+            if done >= len(ranked) or any(s.confirmed and s.score >= threshold for s in final):
+                break
+        return final + ranked[done:]
 
     async def _confirm_texts(self, discovery: OutletDiscovery, top: list[resolve.Scored]) -> dict[str, str]:
         fetched = await asyncio.gather(*(discovery.fetch(s.entry.url) for s in top))
