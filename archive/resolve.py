@@ -75,10 +75,11 @@ def fold(text: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    """Content words for BM25: folded, no stop words, no one- or two-letter words.
+    """Content words for BM25: folded, no stop words (jusText's English list, which also drops
+    common verbs such as "opened"), no one- or two-letter words.
 
     >>> words("The Prosecutor General's Office opened cases")
-    ["prosecutor", "general's", 'office', 'opened', 'cases']
+    ['prosecutor', "general's", 'office', 'cases']
     """
     return [w for w in _WORD.findall(fold(text)) if len(w) > 2 and w not in _STOP]
 

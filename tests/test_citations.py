@@ -318,7 +318,7 @@ def test_citations_command_shows_the_stored_resolution(home, outlets) -> None:  
 
 
 # -- bad input ------------------------------------------------------------------------
-HARD_OUTLETS = ("nomaps.com", "loopmaps.com", "bigmaps.com", "brokenxml.com", "baddates.com")
+HARD_OUTLETS = ("nomaps.com", "loopmaps.com", "bigmaps.com", "brokenxml.com", "baddates.com", "norobots.com")
 CLAIM = (
     "Officials counted 48,213 flooded homes in Valdoria, according to regional governor Mirela Ostrova, "
     "who said: \u201cWe have never seen water rise this fast.\u201d"
@@ -364,6 +364,11 @@ def _hard_web(web: OutletWeb) -> None:
         "application/xml",
     )
     web.add("brokenxml.com", "/rss", "\x00\x01 not xml at all", "application/rss+xml")
+    # robots.txt forbids everything: discovery asks for nothing else.
+    web.add(
+        "norobots.com", "/robots.txt", "User-agent: *\nDisallow: /\nSitemap: https://norobots.com/s.xml\n"
+    )
+    web.add("norobots.com", "/s.xml", _sitemap([("https://norobots.com/news/valdoria-floods", "2025-10-20")]))
     # A feed whose dates cannot be read.
     web.add("baddates.com", "/", '<html><head><link rel="alternate" type="application/rss+xml" href="/feed">')
     items = [
@@ -388,6 +393,7 @@ def test_hard_outlets_end_in_a_recorded_outcome_in_bounded_time(home, tmp_path) 
         proc = home.run(
             "add", str(article), "--json", env={**web.env(), "CITEWATCH_DISCOVERY_MAX_URLS": "2000"}
         )
+        asked = [path for _scheme, host, path in web.requests if host == "norobots.com"]
     assert proc.returncode == 0, proc.stderr
     view = json.loads(proc.stdout)
     by_outlet = {c["outlet"]: c for c in view["citations"] if c["kind"] == "outlet"}
@@ -404,6 +410,8 @@ def test_hard_outlets_end_in_a_recorded_outcome_in_bounded_time(home, tmp_path) 
     assert any("sitemap.xml" in p for p in broken["problems"]) and any(
         "/rss" in p for p in broken["problems"]
     )
+    assert set(asked) == {"/robots.txt"}, asked  # the sitemap it lists is never asked for
+    assert by_outlet["norobots.com"]["resolution"]["status"] == "unresolved"
     zorg = next(c for c in view["citations"] if c["kind"] == "outlet" and c["outlet"] is None)
     assert zorg["name"] == "Daily Zorg" and zorg["resolution"]["status"] == "unresolved"
     assert "citewatch.toml" in zorg["resolution"]["reason"]
