@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlsplit
 import justext
 from rank_bm25 import BM25Okapi
 
-from archive.claims import ClaimDraft, number_forms
+from archive.claims import ClaimDraft, normalise_number, number_forms
 
 _STOP = frozenset(justext.get_stoplist("English"))
 _WORD = re.compile(r"[^\W\d_][\w'-]*", re.U)
@@ -100,6 +100,8 @@ class Term:
     text: str  # as the claim has it
     match: str  # what is looked for: a normalised number or a folded phrase
     claim: int  # position of the claim
+    raw: str = ""  # a number as the claim writes it: "253,000"
+    unit: tuple[str, ...] = ()  # the words after it: ("criminal", "cases")
 
     @property
     def weight(self) -> float:
@@ -110,9 +112,11 @@ def claim_terms(claims: Sequence[ClaimDraft]) -> list[Term]:
     """The strong terms of the claims, one per distinct thing looked for."""
     terms: dict[tuple[str, str], Term] = {}
     for claim in claims:
+        units = _units(claim)
         for number in claim.numbers:
             kind = "small-number" if _small(number) else "number"
-            terms.setdefault((kind, number), Term(kind, number, number, claim.position))
+            raw, unit = units.get(number, ("", ()))
+            terms.setdefault((kind, number), Term(kind, number, number, claim.position, raw, unit))
         for year in claim.years:
             terms.setdefault(("year", year), Term("year", year, "y:" + year, claim.position))
         for quote in claim.quotes:
@@ -120,6 +124,21 @@ def claim_terms(claims: Sequence[ClaimDraft]) -> list[Term]:
         for entity in claim.entities:
             terms.setdefault(("entity", fold(entity)), Term("entity", entity, fold(entity), claim.position))
     return list(terms.values())
+
+
+def _units(claim: ClaimDraft) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Number -> (as written, the words of its unit), from the claim's quantities.
+
+    >>> _units(ClaimDraft(0, "x", numbers=("253000",), quantities=("253,000 criminal cases",)))
+    {'253000': ('253,000', ('criminal', 'cases'))}
+    """
+    found = {}
+    for quantity in claim.quantities:
+        first, _, rest = quantity.partition(" ")
+        number = normalise_number(first)
+        if number and rest:
+            found.setdefault(number, (first, tuple(words(rest))))
+    return found
 
 
 def _small(number: str) -> bool:
@@ -181,15 +200,41 @@ def claim_overlap(claims: Sequence[ClaimDraft], doc: Document) -> dict[int, floa
     return overlap
 
 
-def topicality(overlap: dict[int, float]) -> float:
-    """How much a page is about the claims it is closest to: the mean overlap of its three best
-    claims, doubled and capped at 1 (a news report shares about half of a claim's words).
+def unit_check(term: Term, doc: Document) -> str | None:
+    """Is a claim's number followed, on the page, by the claim's unit ("253,000 criminal cases"
+    and not "253,000 tonnes")? ``matched``, ``missing``, ``unchecked`` (written another way), or
+    None when the claim gives the number no unit."""
+    if not term.unit or not term.raw:
+        return None
+    spots = [
+        m.end()
+        for m in re.finditer(r"(?<![\w.,])" + re.escape(fold(term.raw)) + r"(?![\w]|[.,]\d)", doc.folded)
+    ]
+    if not spots:
+        return "unchecked"
+    near = (set(words(doc.folded[end : end + 60])) for end in spots)
+    return "matched" if any(set(term.unit) & found for found in near) else "missing"
 
-    >>> topicality({0: 0.6, 1: 0.5, 2: 0.4, 3: 0.0}), topicality({0: 0.1})
-    (1.0, 0.2)
+
+def topicality(overlap: dict[int, float], claims: set[int] | None = None) -> float:
+    """How much a page is about the claims whose numbers or quotes it carries (``claims``), or
+    else about the three claims it is closest to: their mean overlap, doubled and capped at 1
+    (a news report shares about half of a claim's words).
+
+    >>> topicality({0: 0.6, 1: 0.5, 2: 0.4, 3: 0.0}), topicality({0: 0.1}), topicality({0: 0.9, 1: 0.1}, {1})
+    (1.0, 0.2, 0.2)
     """
-    best = sorted(overlap.values(), reverse=True)[:3]
+    best = [overlap[c] for c in claims or ()] or sorted(overlap.values(), reverse=True)[:3]
     return min(1.0, 2 * sum(best) / len(best)) if best else 0.0
+
+
+def _strong_claims(found: list[dict[str, Any]]) -> set[int]:
+    """Claims whose number (with its unit, when the claim gives one) or quote a page carries."""
+    return {
+        m["claim"]
+        for m in found
+        if m["kind"] == "quote" or (m["kind"] == "number" and m.get("unit") != "missing")
+    }
 
 
 def evidence(
@@ -208,12 +253,15 @@ def evidence(
         if where is None:
             continue
         weight = term.weight * (0.25 + 0.75 * min(1.0, 2 * overlap[term.claim]) if overlap else 1.0)
+        unit = unit_check(term, parts[where])
+        weight *= {"matched": 1.0, "unchecked": 0.67, "missing": 0.33}.get(unit or "", 1.0)
         if term.kind == "entity":
             weight = min(weight, max(0.0, ENTITY_CAP - names))
             names += weight
         total += weight
         needle = term.match if term.kind in {"quote", "entity"} else fold(term.text)
         item = {"kind": term.kind, "term": term.text, "claim": term.claim, "where": where}
+        item.update({"unit": unit} if unit else {})
         snippet = _snippet(parts[where], needle)
         found.append({**item, "snippet": snippet} if snippet else item)
     return total, found
@@ -279,7 +327,7 @@ def confirm(
         parts = {"title": Document(item.entry.title), "text": Document(texts[item.entry.url])}
         overlap = claim_overlap(claims, parts["text"])
         weight, found = evidence(terms, parts, overlap)
-        topical = topicality(overlap)
+        topical = topicality(overlap, _strong_claims(found))
         score = min(1.0, weight / FULL_EVIDENCE) * (0.5 + 0.5 * topical)
         detail = {"topicality": round(topical, 4), "evidence_weight": round(weight, 3), "matched": found}
         result.append(Scored(item.entry, round(score, 4), detail, confirmed=True))

@@ -171,19 +171,21 @@ class OutletDiscovery:
         self.report = DiscoveryReport(domain)
         self._seen: set[str] = set()
 
-    def _budget_left(self) -> bool:
+    def has_budget(self, reading: bool = False) -> bool:
+        """Requests and time left; while ``reading`` sitemaps and feeds, entries too. Says in
+        the report which limit stopped the walk."""
         if self.report.fetches >= self.max_fetches:
             self.report.stopped = self.report.stopped or "fetch limit"
         elif time.monotonic() >= self.deadline:
             self.report.stopped = self.report.stopped or "time limit"
-        elif len(self.report.entries) >= self.max_urls:
+        elif reading and len(self.report.entries) >= self.max_urls:
             self.report.stopped = self.report.stopped or "entry limit"
         else:
             return True
         return False
 
     async def fetch(self, url: str) -> Fetched | None:
-        if url in self._seen or not self._budget_left():
+        if url in self._seen or not self.has_budget():
             return None
         self._seen.add(url)
         self.report.fetches += 1
@@ -231,7 +233,7 @@ class OutletDiscovery:
 
     async def _read_sitemaps(self, queue: list[str]) -> None:
         queue = list(queue)
-        while queue and self._budget_left():
+        while queue and self.has_budget(reading=True):
             url = queue.pop(0)
             got = await self.fetch(url)
             if got is None:
@@ -242,7 +244,10 @@ class OutletDiscovery:
                 self.report.problems.append(f"{url}: {exc}")
                 continue
             self.report.sitemaps.append(url)
-            self.report.entries += entries[: max(0, self.max_urls - len(self.report.entries))]
+            room = max(0, self.max_urls - len(self.report.entries))
+            if len(entries) > room:
+                self.report.stopped = self.report.stopped or "entry limit"
+            self.report.entries += entries[:room]
             queue = self._order([s for s in subs if s not in self._seen] + queue)
 
     async def _read_feeds(self) -> None:

@@ -216,17 +216,18 @@ class CitationSpider(CaptureSpider):
     async def _confirm(
         self, discovery: OutletDiscovery, ranked: list[resolve.Scored], claims: list[Any]
     ) -> list[resolve.Scored]:
-        """Fetch and score the shortlist's best; while none clears the threshold, the next best
-        (up to three rounds): a page with a plain title can rank low on titles alone."""
-        batch = self.settings.getint("ARCHIVE_RESOLVE_CONFIRM")
+        """Fetch and score the shortlist's best; while none clears the threshold, the next best,
+        until the outlet's fetch or time budget runs out: a page with a plain title can rank low
+        on titles alone."""
+        batch = max(1, self.settings.getint("ARCHIVE_RESOLVE_CONFIRM"))
         threshold = self.settings.getfloat("ARCHIVE_RESOLVE_THRESHOLD")
         texts: dict[str, str] = {}
-        done = 0
-        for _round in range(3):
+        done, final = 0, resolve.confirm([], texts, claims)
+        while done < len(ranked) and discovery.has_budget():
             texts.update(await self._confirm_texts(discovery, ranked[done : done + batch]))
             done = min(len(ranked), done + batch)
             final = resolve.confirm(ranked[:done], texts, claims)
-            if done >= len(ranked) or any(s.confirmed and s.score >= threshold for s in final):
+            if any(s.confirmed and s.score >= threshold for s in final):
                 break
         return final + ranked[done:]
 

@@ -1,0 +1,74 @@
+"""Ranking an outlet's candidates: pure functions over claims and page texts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from archive import resolve
+from archive.claims import extract_claims
+
+CLAIMS = extract_claims(
+    "Prosecutors have opened more than 253,000 criminal cases for desertion since 2022, official data show. "
+    'Ombudsperson Olha Reshetylova said: "Let us be honest, the problem is big and it keeps growing."'
+)
+TARGET = (
+    "The Prosecutor General's Office says more than 253,000 criminal cases for desertion and absence "
+    "without leave have been opened since 2022. Ombudsperson Olha Reshetylova said: \u201cLet us be honest, "
+    "the problem is big and it keeps growing.\u201d"
+)
+SAME_NUMBERS = "Exporters shipped 253,000 tonnes of grain through the ports this week, traders said in 2022."
+SAME_TOPIC = (
+    "Prosecutors have opened 41,000 criminal cases for desertion, officials said, as the problem grows."
+)
+
+
+def _entry(url: str, title: str = "", published: datetime | None = None) -> resolve.Entry:
+    return resolve.Entry(url, title, "", published)
+
+
+def test_confirmed_target_outranks_same_numbers_and_same_topic() -> None:
+    pages = {
+        "https://o.example/t": TARGET,
+        "https://o.example/n": SAME_NUMBERS,
+        "https://o.example/s": SAME_TOPIC,
+    }
+    shortlisted = resolve.shortlist([_entry(u) for u in pages], CLAIMS)
+    ranked = resolve.confirm(shortlisted, pages, CLAIMS)
+    assert ranked[0].entry.url == "https://o.example/t" and all(s.confirmed for s in ranked)
+    assert ranked[0].score >= 0.5 > max(s.score for s in ranked[1:])
+    decoy = next(s for s in ranked if s.entry.url == "https://o.example/n")
+    assert [m.get("unit") for m in decoy.evidence["matched"] if m["kind"] == "number"] == ["missing"]
+    kinds = {m["kind"] for m in ranked[0].evidence["matched"]}
+    assert {"number", "quote", "entity"} <= kinds
+
+
+def test_a_number_without_its_unit_is_weak_evidence() -> None:
+    (term,) = [t for t in resolve.claim_terms(CLAIMS) if t.kind == "number"]
+    assert term.raw == "253,000" and "cases" in term.unit
+    assert resolve.unit_check(term, resolve.Document(TARGET)) == "matched"
+    assert resolve.unit_check(term, resolve.Document(SAME_NUMBERS)) == "missing"
+    assert resolve.unit_check(term, resolve.Document("It was 253 000 cases.")) == "unchecked"
+
+
+def test_date_window_keeps_undated_pages() -> None:
+    published = datetime(2025, 10, 31)
+    entries = [
+        _entry("https://o.example/old", published=datetime(2025, 8, 1)),
+        _entry("https://o.example/in", published=datetime(2025, 10, 1)),
+        _entry("https://o.example/after", published=datetime(2025, 11, 2)),
+        _entry("https://o.example/late", published=datetime(2025, 11, 30)),
+        _entry("https://o.example/undated"),
+    ]
+    kept = [e.url.rsplit("/", 1)[1] for e in resolve.in_window(entries, published, 60, 3)]
+    assert kept == ["in", "after", "undated"]
+
+
+def test_shortlist_uses_titles_and_numbers_in_them() -> None:
+    entries = [
+        _entry("https://o.example/a", "Weather turns cold in the capital"),
+        _entry("https://o.example/b", "Prosecutors: 253,000 criminal cases for desertion since 2022"),
+        _entry("https://o.example/c", "Desertion debate in parliament"),
+    ]
+    ranked = resolve.shortlist(entries, CLAIMS)
+    assert ranked[0].entry.url == "https://o.example/b"
+    assert any(m["kind"] == "number" and m["where"] == "title" for m in ranked[0].evidence["matched"])
