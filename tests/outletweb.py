@@ -206,9 +206,8 @@ class _Handler(BaseHTTPRequestHandler):
 class OutletWeb:
     """Many host names on 127.0.0.1, reached through one HTTP proxy (plain and CONNECT/TLS).
 
-    >>> with OutletWeb() as web:  # doctest: +SKIP
-    ...     web.add("rmx.news", "/robots.txt", "Sitemap: https://rmx.news/sitemap.xml", "text/plain")
-    ...     run_crawler(env=web.env())
+    Use: ``with OutletWeb() as web: web.add("rmx.news", "/robots.txt", ...)``, then run the
+    crawler with ``env=web.env()``.
     """
 
     def __init__(self, delay: float = 0.0) -> None:
