@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
+import lxml.html
 import trafilatura
 from lxml import etree
-from w3lib.url import canonicalize_url, url_query_cleaner
+from markdown_it import MarkdownIt
+from w3lib.url import safe_url_string, url_query_cleaner
 
 from archive.claims import sentences
 from archive.urls import valid_host
@@ -25,13 +27,16 @@ from archive.urls import valid_host
 # Query parameters that track the reader and never change the resource.
 _TRACKING = re.compile(
     r"^(utm_[a-z_]+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|yclid|igshid|mc_cid|mc_eid|_ga|_gl|"
-    r"ref_src|ref_url|cmpid|ocid|smid|smtyp|share|sh|s_cid|at_medium|at_campaign|cid|__twitter_impression)$",
+    r"ref_src|ref_url|cmpid|ocid|smid|smtyp|s_cid|at_medium|at_campaign|__twitter_impression)$",
     re.I,
 )
-_DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>()\[\]{}]+[^\s\"<>()\[\]{}.,;:!?'])", re.I)
+_DOI = re.compile(
+    r"\b(10\.\d{4,9}/(?:[^\s\"<>()\[\]{}]|\([^\s\"<>()]*\))*(?:[^\s\"<>()\[\]{}.,;:!?']|\([^\s\"<>()]*\)))",
+    re.I,
+)
 _DOI_HOSTS = {"doi.org", "dx.doi.org", "www.doi.org"}
 _BARE_URL = re.compile(r"https?://[^\s<>\"'()\[\]]+[^\s<>\"'()\[\].,;:!?]", re.I)
-_MD_LINK = re.compile(r"\[([^\]]*)\]\((https?://[^)\s]+)(?:\s+\"[^\"]*\")?\)")
+_MD_LINK = re.compile(r"\[([^\]]*)\]\((https?://(?:[^()\s]|\([^()\s]*\))+)(?:\s+\"[^\"]*\")?\)")
 _BYLINE = re.compile(r"^\s*by\s+(?P<author>[^/|·•]+?)\s*(?:[/|·•]+\s*(?P<date>.+))?$", re.I)
 
 
@@ -71,8 +76,9 @@ def normalise_url(url: str, base: str | None = None) -> str | None:
         if parts.scheme.lower() not in {"http", "https"} or not valid_host(parts.hostname or ""):
             return None
         tracking = [k for k, _ in parse_qsl(parts.query, keep_blank_values=True) if _TRACKING.match(k)]
-        cleaned = url_query_cleaner(url, tracking, remove=True, keep_fragments=False) if tracking else url
-        return canonicalize_url(cleaned, keep_fragments=False)
+        cleaned = url_query_cleaner(url, tracking, remove=True) if tracking else url.split("#", 1)[0]
+        parts = urlsplit(safe_url_string(cleaned))
+        return parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower(), fragment="").geturl()
     except ValueError:
         return None
 
@@ -136,7 +142,22 @@ def _merge(links: list[LinkRef]) -> list[LinkRef]:
 
 
 # -- HTML -----------------------------------------------------------------------
-def _main_xml(html: str, url: str | None) -> etree._Element | None:
+# Where site chrome lives, inside or around an article's container.
+_CHROME = (
+    "ancestor-or-self::*[self::nav or self::aside or self::footer or self::header or self::form"
+    " or @role='navigation' or @role='complementary'"
+    " or contains(@class,'share') or contains(@class,'social') or contains(@class,'related')"
+    " or contains(@class,'tags') or contains(@class,'newsletter') or contains(@class,'comment')"
+    " or contains(@class,'promo') or contains(@class,'banner') or contains(@class,'byline')]"
+)
+_CONTAINERS = "//article | //main | //*[@itemprop='articleBody'] | //*[@role='main']"
+_BLOCK = (
+    "ancestor-or-self::*[self::p or self::li or self::blockquote or self::dd or self::td"
+    " or self::figcaption][1]"
+)
+
+
+def _main_xml(html: str | bytes, url: str | None) -> etree._Element | None:
     xml = trafilatura.extract(
         html, url=url, output_format="xml", include_links=True, include_tables=True, with_metadata=True
     )
@@ -152,6 +173,29 @@ def _blocks(main: etree._Element) -> list[etree._Element]:
     return [el for el in main.iter("p", "item", "quote", "cell", "head") if el.getparent() is not None]
 
 
+def block_text(element: etree._Element) -> str:
+    """An element's text with links set apart: adjacent links never run together.
+
+    >>> block_text(etree.fromstring("<p>See <ref>RMX.news</ref><ref>Kyiv.com</ref> (<ref>AP</ref>).</p>"))
+    'See RMX.news Kyiv.com (AP).'
+    """
+    parts: list[str] = []
+
+    def walk(el: etree._Element) -> None:
+        link = el.tag in {"ref", "a"}
+        parts.append(" " if link else "")
+        parts.append(el.text or "")
+        for child in el:
+            if isinstance(child.tag, str):
+                walk(child)
+            parts.append(child.tail or "")
+        parts.append(" " if link else "")
+
+    walk(element)
+    text = " ".join("".join(parts).split())
+    return re.sub(r"([(\[])\s+", r"\1", re.sub(r"\s+([.,;:!?)\]])", r"\1", text))
+
+
 def _parse_date(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -161,8 +205,32 @@ def _parse_date(value: str | None) -> datetime | None:
         return None
 
 
-def from_html(html: str, url: str | None = None, input_kind: str = "html") -> ArticleDoc:
-    """Read an HTML article: metadata, main text, and links of the main text only."""
+def _container_links(html: str | bytes, url: str | None) -> list[LinkRef]:
+    """Links of the article's own container that trafilatura's text may have left out (a source
+    list or a references section is link-dense, and text extraction drops such blocks)."""
+    try:
+        tree = trafilatura.load_html(html)
+    except (ValueError, etree.ParserError):
+        return []
+    if tree is None:
+        return []
+    containers = tree.xpath(_CONTAINERS)
+    if not containers:
+        return []
+    main = max(containers, key=lambda el: len(el.xpath("string()")))
+    links = []
+    for anchor in main.xpath(".//a[@href]"):
+        if anchor.xpath(_CHROME):
+            continue
+        block = (anchor.xpath(_BLOCK) or [anchor])[0]
+        found = _link(anchor.get("href") or "", block_text(anchor), block_text(block), url)
+        links.append(found) if found else None
+    return links
+
+
+def from_html(html: str | bytes, url: str | None = None, input_kind: str = "html") -> ArticleDoc:
+    """Read an HTML article (bytes: its charset is detected): metadata, main text, and the
+    links of the main text and of the article's container, never of the site's chrome."""
     doc = _main_xml(html, url)
     meta = trafilatura.extract_metadata(html, default_url=url)
     article = ArticleDoc(input_kind, "", url=url)
@@ -170,21 +238,21 @@ def from_html(html: str, url: str | None = None, input_kind: str = "html") -> Ar
         article.title, article.author = meta.title, meta.author
         article.published = _parse_date(meta.date)
         article.canonical_url = normalise_url(meta.url) if meta.url else None
-    if doc is None:
-        return article
     paragraphs, links = [], []
-    for block in _blocks(doc):
-        paragraph = " ".join("".join(block.itertext()).split())
+    for block in _blocks(doc) if doc is not None else []:
+        paragraph = block_text(block)
         if not paragraph:
             continue
         paragraphs.append(paragraph)
         for ref in block.iter("ref"):
-            found = _link(ref.get("target") or "", "".join(ref.itertext()), paragraph, url)
+            found = _link(ref.get("target") or "", block_text(ref), paragraph, url)
             links.append(found) if found else None
         links += _text_dois(paragraph, links)
+    links += _container_links(html, url)
     article.text = "\n\n".join(paragraphs)
-    article.title = article.title or doc.get("title")
-    article.links = _merge([link for link in links if link.url != article.canonical_url])
+    article.title = article.title or (doc.get("title") if doc is not None else None)
+    own = {article.canonical_url, normalise_url(url) if url else None}
+    article.links = _merge([link for link in links if link.url not in own])
     return article
 
 
@@ -216,6 +284,11 @@ def _loose_date(text: str) -> datetime | None:
     return None
 
 
+def _bare_links(paragraph: str) -> list[LinkRef]:
+    found = (_link(m.group(0), m.group(0), paragraph, None) for m in _BARE_URL.finditer(paragraph))
+    return [link for link in found if link is not None]
+
+
 def from_text(text: str, input_kind: str = "text") -> ArticleDoc:
     """Read a pasted article: every paragraph is content; links are bare URLs and DOIs."""
     lines = [line for line in text.splitlines() if line.strip()]
@@ -227,16 +300,27 @@ def from_text(text: str, input_kind: str = "text") -> ArticleDoc:
             found = _link(match.group(2), match.group(1), _MD_LINK.sub(r"\1", paragraph), None)
             links.append(found) if found else None
         plain = _MD_LINK.sub(r"\1", paragraph)
-        for match in _BARE_URL.finditer(plain):
-            found = _link(match.group(0), match.group(0), plain, None)
-            links.append(found) if found else None
-        links += _text_dois(plain, links)
+        links += _bare_links(plain) + _text_dois(plain, links)
     body = "\n\n".join(_MD_LINK.sub(r"\1", p) for p in paragraphs)
     return ArticleDoc(input_kind, body, title, author, published, links=_merge(links))
 
 
 def from_markdown(text: str) -> ArticleDoc:
-    """Markdown: headings and emphasis marks dropped, ``[text](url)`` links kept with their text."""
-    plain = re.sub(r"^\s{0,3}(#{1,6}|[-*+]|>)\s+", "", text, flags=re.M)
-    plain = re.sub(r"(\*\*|__|\*|_|`)(\S(?:.*?\S)?)\1", r"\2", plain)
-    return from_text(plain, input_kind="markdown")
+    """Markdown, rendered by markdown-it (CommonMark): its blocks are the text, its links and
+    the bare URLs and DOIs in its text are the links."""
+    rendered = MarkdownIt("commonmark").render(text)
+    root = lxml.html.fromstring(f"<div>{rendered}</div>")
+    paragraphs, links = [], []
+    for block in root.xpath("//p | //li[not(p)] | //h1 | //h2 | //h3 | //h4 | //h5 | //h6 | //td"):
+        paragraph = block_text(block)
+        if not paragraph:
+            continue
+        paragraphs.append(paragraph)
+        for anchor in block.xpath(".//a[@href]"):
+            found = _link(anchor.get("href") or "", block_text(anchor), paragraph, None)
+            links.append(found) if found else None
+        links += _bare_links(paragraph) + _text_dois(paragraph, links)
+    headings = root.xpath("//h1")
+    title, author, published = _text_metadata(paragraphs)
+    title = block_text(headings[0]) if headings else title
+    return ArticleDoc("markdown", "\n\n".join(paragraphs), title, author, published, links=_merge(links))

@@ -120,3 +120,48 @@ def test_add_example_html_page(home, server) -> None:  # type: ignore[no-untyped
     linked = [c for c in view["claims"] if c["id"] in link["claims"]]
     assert linked and "official data" in linked[0]["text"]
     assert view["captures"][0]["url"] == page and view["captures"][0]["ok"]
+
+
+PROSE = " ".join(
+    f"Paragraph {i} of the report explains what the regional council decided about the river "
+    "defences and why the money ran out before the work could finish."
+    for i in range(1, 4)
+)
+
+
+def test_link_dense_source_lists_and_adjacent_links_survive() -> None:
+    page = (
+        "<html><body><nav><a href='https://site.example/'>Home</a></nav><article><h1>River defences fail</h1>"
+        + "".join(f"<p>{PROSE}</p>" for _ in range(6))
+        + "<p>Sources: <a href='https://rmx.news/a'>RMX.news</a><a href='https://kyivindependent.com/b'>"
+        "KyivIndependent.com</a></p><h2>References</h2><ul>"
+        "<li><a href='https://www.theguardian.com/c?utm_source=rss'>The Guardian report</a></li>"
+        "<li><a href='https://doi.org/10.1016/S0140-6736(20)30183-5'>Lancet study</a></li></ul>"
+        "</article><footer><a href='https://gab.com/x'>Gab</a></footer></body></html>"
+    )
+    doc = ingest.from_html(page, "https://site.example/story")
+    urls = [link.url for link in doc.links]
+    for wanted in (
+        "https://rmx.news/a",
+        "https://kyivindependent.com/b",
+        "https://www.theguardian.com/c",
+        "https://doi.org/10.1016/S0140-6736(20)30183-5",
+    ):
+        assert wanted in urls, (wanted, urls)
+    assert "https://gab.com/x" not in urls and "https://site.example/" not in urls
+    assert "RMX.newsKyivIndependent" not in doc.text
+
+
+def test_markdown_urls_keep_underscores_and_parentheses() -> None:
+    doc = ingest.from_markdown(
+        "Officials said 5,000 homes flooded, per [the wiki](https://en.wikipedia.org/wiki/War_(2022)) and "
+        "[the report](https://x.org/x_y_z/page_1?utm_source=news_letter&id=2).\n"
+    )
+    assert [link.url for link in doc.links] == [
+        "https://en.wikipedia.org/wiki/War_(2022)",
+        "https://x.org/x_y_z/page_1?id=2",
+    ]
+
+
+def test_dois_with_parentheses() -> None:
+    assert ingest.find_dois("see doi:10.1016/S0140-6736(20)30183-5.") == ["10.1016/S0140-6736(20)30183-5"]
