@@ -21,7 +21,7 @@ from archive.claims import ClaimDraft, extract_claims, sentences
 from archive.ingest import ArticleDoc
 from archive.models import Article, Candidate, Citation, Claim, Outlet, Snapshot, Source
 from archive.outlet_names import find_outlets, unknown_outlets
-from archive.resolve import Scored, claims_supported
+from archive.resolve import Scored, claims_supported, naive_utc
 
 
 def _outlet(session: Session, domain: str, name: str, now: datetime) -> Outlet:
@@ -179,7 +179,7 @@ def _candidate(scored: Scored, rank: int, source_id: int | None) -> Candidate:
     return Candidate(
         url=entry.url,
         title=entry.title or None,
-        published_at=entry.published.replace(tzinfo=None) if entry.published else None,
+        published_at=naive_utc(entry.published) if entry.published else None,
         found_via=entry.found_via,
         score=scored.score,
         rank=rank,

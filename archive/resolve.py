@@ -23,7 +23,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -268,18 +268,26 @@ def evidence(
 
 
 # -- ranking --------------------------------------------------------------------
+def window(published: datetime | None, days_before: int, days_after: int) -> tuple[datetime, datetime] | None:
+    """The dates a cited article may have, around the citing article's (None: any date)."""
+    if published is None:
+        return None
+    return published - timedelta(days=days_before), published + timedelta(days=days_after + 1)
+
+
 def in_window(
     entries: Iterable[Entry], published: datetime | None, days_before: int, days_after: int
 ) -> list[Entry]:
     """Entries published in the window around the citing article's date; undated ones stay."""
-    if published is None:
+    span = window(published, days_before, days_after)
+    if span is None:
         return list(entries)
-    start, end = published - timedelta(days=days_before), published + timedelta(days=days_after + 1)
-    return [e for e in entries if e.published is None or start <= _naive(e.published) < end]
+    return [e for e in entries if e.published is None or span[0] <= naive_utc(e.published) < span[1]]
 
 
-def _naive(when: datetime) -> datetime:
-    return when.replace(tzinfo=None) if when.tzinfo else when
+def naive_utc(when: datetime) -> datetime:
+    """A date as the database keeps it: UTC, without a time zone."""
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
 
 
 def _bm25(query: list[str], docs: list[list[str]]) -> list[float]:

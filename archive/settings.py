@@ -225,7 +225,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "discovery_max_urls",
         5000,
-        "Most sitemap and feed entries read per outlet (newest first where dates say so).",
+        "Most candidates kept per outlet from its sitemaps, feeds and front page, after the date "
+        "window: the newest, when there are more.",
         _parse_positive,
     ),
     Setting(

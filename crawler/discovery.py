@@ -26,13 +26,15 @@ from usp.objects.sitemap import AbstractIndexSitemap, AbstractPagesSitemap
 from usp.tree import sitemap_from_str
 
 from archive.ingest import normalise_url
-from archive.resolve import Entry
+from archive.resolve import Entry, naive_utc
 
 logger = logging.getLogger(__name__)
 logging.getLogger("usp").setLevel(logging.CRITICAL)  # it logs every malformed sitemap at ERROR
 
-_FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/feed+json", "application/xml"}
+_FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/xml", "text/xml"}
 _MAX_XML = 20 * 10**6  # bytes of one sitemap or feed, after decompression
+_MAX_FEEDS = 5
+_MAX_FRONT_LINKS = 500
 
 
 @dataclass
@@ -40,9 +42,10 @@ class Fetched:
     """What ``fetch`` returns: the final URL, status and body (None when the fetch failed)."""
 
     url: str
-    status: int
+    status: int  # 0: no response, ``error`` says why
     body: bytes
     content_type: str = ""
+    error: str = ""
 
     @property
     def text(self) -> str:
@@ -63,6 +66,7 @@ class DiscoveryReport:
     feeds: list[str] = field(default_factory=list)
     fetches: int = 0
     stopped: str | None = None  # why the walk stopped early: fetch limit, time limit, entry limit
+    read: int = 0  # sitemap, feed and front-page entries read, before the date window
     problems: list[str] = field(default_factory=list)
 
 
@@ -110,15 +114,19 @@ def _feed_date(item: feedparser.FeedParserDict) -> datetime | None:
         return None
 
 
-def parse_feed(body: bytes) -> list[Entry]:
-    feed = feedparser.parse(maybe_gunzip(body))
+def parse_feed(body: bytes, base: str = "") -> list[Entry]:
+    feed = feedparser.parse(maybe_gunzip(body), response_headers={"content-location": base} if base else None)
     if not feed.entries and feed.get("bozo"):
         raise ValueError(f"not a feed: {feed.get('bozo_exception')}")
     entries = []
     for item in feed.entries:
         summary = Selector(text=item.get("summary") or "<p></p>").xpath("string()").get() or ""
         if item.get("link"):
-            entries.append(Entry(item.link, item.get("title", ""), summary.strip(), _feed_date(item), "feed"))
+            entries.append(
+                Entry(
+                    urljoin(base, item.link), item.get("title", ""), summary.strip(), _feed_date(item), "feed"
+                )
+            )
     return entries
 
 
@@ -163,26 +171,45 @@ class OutletDiscovery:
         max_urls: int,
         deadline: float,
         target_month: str | None = None,
+        window: tuple[datetime, datetime] | None = None,
     ):
         self.domain = domain
+        self.window = window  # entries dated outside it are not kept
         self._fetch = fetch
         self.max_fetches, self.max_urls, self.deadline = max_fetches, max_urls, deadline
         self.target_month = target_month  # "2025-10": sub-sitemaps naming it are read first
         self.report = DiscoveryReport(domain)
         self._seen: set[str] = set()
 
-    def has_budget(self, reading: bool = False) -> bool:
-        """Requests and time left; while ``reading`` sitemaps and feeds, entries too. Says in
-        the report which limit stopped the walk."""
+    def has_budget(self) -> bool:
+        """Requests and time left; says in the report which limit stopped the walk."""
         if self.report.fetches >= self.max_fetches:
             self.report.stopped = self.report.stopped or "fetch limit"
         elif time.monotonic() >= self.deadline:
             self.report.stopped = self.report.stopped or "time limit"
-        elif reading and len(self.report.entries) >= self.max_urls:
-            self.report.stopped = self.report.stopped or "entry limit"
         else:
             return True
         return False
+
+    def _keep(self, entries: list[Entry]) -> None:
+        """Keep the entries in the date window (undated ones too), at most ``max_urls``: the
+        newest, when there are more (a 50,000-URL sitemap of old pages must not push out the
+        article that was cited)."""
+        self.report.read += len(entries)
+        if self.window is not None:
+            start, end = self.window
+            entries = [e for e in entries if e.published is None or start <= naive_utc(e.published) < end]
+        kept = self.report.entries + entries
+        if len(kept) > self.max_urls:
+            kept.sort(
+                key=lambda e: (
+                    e.published is None,
+                    -(naive_utc(e.published).timestamp() if e.published else 0),
+                )
+            )
+            kept = kept[: self.max_urls]
+            self.report.stopped = self.report.stopped or "entry limit"
+        self.report.entries = kept
 
     async def fetch(self, url: str) -> Fetched | None:
         if url in self._seen or not self.has_budget():
@@ -190,16 +217,17 @@ class OutletDiscovery:
         self._seen.add(url)
         self.report.fetches += 1
         got = await self._fetch(url)
-        if got is None or got.status >= 400:
-            self.report.problems.append(f"{url}: {'failed' if got is None else f'HTTP {got.status}'}")
+        if got is None or not 200 <= got.status < 400:
+            why = "failed" if got is None else got.error or f"HTTP {got.status}"
+            self.report.problems.append(f"{url}: {why}")
             return None
         return got
 
     async def run(self) -> DiscoveryReport:
         front = await self._front_page()
+        await self._read_feeds()
         sitemaps = await self._robots_sitemaps(front)
         await self._read_sitemaps(sitemaps)
-        await self._read_feeds()
         if not self.report.entries:
             self.report.problems.append("no sitemap or feed entries; using the front page's links")
         self._dedupe()
@@ -211,9 +239,10 @@ class OutletDiscovery:
             if got is not None:
                 self.report.front_url = got.url
                 html = got.text
-                self.report.feeds = feed_links(html, got.url)
-                self.report.entries += page_links(html, got.url, self.domain)
+                self.report.feeds = feed_links(html, got.url)[:_MAX_FEEDS]
+                self._keep(page_links(html, got.url, self.domain)[:_MAX_FRONT_LINKS])
                 return f"{urlsplit(got.url).scheme}://{urlsplit(got.url).netloc}"
+        self.report.front_url = f"https://{self.domain}/"  # tracked all the same: it may come back
         return f"https://{self.domain}"
 
     async def _robots_sitemaps(self, origin: str) -> list[str]:
@@ -233,7 +262,7 @@ class OutletDiscovery:
 
     async def _read_sitemaps(self, queue: list[str]) -> None:
         queue = list(queue)
-        while queue and self.has_budget(reading=True):
+        while queue and self.has_budget():
             url = queue.pop(0)
             got = await self.fetch(url)
             if got is None:
@@ -244,10 +273,7 @@ class OutletDiscovery:
                 self.report.problems.append(f"{url}: {exc}")
                 continue
             self.report.sitemaps.append(url)
-            room = max(0, self.max_urls - len(self.report.entries))
-            if len(entries) > room:
-                self.report.stopped = self.report.stopped or "entry limit"
-            self.report.entries += entries[:room]
+            self._keep(entries)
             queue = self._order([s for s in subs if s not in self._seen] + queue)
 
     async def _read_feeds(self) -> None:
@@ -256,7 +282,7 @@ class OutletDiscovery:
             if got is None:
                 continue
             try:
-                self.report.entries += parse_feed(got.body)
+                self._keep(parse_feed(got.body, got.url))
             except ValueError as exc:
                 self.report.problems.append(f"{url}: {exc}")
 

@@ -405,13 +405,17 @@ def test_hard_outlets_end_in_a_recorded_outcome_in_bounded_time(home, tmp_path) 
     loop = by_outlet["loopmaps.com"]["resolution"]
     assert loop["sitemaps"] == ["https://loopmaps.com/a.xml", "https://loopmaps.com/b.xml"]
     big = by_outlet["bigmaps.com"]["resolution"]
-    assert big["discovered"] <= 2000 and big["stopped"] == "entry limit"
+    assert big["discovered"] == 50_000 and big["in_window"] <= 2000 and big["stopped"] == "entry limit"
+    # The newest entries are the ones kept: the story, listed last, is among them.
+    assert by_outlet["bigmaps.com"]["candidates"][0]["url"] == "https://bigmaps.com/news/valdoria-floods"
     broken = by_outlet["brokenxml.com"]["resolution"]
     assert any("sitemap.xml" in p for p in broken["problems"]) and any(
         "/rss" in p for p in broken["problems"]
     )
     assert set(asked) == {"/robots.txt"}, asked  # the sitemap it lists is never asked for
-    assert by_outlet["norobots.com"]["resolution"]["status"] == "unresolved"
+    norobots = by_outlet["norobots.com"]["resolution"]
+    assert norobots["status"] == "unresolved" and norobots["front_page"] == "https://norobots.com/"
+    assert any("robots.txt" in problem for problem in norobots["problems"]), norobots["problems"]
     zorg = next(c for c in view["citations"] if c["kind"] == "outlet" and c["outlet"] is None)
     assert zorg["name"] == "Daily Zorg" and zorg["resolution"]["status"] == "unresolved"
     assert "citewatch.toml" in zorg["resolution"]["reason"]

@@ -75,6 +75,7 @@ class CaptureSpider(scrapy.Spider):
         self._requisites_seen: set[str] = set()
         self._waiting: list[tuple[str, tuple[str, int | None]]] = []
         self._flush_timer: asyncio.TimerHandle | None = None
+        self.discovered: set[str] = set()
 
     # -- helpers -------------------------------------------------------------
     @property
@@ -98,7 +99,11 @@ class CaptureSpider(scrapy.Spider):
             self.on_result(result)
 
     def _meta(self, seed: str, source_id: int | None, **extra: Any) -> dict[str, Any]:
-        obey = self.settings.getbool("ARCHIVE_OBEY_ROBOTS_CITED")
+        """Request meta of a seed. Cited URLs follow ``obey_robots_cited``; the pages citewatch
+        found itself (``discovered``: an outlet's front page, resolved candidates) follow
+        ``obey_robots_discovery``."""
+        which = "DISCOVERY" if seed in self.discovered else "CITED"
+        obey = self.settings.getbool(f"ARCHIVE_OBEY_ROBOTS_{which}")
         return {"seed": seed, "source_id": source_id, "dont_obey_robotstxt": not obey, **extra}
 
     def _browser_request(self, url: str, seed: str, source_id: int | None) -> scrapy.Request:

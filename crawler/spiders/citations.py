@@ -39,6 +39,9 @@ from crawler.spiders.capture import CaptureSpider, SeedResult
 
 logger = logging.getLogger(__name__)
 
+# Candidates whose shortlist score is below this share of the best one are not fetched.
+_WORTH_CONFIRMING = 0.25
+
 
 @dataclass
 class ArticleInput:
@@ -111,7 +114,7 @@ class CitationSpider(CaptureSpider):
             url, {"seed": url, "dont_obey_robotstxt": not obey, "discovery": True}
         )
         if response is None:
-            return None
+            return Fetched(url, 0, b"", error=getattr(self, "last_failure", ("", "failed"))[1])
         kind = (response.headers.get("Content-Type") or b"").decode("latin-1")
         return Fetched(response.url, response.status, response.body, kind)
 
@@ -179,19 +182,19 @@ class CitationSpider(CaptureSpider):
             max_urls=self.settings.getint("ARCHIVE_DISCOVERY_MAX_URLS"),
             deadline=started + self.settings.getfloat("ARCHIVE_DISCOVERY_MAX_SECONDS"),
             target_month=article.published_at.strftime("%Y-%m") if article.published_at else None,
+            window=resolve.window(
+                article.published_at,
+                self.settings.getint("ARCHIVE_RESOLVE_DAYS_BEFORE"),
+                self.settings.getint("ARCHIVE_RESOLVE_DAYS_AFTER"),
+            ),
         )
         report = await discovery.run()
         claims = articles.claim_drafts(article)
-        window = resolve.in_window(
-            report.entries,
-            article.published_at,
-            self.settings.getint("ARCHIVE_RESOLVE_DAYS_BEFORE"),
-            self.settings.getint("ARCHIVE_RESOLVE_DAYS_AFTER"),
-        )
+        window = report.entries  # discovery kept only those in the date window
         ranked = resolve.shortlist(window, claims)
         final = await self._confirm(discovery, ranked, claims)
         summary = {
-            "discovered": len(report.entries),
+            "discovered": report.read,
             "in_window": len(window),
             "fetches": report.fetches,
             "sitemaps": report.sitemaps[:20],
@@ -229,6 +232,8 @@ class CitationSpider(CaptureSpider):
             final = resolve.confirm(ranked[:done], texts, claims)
             if any(s.confirmed and s.score >= threshold for s in final):
                 break
+            if done < len(ranked) and ranked[done].score < _WORTH_CONFIRMING * ranked[0].score:
+                break  # the rest matches the claims too little to be worth a request
         return final + ranked[done:]
 
     async def _confirm_texts(self, discovery: OutletDiscovery, top: list[resolve.Scored]) -> dict[str, str]:
@@ -241,15 +246,17 @@ class CitationSpider(CaptureSpider):
 
     # -- what gets captured -------------------------------------------------------
     def _capture_targets(self, article: Article) -> list[str]:
-        urls: list[str] = []
+        """Cited links and DOIs, then what resolution found (tracked candidates, front pages),
+        which is fetched under the discovery robots.txt policy."""
+        cited: list[str] = []
+        found: list[str] = []
         for citation in sorted(article.citations, key=lambda c: c.position or 0):
-            if citation.url:
-                urls.append(citation.url)
-            urls += [c.url for c in citation.candidates if c.source_id is not None]
+            cited += [citation.url] if citation.url else []
+            found += [c.url for c in citation.candidates if c.source_id is not None]
             front = (citation.resolution or {}).get("front_page")
-            if front:
-                urls.append(front)
-        return [u for u in dict.fromkeys(urls) if u not in self.results]
+            found += [front] if front else []
+        self.discovered.update(u for u in found if u not in cited)
+        return [u for u in dict.fromkeys(cited + found) if u not in self.results]
 
 
 def _main_text(html: str, url: str) -> str:
