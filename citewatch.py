@@ -424,13 +424,30 @@ def _article_input(source: str):  # type: ignore[no-untyped-def]
         raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {source}: {exc.strerror or exc}") from exc
-    text = raw.decode("utf-8", "replace")
-    kind = _KINDS.get(Path(source).suffix.lower()) if source != "-" else None
-    if kind is None:
-        kind = "html" if text.lstrip()[:1] == "<" else "text"
-    if not text.strip():
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    if not raw.strip():
         raise UsageError(f"{source} is empty")
-    return ArticleInput(kind, data=text, name=source)
+    kind = _KINDS.get(Path(source).suffix.lower()) if source != "-" else None
+    if raw[:5] == b"%PDF-":
+        return ArticleInput("pdf", data=raw, name=source)
+    if b"\x00" in raw[:8192]:
+        raise UsageError(f"{source} is not text, HTML or PDF")
+    if kind is None:
+        kind = "html" if raw.lstrip()[:1] == b"<" else "text"
+    if kind == "html":
+        return ArticleInput(kind, data=raw, name=source)  # its charset is read from the page
+    return ArticleInput(kind, data=_decode(raw), name=source)
+
+
+def _decode(raw: bytes) -> str:
+    """Text in UTF-8, or in whatever encoding charset-normalizer finds most likely."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(raw).best()
+        return str(best) if best is not None else raw.decode("utf-8", "replace")
 
 
 @cli.command()
@@ -471,6 +488,13 @@ def add(obj: Context, source: str, no_resolve: bool, as_json: bool) -> None:
         _print_article(view)
         if not view["citations"]:
             out.print("no citations found: no links, DOIs or outlet names in the article's text")
+    if added.error:  # stored, but the run did not finish
+        raise CitewatchError(f"article {added.article_id} stored, but {added.error}")
+    if added.interrupted:
+        raise CitewatchError(
+            f"article {added.article_id} stored, but the run stopped before {added.interrupted} outlet(s) "
+            "were resolved; add it again to finish"
+        )
 
 
 def _print_article(view: dict[str, Any]) -> None:

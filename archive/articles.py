@@ -66,27 +66,48 @@ def claim_drafts(article: Article) -> list[ClaimDraft]:
     ]
 
 
+def same_article(session: Session, doc: ArticleDoc) -> Article | None:
+    """An article added before from the same URL (or canonical URL), or with the same text."""
+    urls = [u for u in (doc.url, doc.canonical_url) if u]
+    stmt = select(Article).order_by(Article.id)
+    if urls:
+        stmt = stmt.where(Article.url.in_(urls) | Article.canonical_url.in_(urls))
+    else:
+        stmt = stmt.where(Article.url.is_(None), Article.text == doc.text)
+    return session.scalars(stmt.limit(1)).first()
+
+
 def store_article(
     session: Session,
     doc: ArticleDoc,
     outlets: dict[str, str],
     now: datetime,
     source_id: int | None = None,
-) -> Article:
-    article = Article(
-        url=doc.url,
-        canonical_url=doc.canonical_url,
-        title=doc.title,
-        author=doc.author,
-        published_at=doc.published,
-        added_at=now,
-        text=doc.text,
-        input_kind=doc.input_kind,
-        source_id=source_id,
-    )
-    session.add(article)
+    resolve: bool = True,
+) -> tuple[Article, bool]:
+    """Store (or, added again, refresh in place) an article with its claims and citations.
+    Returns the article and whether it was known before. Sources and captures are kept."""
+    article = same_article(session, doc)
+    known = article is not None
+    if article is None:
+        article = Article(added_at=now)
+        session.add(article)
+    else:  # read again from scratch: its claims, citations and candidates are replaced
+        article.citations.clear()
+        article.claims.clear()
+        session.flush()
+    article.url, article.canonical_url, article.text = doc.url, doc.canonical_url, doc.text
+    article.title, article.author, article.published_at = doc.title, doc.author, doc.published
+    article.input_kind, article.source_id = doc.input_kind, source_id
     drafts = extract_claims(doc.text)
     article.claims = [Claim(position=d.position, text=d.text, terms=d.terms()) for d in drafts]
+    _add_links(session, article, doc, now)
+    _add_outlets(session, article, doc.text, outlets, now, resolve)
+    session.flush()
+    return article, known
+
+
+def _add_links(session: Session, article: Article, doc: ArticleDoc, now: datetime) -> None:
     all_sentences = sentences(doc.text)
     urls = [link.url for link in doc.links]
     sources = index.source_ids(session, urls, now) if urls else {}
@@ -100,39 +121,55 @@ def store_article(
             position=position,
             resolution={"status": "direct"},
         )
+        article.citations.append(citation)  # before its claims: they must find it in the session
         citation.claims = _claims_near(article.claims, _sentence_index(all_sentences, link.context))
-        article.citations.append(citation)
-    _add_outlets(session, article, doc.text, outlets, now)
-    session.flush()
-    return article
 
 
 def _add_outlets(
-    session: Session, article: Article, text: str, outlets: dict[str, str], now: datetime
+    session: Session, article: Article, text: str, outlets: dict[str, str], now: datetime, resolve: bool
 ) -> None:
-    start = len(article.citations)
-    for offset, mention in enumerate(find_outlets(text, outlets)):
-        outlet = _outlet(session, mention.domain, mention.name, now)
+    pending = (
+        {"status": "pending"}
+        if resolve
+        else {"status": "not resolved", "reason": "skipped (--no-resolve); add the article again to resolve"}
+    )
+    cited = {c.url.split("://", 1)[-1].rstrip("/").lower() for c in article.citations if c.url}
+    for mention in find_outlets(text, outlets):
+        written = mention.name.split("://", 1)[-1].rstrip("/").lower()
+        if "/" in written and any(url.startswith(written) for url in cited):
+            continue  # a URL written in a source list is a link citation already
+        outlet = _outlet(session, mention.domain, mention.name[:200], now)
         article.citations.append(
             Citation(
                 kind="outlet",
                 outlet_id=outlet.id,
                 anchor_text=mention.name,
                 context=mention.context,
-                position=start + offset,
-                resolution={"status": "pending", "pattern": mention.pattern},
+                position=len(article.citations),
+                resolution={**pending, "pattern": mention.pattern},
             )
         )
-    for offset, name in enumerate(unknown_outlets(text, outlets), start=len(article.citations)):
+    for name in unknown_outlets(text, outlets):
         reason = f"no domain known for {name!r}: add it under [outlets] in citewatch.toml"
         article.citations.append(
             Citation(
                 kind="outlet",
                 anchor_text=name,
-                position=offset,
+                position=len(article.citations),
                 resolution={"status": "unresolved", "reason": reason},
             )
         )
+
+
+def mark_unfinished(session: Session, article_id: int, reason: str) -> int:
+    """Outlet citations a stopped run left pending say so; returns how many."""
+    article = session.get(Article, article_id)
+    pending = (
+        [c for c in article.citations if (c.resolution or {}).get("status") == "pending"] if article else []
+    )
+    for citation in pending:
+        citation.resolution = {**citation.resolution, "status": "interrupted", "reason": reason}
+    return len(pending)
 
 
 def save_resolution(

@@ -453,3 +453,74 @@ def test_non_articles_by_url(home, server) -> None:  # type: ignore[no-untyped-d
     # A failed article is still recorded as an attempt of its URL.
     attempts = json.loads(home.run("snapshots", server.url("/image.png"), "--json", check=True).stdout)
     assert attempts and attempts[-1]["status"] == 200
+
+
+def test_adding_again_refreshes_in_place_and_no_resolve_says_so(home, database_url, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {"CITEWATCH_DATABASE_URL": database_url}
+    long_name = "https://www.zorgdaily.com/world/" + "x" * 300  # longer than an outlet name column
+    article = tmp_path / "a.txt"
+    article.write_text(f"Officials counted 1,234 flooded homes in Brell.\nSources: {long_name}\n")
+    first = json.loads(home.run("add", str(article), "--no-resolve", "--json", env=env, check=True).stdout)
+    again = home.run("add", str(article), "--no-resolve", "--json", env=env, check=True)
+    second = json.loads(again.stdout)
+    assert second["article"]["id"] == first["article"]["id"] and "added before" in again.stderr
+    assert len(second["citations"]) == len(first["citations"]) and len(second["claims"]) == len(
+        first["claims"]
+    )
+    assert len(json.loads(home.run("citations", "--json", env=env, check=True).stdout)) == 1
+    statuses = {c["kind"]: c["resolution"]["status"] for c in second["citations"]}
+    assert statuses.get("link") == "direct"
+    assert all(c["resolution"]["status"] != "pending" for c in second["citations"])
+
+
+def test_local_files_pdf_binary_and_legacy_charsets(home, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    pdf.multi_cell(0, 8, "Officials counted 48,213 flooded homes in Valdoria. Sources: Reuters")
+    path = tmp_path / "report.pdf"
+    path.write_bytes(bytes(pdf.output()))
+    view = json.loads(home.run("add", str(path), "--no-resolve", "--json", check=True).stdout)
+    assert view["article"]["input"] == "pdf" and "48,213" in view["claims"][0]["text"]
+    assert [c["outlet"] for c in view["citations"]] == ["reuters.com"]
+
+    binary = tmp_path / "noise.txt"
+    binary.write_bytes(bytes(range(256)) * 8)
+    proc = home.run("add", str(binary))
+    assert proc.returncode == 2 and "is not text" in proc.stderr and proc.stderr.count("\n") == 1
+
+    legacy = tmp_path / "legacy.txt"
+    legacy.write_bytes("Café owner José Martínez counted 3,100 visitors in Sevilla.\n".encode("cp1252"))
+    view = json.loads(home.run("add", str(legacy), "--no-resolve", "--json", check=True).stdout)
+    assert "José Martínez" in view["claims"][0]["text"]
+
+
+def test_ctrl_c_during_resolution_leaves_no_citation_pending(home) -> None:  # type: ignore[no-untyped-def]
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import VENV_BIN
+
+    with OutletWeb(delay=1.5) as web:  # slow outlets: the run is still resolving when stopped
+        build_web(web)
+        proc = subprocess.Popen(
+            [str(VENV_BIN / "citewatch"), "add", str(EXAMPLE)],
+            env={**home.env, **web.env()},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while not web.requests and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert "add it again to finish" in err.splitlines()[-1]
+    view = json.loads(home.run("citations", "1", "--json", check=True).stdout)
+    statuses = {c["outlet"]: c["resolution"]["status"] for c in view["citations"]}
+    assert "pending" not in statuses.values() and "interrupted" in statuses.values(), statuses

@@ -31,6 +31,7 @@ from scrapy import signals
 from scrapy.http import Response, TextResponse
 
 from archive import articles, ingest, resolve
+from archive.extract import pdf_text
 from archive.models import Article, Citation, Outlet
 from archive.warc import utcnow
 from crawler.discovery import Fetched, OutletDiscovery
@@ -45,8 +46,8 @@ _WORTH_CONFIRMING = 0.25
 
 @dataclass
 class ArticleInput:
-    kind: str  # url | html | markdown | text
-    data: str = ""  # the document, for files and stdin
+    kind: str  # url | html | markdown | text | pdf
+    data: str | bytes = ""  # the document, for files and stdin (bytes for HTML and PDF)
     url: str | None = None
     name: str = ""  # what the user gave: a path, "-" or the URL
 
@@ -57,6 +58,8 @@ class AddResult:
     error: str | None = None
     outcome: str | None = None
     outlets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    known: bool = False  # the article had been added before
+    interrupted: int = 0  # outlet citations left unresolved by a stopped run
 
 
 class CitationSpider(CaptureSpider):
@@ -78,23 +81,53 @@ class CitationSpider(CaptureSpider):
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         self.crawler.signals.connect(self._flush_when_idle, signal=signals.spider_idle)
-        doc, source_id = await self._article_doc()
-        if doc is None:
+        try:
+            seeds = await self._add_and_resolve()
+        except Exception as exc:  # the one line the user sees; the data written so far is kept
+            logger.debug("adding the article failed", exc_info=True)
+            self.added.outcome, self.added.error = "error", f"{exc.__class__.__name__}: {exc}"
             return
-        article = articles.store_article(
-            self.recorder.session, doc, self.settings.getdict("ARCHIVE_OUTLETS"), utcnow(), source_id
-        )
-        self.recorder.commit()
-        self.added.article_id = article.id
-        self.on_progress(
-            f"article {article.id}: {len(article.claims)} claims, {len(article.citations)} citations"
-        )
-        if self.resolve_outlets:
-            await self._resolve_all(article)
-        seeds = self._capture_targets(article)
         self.seeds = seeds
         for request in self._seed_requests(seeds):
             yield request
+
+    async def _add_and_resolve(self) -> list[str]:
+        doc, source_id = await self._article_doc()
+        if doc is None:
+            return []
+        if not doc.text.strip():
+            self.added.outcome, self.added.error = "not-article", "no text found in it"
+            return []
+        article, known = articles.store_article(
+            self.recorder.session,
+            doc,
+            self.settings.getdict("ARCHIVE_OUTLETS"),
+            utcnow(),
+            source_id,
+            resolve=self.resolve_outlets,
+        )
+        self.recorder.commit()
+        self.added.article_id, self.added.known = article.id, known
+        again = " (added before: read again)" if known else ""
+        self.on_progress(
+            f"article {article.id}{again}: {len(article.claims)} claims, {len(article.citations)} citations"
+        )
+        if self.resolve_outlets:
+            await self._resolve_all(article)
+        return self._capture_targets(article)
+
+    def closed(self, reason: str) -> None:
+        """A run stopped early (Ctrl-C, a crash of a component) leaves no citation silently pending."""
+        if self.added.article_id is None:
+            return
+        unfinished = articles.mark_unfinished(
+            self.recorder.session,
+            self.added.article_id,
+            f"the run stopped ({reason}) before this outlet was resolved; add the article again",
+        )
+        if unfinished:
+            self.added.interrupted = unfinished
+            self.recorder.commit()
 
     # -- fetching outside callbacks ---------------------------------------------
     async def _download(self, url: str, meta: dict[str, Any]) -> Response | None:
@@ -121,13 +154,22 @@ class CitationSpider(CaptureSpider):
     # -- the article --------------------------------------------------------------
     async def _article_doc(self) -> tuple[ingest.ArticleDoc | None, int | None]:
         given = self.article_input
+        if given.kind == "url":
+            return await self._fetch_article(given.url or "")
+        data = given.data
+        if given.kind == "pdf":
+            return self._pdf_article(data if isinstance(data, bytes) else data.encode()), None
         if given.kind == "html":
-            return ingest.from_html(given.data, None), None
-        if given.kind == "markdown":
-            return ingest.from_markdown(given.data), None
-        if given.kind == "text":
-            return ingest.from_text(given.data), None
-        return await self._fetch_article(given.url or "")
+            return ingest.from_html(data, None), None
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+        return (ingest.from_markdown(text) if given.kind == "markdown" else ingest.from_text(text)), None
+
+    def _pdf_article(self, body: bytes, input_kind: str = "pdf") -> ingest.ArticleDoc | None:
+        try:
+            return ingest.from_text(pdf_text(body), input_kind=input_kind)
+        except ValueError as exc:
+            self.added.outcome, self.added.error = "not-article", f"no text in the PDF: {exc}"
+            return None
 
     async def _fetch_article(self, url: str) -> tuple[ingest.ArticleDoc | None, int | None]:
         source_id = self.recorder.source_ids([url])[url]
@@ -148,19 +190,16 @@ class CitationSpider(CaptureSpider):
     def _read_article(self, response: Response) -> ingest.ArticleDoc | None:
         mime = (response.headers.get("Content-Type") or b"").decode("latin-1").lower()
         if "pdf" in mime or response.body[:5] == b"%PDF-":
-            from archive.extract import pdf_text
-
-            try:
-                doc = ingest.from_text(pdf_text(response.body), input_kind="url")
-            except ValueError as exc:
-                self.added.outcome, self.added.error = "not-article", f"no text in the PDF: {exc}"
-                return None
+            doc = self._pdf_article(response.body, "url")
         elif isinstance(response, TextResponse) and "html" in mime:
             doc = ingest.from_html(self._decoded(response), response.url, input_kind="url")
+        elif isinstance(response, TextResponse) and mime.startswith("text/"):
+            doc = ingest.from_text(self._decoded(response), input_kind="url")
         else:
             self.added.outcome, self.added.error = "not-article", f"not an article: {mime or 'no type'}"
             return None
-        doc.url = response.url
+        if doc is not None:
+            doc.url = response.url
         return doc
 
     # -- outlets ------------------------------------------------------------------
