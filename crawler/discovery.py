@@ -6,11 +6,13 @@ provides (every fetch goes through the crawl's middlewares: politeness, the
 address guard, robots.txt, WARC records). It is bounded three ways: requests
 (``discovery_max_fetches``), entries read (``discovery_max_urls``) and time
 (``discovery_max_seconds``). Parsing is done by ultimate-sitemap-parser
-(sitemaps), feedparser (RSS/Atom) and parsel (HTML), on bytes already fetched.
+(sitemaps), feedparser (RSS/Atom) and parsel (HTML), on bytes already fetched, in a
+worker thread so a large sitemap does not stall the other outlets' fetches.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import zlib
@@ -240,7 +242,8 @@ class OutletDiscovery:
                 self.report.front_url = got.url
                 html = got.text
                 self.report.feeds = feed_links(html, got.url)[:_MAX_FEEDS]
-                self._keep(page_links(html, got.url, self.domain)[:_MAX_FRONT_LINKS])
+                links = await asyncio.to_thread(page_links, html, got.url, self.domain)
+                self._keep(links[:_MAX_FRONT_LINKS])
                 return f"{urlsplit(got.url).scheme}://{urlsplit(got.url).netloc}"
         self.report.front_url = f"https://{self.domain}/"  # tracked all the same: it may come back
         return f"https://{self.domain}"
@@ -268,7 +271,7 @@ class OutletDiscovery:
             if got is None:
                 continue
             try:
-                entries, subs = parse_sitemap(got.body)
+                entries, subs = await asyncio.to_thread(parse_sitemap, got.body)
             except ValueError as exc:
                 self.report.problems.append(f"{url}: {exc}")
                 continue
@@ -282,7 +285,7 @@ class OutletDiscovery:
             if got is None:
                 continue
             try:
-                self._keep(parse_feed(got.body, got.url))
+                self._keep(await asyncio.to_thread(parse_feed, got.body, got.url))
             except ValueError as exc:
                 self.report.problems.append(f"{url}: {exc}")
 
