@@ -196,6 +196,24 @@ def block_text(element: etree._Element) -> str:
     return re.sub(r"([(\[])\s+", r"\1", re.sub(r"\s+([.,;:!?)\]])", r"\1", text))
 
 
+def _read_blocks(
+    blocks: list[etree._Element], link_path: str, attribute: str, base: str | None, bare_urls: bool = False
+) -> tuple[list[str], list[LinkRef]]:
+    """The text blocks of an article, and their links (with DOIs, and bare URLs if asked)."""
+    paragraphs: list[str] = []
+    links: list[LinkRef] = []
+    for block in blocks:
+        paragraph = block_text(block)
+        if not paragraph:
+            continue
+        paragraphs.append(paragraph)
+        for element in block.xpath(link_path):
+            found = _link(element.get(attribute) or "", block_text(element), paragraph, base)
+            links.append(found) if found else None
+        links += (_bare_links(paragraph) if bare_urls else []) + _text_dois(paragraph, links)
+    return paragraphs, links
+
+
 def _parse_date(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -238,16 +256,9 @@ def from_html(html: str | bytes, url: str | None = None, input_kind: str = "html
         article.title, article.author = meta.title, meta.author
         article.published = _parse_date(meta.date)
         article.canonical_url = normalise_url(meta.url) if meta.url else None
-    paragraphs, links = [], []
-    for block in _blocks(doc) if doc is not None else []:
-        paragraph = block_text(block)
-        if not paragraph:
-            continue
-        paragraphs.append(paragraph)
-        for ref in block.iter("ref"):
-            found = _link(ref.get("target") or "", block_text(ref), paragraph, url)
-            links.append(found) if found else None
-        links += _text_dois(paragraph, links)
+    paragraphs, links = _read_blocks(
+        _blocks(doc) if doc is not None else [], ".//ref[@target]", "target", url
+    )
     links += _container_links(html, url)
     article.text = "\n\n".join(paragraphs)
     article.title = article.title or (doc.get("title") if doc is not None else None)
@@ -310,16 +321,8 @@ def from_markdown(text: str) -> ArticleDoc:
     the bare URLs and DOIs in its text are the links."""
     rendered = MarkdownIt("commonmark").render(text)
     root = lxml.html.fromstring(f"<div>{rendered}</div>")
-    paragraphs, links = [], []
-    for block in root.xpath("//p | //li[not(p)] | //h1 | //h2 | //h3 | //h4 | //h5 | //h6 | //td"):
-        paragraph = block_text(block)
-        if not paragraph:
-            continue
-        paragraphs.append(paragraph)
-        for anchor in block.xpath(".//a[@href]"):
-            found = _link(anchor.get("href") or "", block_text(anchor), paragraph, None)
-            links.append(found) if found else None
-        links += _bare_links(paragraph) + _text_dois(paragraph, links)
+    blocks = root.xpath("//p | //li[not(p)] | //h1 | //h2 | //h3 | //h4 | //h5 | //h6 | //td")
+    paragraphs, links = _read_blocks(blocks, ".//a[@href]", "href", None, bare_urls=True)
     headings = root.xpath("//h1")
     title, author, published = _text_metadata(paragraphs)
     title = block_text(headings[0]) if headings else title
