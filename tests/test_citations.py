@@ -524,3 +524,28 @@ def test_ctrl_c_during_resolution_leaves_no_citation_pending(home) -> None:  # t
     view = json.loads(home.run("citations", "1", "--json", check=True).stdout)
     statuses = {c["outlet"]: c["resolution"]["status"] for c in view["citations"]}
     assert "pending" not in statuses.values() and "interrupted" in statuses.values(), statuses
+
+
+def test_doi_citation_is_captured_through_its_redirect(home, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    article = tmp_path / "study.md"
+    article.write_text(
+        "The trial enrolled 1,204 patients ([doi:10.5555/trial.(2025)](https://doi.org/10.5555/trial.(2025))).\n"
+    )
+    with OutletWeb() as web:
+        web.add(
+            "doi.org",
+            "/10.5555/trial.(2025)",
+            "",
+            status=302,
+            headers={"Location": "https://publisher.example/t"},
+        )
+        web.add(
+            "publisher.example",
+            "/t",
+            _page("Trial results", "2025-01-01", "The trial enrolled 1,204 patients."),
+        )
+        view = _add(home, web, str(article), "--no-resolve")
+    (doi,) = [c for c in view["citations"] if c["kind"] == "doi"]
+    assert doi["url"] == "https://doi.org/10.5555/trial.(2025)" and doi["claims"]
+    (capture,) = [c for c in view["captures"] if c["url"] == doi["url"]]
+    assert capture["ok"] and capture["final_url"] == "https://publisher.example/t"

@@ -41,7 +41,7 @@ from crawler.spiders.capture import CaptureSpider, SeedResult
 logger = logging.getLogger(__name__)
 
 # Candidates whose shortlist score is below this share of the best one are not fetched.
-_WORTH_CONFIRMING = 0.25
+_WORTH_CONFIRMING = 0.05
 
 
 @dataclass
