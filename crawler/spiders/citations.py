@@ -40,9 +40,6 @@ from crawler.spiders.capture import CaptureSpider, SeedResult
 
 logger = logging.getLogger(__name__)
 
-# Candidates whose shortlist score is below this share of the best one are not fetched.
-_WORTH_CONFIRMING = 0.05
-
 
 @dataclass
 class ArticleInput:
@@ -271,8 +268,6 @@ class CitationSpider(CaptureSpider):
             final = resolve.confirm(ranked[:done], texts, claims)
             if any(s.confirmed and s.score >= threshold for s in final):
                 break
-            if done < len(ranked) and ranked[done].score < _WORTH_CONFIRMING * ranked[0].score:
-                break  # the rest matches the claims too little to be worth a request
         return final + ranked[done:]
 
     async def _confirm_texts(self, discovery: OutletDiscovery, top: list[resolve.Scored]) -> dict[str, str]:
