@@ -242,7 +242,7 @@ class CitationSpider(CaptureSpider):
         articles.save_resolution(
             session,
             citation,
-            final[:50],
+            final,  # every candidate in the window, with its score and evidence
             threshold=self.settings.getfloat("ARCHIVE_RESOLVE_THRESHOLD"),
             max_sources=self.settings.getint("ARCHIVE_RESOLVE_MAX_SOURCES"),
             front_url=report.front_url,
