@@ -464,7 +464,8 @@ def add(obj: Context, source: str, no_resolve: bool, as_json: bool) -> None:
     given = _article_input(source)
     settings = obj.settings()
     sessions = _database(settings)
-    _check_browser(settings) if settings.auto_browser and given.kind == "url" else None
+    if settings.auto_browser and given.kind == "url":
+        _check_browser(settings)
     from crawler.run import run_add
 
     added, results = run_add(
@@ -542,17 +543,18 @@ def _print_citation(say: Callable[..., None], c: dict[str, Any]) -> None:
 @cli.command()
 @click.argument("article", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--top", default=10, show_default=True, help="Candidates shown per outlet citation.")
+@click.option(
+    "--top", default=10, show_default=True, type=click.IntRange(min=0), help="Candidates shown per outlet."
+)
 @click.pass_obj
 @command
 def citations(obj: Context, article: str | None, as_json: bool, top: int) -> None:
     """An article's claims, citations, outlet resolution evidence and source status
     (ARTICLE is an id or URL; without it, the list of articles)."""
     from archive import articles
-    from archive.db import connect
 
     settings = obj.settings()
-    sessions = connect(settings.effective_database_url)
+    sessions = _database(settings)  # an older database is brought up to date first
     with sessions() as session:
         if article is None:
             rows = articles.list_articles(session)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from archive import index
@@ -254,9 +254,21 @@ def _source_url(session: Session, source_id: int | None) -> str | None:
     return source.url if source is not None else None
 
 
+def _shown_candidates(session: Session, citation: Citation, top: int) -> list[Candidate]:
+    """The best ``top`` candidates and the tracked ones, without loading the thousands stored."""
+    stmt = (
+        select(Candidate)
+        .where(Candidate.citation_id == citation.id)
+        .where((Candidate.rank <= top) | Candidate.source_id.is_not(None))
+        .order_by(Candidate.rank)
+    )
+    return list(session.scalars(stmt))
+
+
 def _citation_view(session: Session, citation: Citation, top: int) -> dict[str, Any]:
     outlet = session.get(Outlet, citation.outlet_id) if citation.outlet_id else None
-    tracked = [c for c in citation.candidates if c.source_id is not None]
+    shown = _shown_candidates(session, citation, top)
+    tracked = [c for c in shown if c.source_id is not None]
     sources = [
         {"url": c.url, "score": c.score, "capture": latest_capture(session, c.source_id)} for c in tracked
     ]
@@ -276,7 +288,7 @@ def _citation_view(session: Session, citation: Citation, top: int) -> dict[str, 
         "resolution": citation.resolution or {},
         "sources": sources,
         "front_page": {"url": front, "capture": latest_capture(session, front_id)} if front else None,
-        "candidates": [_candidate_view(c) for c in citation.candidates[:top]],
+        "candidates": [_candidate_view(c) for c in shown if c.rank <= top],
     }
 
 
@@ -337,8 +349,7 @@ def find_article(session: Session, ref: str) -> Article | None:
 
 
 def list_articles(session: Session) -> list[dict[str, Any]]:
-    rows = session.scalars(select(Article).order_by(Article.id)).all()
-    return [
-        {"id": a.id, "title": a.title, "url": a.url, "claims": len(a.claims), "citations": len(a.citations)}
-        for a in rows
-    ]
+    claims = select(func.count()).where(Claim.article_id == Article.id).scalar_subquery()
+    cites = select(func.count()).where(Citation.article_id == Article.id).scalar_subquery()
+    rows = session.execute(select(Article.id, Article.title, Article.url, claims, cites).order_by(Article.id))
+    return [{"id": i, "title": t, "url": u, "claims": n, "citations": m} for i, t, u, n, m in rows]

@@ -275,11 +275,8 @@ def window(published: datetime | None, days_before: int, days_after: int) -> tup
     return published - timedelta(days=days_before), published + timedelta(days=days_after + 1)
 
 
-def in_window(
-    entries: Iterable[Entry], published: datetime | None, days_before: int, days_after: int
-) -> list[Entry]:
-    """Entries published in the window around the citing article's date; undated ones stay."""
-    span = window(published, days_before, days_after)
+def in_window(entries: Iterable[Entry], span: tuple[datetime, datetime] | None) -> list[Entry]:
+    """Entries published within ``span`` (see :func:`window`); undated ones stay."""
     if span is None:
         return list(entries)
     return [e for e in entries if e.published is None or span[0] <= naive_utc(e.published) < span[1]]

@@ -28,7 +28,7 @@ from usp.objects.sitemap import AbstractIndexSitemap, AbstractPagesSitemap
 from usp.tree import sitemap_from_str
 
 from archive.ingest import normalise_url
-from archive.resolve import Entry, naive_utc
+from archive.resolve import Entry, in_window, naive_utc
 
 logger = logging.getLogger(__name__)
 logging.getLogger("usp").setLevel(logging.CRITICAL)  # it logs every malformed sitemap at ERROR
@@ -41,7 +41,7 @@ _MAX_FRONT_LINKS = 500
 
 @dataclass
 class Fetched:
-    """What ``fetch`` returns: the final URL, status and body (None when the fetch failed)."""
+    """What ``fetch`` returns: the final URL, status and body, or status 0 and why it failed."""
 
     url: str
     status: int  # 0: no response, ``error`` says why
@@ -54,7 +54,7 @@ class Fetched:
         return self.body.decode("utf-8", "replace")
 
 
-Fetch = Callable[[str], Awaitable[Fetched | None]]
+Fetch = Callable[[str], Awaitable[Fetched]]
 
 
 @dataclass
@@ -198,10 +198,7 @@ class OutletDiscovery:
         newest, when there are more (a 50,000-URL sitemap of old pages must not push out the
         article that was cited)."""
         self.report.read += len(entries)
-        if self.window is not None:
-            start, end = self.window
-            entries = [e for e in entries if e.published is None or start <= naive_utc(e.published) < end]
-        kept = self.report.entries + entries
+        kept = self.report.entries + in_window(entries, self.window)
         if len(kept) > self.max_urls:
             kept.sort(
                 key=lambda e: (
@@ -219,9 +216,8 @@ class OutletDiscovery:
         self._seen.add(url)
         self.report.fetches += 1
         got = await self._fetch(url)
-        if got is None or not 200 <= got.status < 400:
-            why = "failed" if got is None else got.error or f"HTTP {got.status}"
-            self.report.problems.append(f"{url}: {why}")
+        if not 200 <= got.status < 400:
+            self.report.problems.append(f"{url}: {got.error or f'HTTP {got.status}'}")
             return None
         return got
 
@@ -231,7 +227,9 @@ class OutletDiscovery:
         sitemaps = await self._robots_sitemaps(front)
         await self._read_sitemaps(sitemaps)
         if not self.report.entries:
-            self.report.problems.append("no sitemap or feed entries; using the front page's links")
+            self.report.problems.append(
+                "no candidates in the date window: not in sitemaps, feeds or front page"
+            )
         self._dedupe()
         return self.report
 
@@ -301,4 +299,4 @@ class OutletDiscovery:
             known.summary = known.summary or entry.summary
             known.published = known.published or entry.published
         front = normalise_url(self.report.front_url or "")
-        self.report.entries = [e for u, e in merged.items() if u != front][: self.max_urls]
+        self.report.entries = [e for u, e in merged.items() if u != front]

@@ -59,7 +59,7 @@ def test_date_window_keeps_undated_pages() -> None:
         _entry("https://o.example/late", published=datetime(2025, 11, 30)),
         _entry("https://o.example/undated"),
     ]
-    kept = [e.url.rsplit("/", 1)[1] for e in resolve.in_window(entries, published, 60, 3)]
+    kept = [e.url.rsplit("/", 1)[1] for e in resolve.in_window(entries, resolve.window(published, 60, 3))]
     assert kept == ["in", "after", "undated"]
 
 

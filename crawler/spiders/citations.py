@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import scrapy
@@ -31,6 +31,7 @@ from scrapy import signals
 from scrapy.http import Response, TextResponse
 
 from archive import articles, ingest, resolve
+from archive.claims import ClaimDraft
 from archive.extract import pdf_text
 from archive.models import Article, Citation, Outlet
 from archive.warc import utcnow
@@ -54,7 +55,6 @@ class AddResult:
     article_id: int | None = None
     error: str | None = None
     outcome: str | None = None
-    outlets: dict[str, dict[str, Any]] = field(default_factory=dict)
     known: bool = False  # the article had been added before
     interrupted: int = 0  # outlet citations left unresolved by a stopped run
 
@@ -127,7 +127,8 @@ class CitationSpider(CaptureSpider):
             self.recorder.commit()
 
     # -- fetching outside callbacks ---------------------------------------------
-    async def _download(self, url: str, meta: dict[str, Any]) -> Response | None:
+    async def _download(self, url: str, meta: dict[str, Any]) -> Response | tuple[str, str]:
+        """The response, or (outcome, message) of a failure, which is recorded like any other."""
         request = scrapy.Request(url, meta=meta, dont_filter=True, callback=lambda _r: None)
         try:
             return await self.crawler.engine.download_async(request)
@@ -135,18 +136,15 @@ class CitationSpider(CaptureSpider):
             outcome, message = classify(exc, url)
             self.recorder.record_failure(url, outcome, message, source_id=meta.get("source_id"))
             logger.info("fetch of %s failed: %s", url, message)
-            self.last_failure = (outcome, message)
-            return None
+            return outcome, message
 
-    async def fetch_for_discovery(self, url: str) -> Fetched | None:
+    async def fetch_for_discovery(self, url: str) -> Fetched:
         obey = self.settings.getbool("ARCHIVE_OBEY_ROBOTS_DISCOVERY")
-        response = await self._download(
-            url, {"seed": url, "dont_obey_robotstxt": not obey, "discovery": True}
-        )
-        if response is None:
-            return Fetched(url, 0, b"", error=getattr(self, "last_failure", ("", "failed"))[1])
-        kind = (response.headers.get("Content-Type") or b"").decode("latin-1")
-        return Fetched(response.url, response.status, response.body, kind)
+        got = await self._download(url, {"seed": url, "dont_obey_robotstxt": not obey, "discovery": True})
+        if isinstance(got, tuple):
+            return Fetched(url, 0, b"", error=got[1])
+        kind = (got.headers.get("Content-Type") or b"").decode("latin-1")
+        return Fetched(got.url, got.status, got.body, kind)
 
     # -- the article --------------------------------------------------------------
     async def _article_doc(self) -> tuple[ingest.ArticleDoc | None, int | None]:
@@ -172,9 +170,9 @@ class CitationSpider(CaptureSpider):
         source_id = self.recorder.source_ids([url])[url]
         self._started[url] = time.monotonic()
         response = await self._download(url, self._meta(url, source_id))
-        if response is None:
-            self.added.outcome, self.added.error = getattr(self, "last_failure", ("error", "fetch failed"))
-            self._finish(SeedResult(url, self.added.outcome, self.added.error))
+        if isinstance(response, tuple):
+            self.added.outcome, self.added.error = response
+            self._finish(SeedResult(url, *response))
             return None, source_id
         for request in await self.parse(response):  # requisites and the result, as for any capture
             self.crawler.engine.crawl(request)
@@ -249,11 +247,10 @@ class CitationSpider(CaptureSpider):
             report=summary,
             now=utcnow(),
         )
-        self.added.outlets[outlet.domain] = {**summary, "status": citation.resolution["status"]}
         self.on_progress(f"{outlet.domain}: {citation.resolution['status']} ({len(window)} candidates)")
 
     async def _confirm(
-        self, discovery: OutletDiscovery, ranked: list[resolve.Scored], claims: list[Any]
+        self, discovery: OutletDiscovery, ranked: list[resolve.Scored], claims: list[ClaimDraft]
     ) -> list[resolve.Scored]:
         """Fetch and score the shortlist's best; while none clears the threshold, the next best,
         until the outlet's fetch or time budget runs out: a page with a plain title can rank low
@@ -261,7 +258,7 @@ class CitationSpider(CaptureSpider):
         batch = max(1, self.settings.getint("ARCHIVE_RESOLVE_CONFIRM"))
         threshold = self.settings.getfloat("ARCHIVE_RESOLVE_THRESHOLD")
         texts: dict[str, str] = {}
-        done, final = 0, resolve.confirm([], texts, claims)
+        done, final = 0, []
         while done < len(ranked) and discovery.has_budget():
             texts.update(await self._confirm_texts(discovery, ranked[done : done + batch]))
             done = min(len(ranked), done + batch)
