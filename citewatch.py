@@ -314,7 +314,7 @@ def capture(
     as_json: bool,
 ) -> None:
     """Capture URLS now, into WARC files and the index (no schedule)."""
-    from archive.reconcile import reconcile
+    from archive.archiver import start_archiver
 
     wanted = list(urls) + (_read_url_file(input_file) if input_file else [])
     if not wanted:
@@ -322,6 +322,24 @@ def capture(
     settings = obj.settings(page_requisites=False if no_requisites else None)
     good, bad = _check_urls(wanted)
     sessions = _database(settings)
+    archiver = start_archiver(settings) if good else None
+    try:
+        results = _capture(settings, sessions, good, bad, browser, archiver)
+    finally:
+        if archiver is not None:
+            archiver.close()  # at once, unless the crawl closed it already
+    _print_results(results, as_json)
+    if bad:
+        sys.exit(UsageError.exit_code)
+    sys.exit(0 if all(r.ok for r in results) else 1)
+
+
+def _capture(
+    settings: Any, sessions: Any, good: list[str], bad: list[tuple[str, str]], browser: bool, archiver: Any
+) -> list[Any]:
+    """Reconcile, record rejected URLs, capture the good ones; results for all, rejected first."""
+    from archive.reconcile import reconcile
+
     report = reconcile(sessions, settings.warc_dir)
     if report.files_recovered:
         err.print(
@@ -338,21 +356,17 @@ def capture(
     from crawler.spiders.capture import SeedResult
 
     rejected = [SeedResult(raw, "bad-url", message) for raw, message in bad]
-    results = _run(settings, good, browser)
-    _print_results(rejected + results, as_json)
-    if bad:
-        sys.exit(UsageError.exit_code)
-    sys.exit(0 if all(r.ok for r in results) else 1)
+    return rejected + _run(settings, good, browser, archiver)
 
 
-def _run(settings: Any, urls: list[str], browser: bool) -> list[Any]:
+def _run(settings: Any, urls: list[str], browser: bool, archiver: Any = None) -> list[Any]:
     if not urls:
         return []
     from crawler.run import run_capture
 
     advance, stop = _progress(len(urls))
     try:
-        return run_capture(settings, urls, browser=browser, on_result=advance)
+        return run_capture(settings, urls, browser=browser, on_result=advance, archiver=archiver)
     finally:
         stop()
 

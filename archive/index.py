@@ -91,6 +91,27 @@ def versions(session: Session, surts: list[str], fresh_since: datetime | None = 
     return list(session.connection().execute(stmt))
 
 
+def fresh_surts(session: Session, surts: list[str], since: datetime) -> set[str]:
+    """Those of ``surts`` captured successfully (a response or revisit under 400) since ``since``."""
+    stmt = select(SNAPSHOTS.c.surt).where(
+        SNAPSHOTS.c.surt.in_(surts),
+        SNAPSHOTS.c.captured_at >= since,
+        SNAPSHOTS.c.status < 400,
+        SNAPSHOTS.c.record_type.in_(("response", "revisit")),
+    )
+    return set(session.connection().execute(stmt).scalars())
+
+
+def snapshot_ids(session: Session, record_ids: list[str]) -> dict[str, int]:
+    """Row ids of the Snapshots of these records (WARC-Record-ID uuids), 500 per query."""
+    found: dict[str, int] = {}
+    for start in range(0, len(record_ids), 500):
+        chunk = record_ids[start : start + 500]
+        stmt = select(SNAPSHOTS.c.record_id, SNAPSHOTS.c.id).where(SNAPSHOTS.c.record_id.in_(chunk))
+        found.update((key, row_id) for key, row_id in session.connection().execute(stmt))
+    return found
+
+
 def captures(session: Session, url: str) -> list[Snapshot]:
     """Every archived capture of ``url``, oldest first (a TimeMap)."""
     stmt = (

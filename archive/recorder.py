@@ -20,7 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
@@ -63,14 +63,19 @@ class Exchange:
     ip: str | None = None
     via: str = "http"
     source_id: int | None = None
-    page_id: int | None = None
+    page_key: str | None = None  # record id of the page this was loaded for (a page requisite)
 
 
 @dataclass
 class SnapshotRef:
-    """What the capture path needs to know of a Snapshot row it just wrote."""
+    """What the capture path needs to know of a Snapshot row it just wrote.
 
-    id: int
+    ``record_id`` (the WARC-Record-ID's uuid) is the key the crawl refers to the
+    capture by; ``id``, the row's number, is None when the row is written by an
+    :class:`archive.archiver.ArchiverProcess` and not known yet.
+    """
+
+    id: int | None
     url: str
     captured_at: datetime
     status: int | None = None
@@ -79,6 +84,33 @@ class SnapshotRef:
     payload_digest: str | None = None
     refers_to_id: int | None = None
     outcome: str = "ok"
+
+
+class Recorder(Protocol):
+    """What the crawl writes captures through: a :class:`CaptureRecorder` in its own
+    process, or an :class:`archive.archiver.ArchiverProcess` that runs one in another."""
+
+    def record(self, ex: Exchange) -> SnapshotRef: ...
+
+    def record_resource(self, url: str, content_type: str, data: bytes, **fields: Any) -> Any: ...
+
+    def record_failure(self, url: str, outcome: str, error: str, **fields: Any) -> Any: ...
+
+    def note(self, key: str, outcome: str, error: str) -> None: ...
+
+    def store_text(self, digest: str, extractor: str, text: str) -> None: ...
+
+    def source_ids(self, urls: list[str]) -> dict[str, int]: ...
+
+    def prefetch(self, urls: list[str], fresh_since: datetime | None = None) -> set[str]: ...
+
+    def commit(self) -> None: ...
+
+    def maybe_commit(self) -> None: ...
+
+    def settle(self, keys: list[str]) -> tuple[dict[str, int], dict[str, str]]: ...
+
+    def close(self) -> None: ...
 
 
 def mime_of(content_type: str | None) -> str | None:
@@ -128,6 +160,8 @@ class CaptureRecorder:
         # SURT -> {payload digest: (where it was archived, row id)} for the SURTs
         # prefetched or written by this process.
         self._known: OrderedDict[str, dict[str, tuple[Revisit, int]]] = OrderedDict()
+        # record id -> row id of the records written lately, for page keys and notes.
+        self._ids: OrderedDict[str, int] = OrderedDict()
         self._pending = 0
         self._last_commit = time.monotonic()
         self.commit_every = commit_every
@@ -176,6 +210,29 @@ class CaptureRecorder:
             self._known.move_to_end(surt)
 
     # -- rows ---------------------------------------------------------------
+    # -- record ids ---------------------------------------------------------
+    def _row_id(self, key: str | None) -> int | None:
+        """The row id of the record ``key`` (a record id), from memory or the index."""
+        if key is None:
+            return None
+        found = self._ids.get(key)
+        return found if found is not None else index.snapshot_ids(self.session, [key]).get(key)
+
+    def _remember_id(self, ref: SnapshotRef) -> None:
+        if ref.record_id and ref.id is not None:
+            self._ids[ref.record_id] = ref.id
+            if len(self._ids) > _KNOWN_LIMIT:
+                self._ids.popitem(last=False)
+
+    def settle(self, keys: list[str]) -> tuple[dict[str, int], dict[str, str]]:
+        """Row ids of the records ``keys``, and (always empty here: a failed write raises
+        at once) the keys whose capture could not be saved, with why."""
+        ids = {k: self._ids[k] for k in keys if k in self._ids}
+        missing = [k for k in keys if k not in ids]
+        if missing:
+            ids.update(index.snapshot_ids(self.session, missing))
+        return ids, {}
+
     def _insert(self, values: dict[str, Any]) -> SnapshotRef:
         fields = (
             "url",
@@ -191,6 +248,7 @@ class CaptureRecorder:
             id=index.insert_snapshot(self.session, values), **{k: values.get(k) for k in fields}
         )
         self._pending += 1
+        self._remember_id(ref)
         return ref
 
     def _located(self, location: RecordLocation, url: str, **fields: Any) -> SnapshotRef:
@@ -207,17 +265,22 @@ class CaptureRecorder:
             }
         )
 
-    def record(self, ex: Exchange) -> SnapshotRef:
-        """Write the request and response (or revisit) records of ``ex`` and index the response."""
+    def record(self, ex: Exchange, *, record_id: str | None = None, digest: str | None = None) -> SnapshotRef:
+        """Write the request and response (or revisit) records of ``ex`` and index the response.
+
+        ``record_id`` and ``digest``, when the caller has them already, are the
+        main record's id and the payload digest of ``ex.response.body``.
+        """
         url, resp = ex.request.url, ex.response
         surt = index.surt_key(url)
-        digest = payload_digest(resp.body)
+        digest = digest or payload_digest(resp.body)
+        rid = uuid.UUID(record_id) if record_id else None
         factory = self.store.factory
         original = self._original(surt, digest) if resp.body and not resp.truncated else None
         if original:
-            main = factory.revisit(url, resp, ex.received_at, digest, original[0], ex.ip)
+            main = factory.revisit(url, resp, ex.received_at, digest, original[0], ex.ip, rid)
         else:
-            main = factory.response(url, resp, ex.received_at, ex.ip, digest)
+            main = factory.response(url, resp, ex.received_at, ex.ip, digest, rid)
         req = factory.request(ex.request, ex.sent_at, main.record_id)
         location = self.store.write([main, req])[0]
         ref = self._located(
@@ -225,7 +288,7 @@ class CaptureRecorder:
             url,
             surt=surt,
             source_id=ex.source_id,
-            page_id=ex.page_id,
+            page_id=self._row_id(ex.page_key),
             captured_at=ex.received_at,
             status=resp.status,
             mime=mime_of(resp.header("Content-Type")),
@@ -249,18 +312,21 @@ class CaptureRecorder:
         at: datetime | None = None,
         concurrent_to: str | None = None,
         source_id: int | None = None,
-        page_id: int | None = None,
+        page_key: str | None = None,
         via: str = "browser",
+        record_id: str | None = None,
     ) -> SnapshotRef:
         """A ``resource`` record, such as a screenshot or a rendered DOM."""
         at = at or self.now()
-        rid = uuid.UUID(concurrent_to) if concurrent_to else None
-        location = self.store.write([self.store.factory.resource(url, content_type, data, at, rid)])[0]
+        concurrent = uuid.UUID(concurrent_to) if concurrent_to else None
+        rid = uuid.UUID(record_id) if record_id else None
+        pending = self.store.factory.resource(url, content_type, data, at, concurrent, rid)
+        location = self.store.write([pending])[0]
         ref = self._located(
             location,
             url,
             source_id=source_id,
-            page_id=page_id,
+            page_id=self._row_id(page_key),
             captured_at=at,
             mime=mime_of(content_type),
             payload_digest=payload_digest(data),
@@ -278,7 +344,7 @@ class CaptureRecorder:
         *,
         at: datetime | None = None,
         source_id: int | None = None,
-        page_id: int | None = None,
+        page_key: str | None = None,
         status: int | None = None,
         via: str = "http",
     ) -> SnapshotRef:
@@ -290,16 +356,21 @@ class CaptureRecorder:
             at or self.now(),
             status=status,
             source_id=source_id,
-            page_id=page_id,
+            page_id=self._row_id(page_key),
             via=via,
         )
         ref = self._insert(row)
         self.maybe_commit()
         return ref
 
-    def note(self, snapshot_id: int, outcome: str, error: str) -> None:
-        """Change the outcome of a row after the fact (for example: body could not be decoded)."""
-        stmt = update(Snapshot).where(Snapshot.id == snapshot_id).values(outcome=outcome, error=error[:2000])
+    def note(self, key: str, outcome: str, error: str) -> None:
+        """Change the outcome of the capture ``key`` (a record id) after the fact (for example:
+        its body could not be decoded)."""
+        row_id = self._row_id(key)
+        if row_id is None:
+            logger.warning("no capture with record id %s to note %s on", key, outcome)
+            return
+        stmt = update(Snapshot).where(Snapshot.id == row_id).values(outcome=outcome, error=error[:2000])
         self.session.execute(stmt)
         self._pending += 1
 

@@ -135,6 +135,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("warc_prefix", "citewatch", "First part of every WARC file name."),
     Setting(
+        "archiver_process",
+        True,
+        "Write WARC records and index rows in a separate process, on another CPU core, while "
+        "the crawl fetches (capture crawls). Off: the crawl's own process writes them.",
+        _parse_bool,
+    ),
+    Setting(
         "max_response_size",
         50 * 10**6,
         "Largest response body kept. A larger body is cut at this "

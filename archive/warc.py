@@ -194,9 +194,15 @@ class RecordFactory:
         return PendingRecord(record, rid, "request", date)
 
     def response(
-        self, url: str, resp: HttpResponse, date: datetime, ip: str | None = None, digest: str | None = None
+        self,
+        url: str,
+        resp: HttpResponse,
+        date: datetime,
+        ip: str | None = None,
+        digest: str | None = None,
+        record_id: uuid.UUID | None = None,
     ) -> PendingRecord:
-        rid = self._make_id()
+        rid = record_id or self._make_id()
         http = StatusAndHeaders(
             f"{resp.status} {resp.reason}".strip(), list(resp.headers), protocol=resp.protocol
         )
@@ -223,8 +229,9 @@ class RecordFactory:
         digest: str,
         original: Revisit,
         ip: str | None = None,
+        record_id: uuid.UUID | None = None,
     ) -> PendingRecord:
-        rid = self._make_id()
+        rid = record_id or self._make_id()
         http = StatusAndHeaders(
             f"{resp.status} {resp.reason}".strip(), list(resp.headers), protocol=resp.protocol
         )
@@ -242,9 +249,15 @@ class RecordFactory:
         return PendingRecord(record, rid, "revisit", date)
 
     def resource(
-        self, url: str, content_type: str, data: bytes, date: datetime, concurrent_to: uuid.UUID | None = None
+        self,
+        url: str,
+        content_type: str,
+        data: bytes,
+        date: datetime,
+        concurrent_to: uuid.UUID | None = None,
+        record_id: uuid.UUID | None = None,
     ) -> PendingRecord:
-        rid = self._make_id()
+        rid = record_id or self._make_id()
         extra = {"WARC-Concurrent-To": record_uri(concurrent_to)} if concurrent_to else {}
         record = self._builder.create_warc_record(
             url,

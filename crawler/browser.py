@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from archive.recorder import CaptureRecorder, Exchange
+from archive.recorder import Exchange, Recorder
 from archive.warc import HttpRequest, HttpResponse, utcnow
 from crawler.guardproxy import BLOCKED_HEADER
 from crawler.netguard import blocked_message, browser_proxy, forbidden_reason, host_forbidden_reason
@@ -122,7 +122,7 @@ def _times(request: Any) -> tuple[datetime, datetime]:
     return sent, sent + timedelta(milliseconds=max(arrived_ms, 0))
 
 
-async def exchange_from(response: Any, source_id: int | None, page_id: int | None) -> Exchange:
+async def exchange_from(response: Any, source_id: int | None, page_key: str | None) -> Exchange:
     """A Playwright response as an Exchange ready for the recorder."""
     request = response.request
     try:
@@ -150,7 +150,7 @@ async def exchange_from(response: Any, source_id: int | None, page_id: int | Non
         ip=server["ipAddress"] if server else None,
         via="browser",
         source_id=source_id,
-        page_id=page_id,
+        page_key=page_key,
     )
 
 
@@ -185,7 +185,7 @@ async def settle(page: Any, cap_seconds: float) -> None:
 
 @dataclass
 class BrowserCapture:
-    page_snapshot_id: int | None
+    page_key: str | None  # record id of the page's own response
     page_status: int | None
     responses: int
     dom: str
@@ -196,7 +196,7 @@ async def record_page(
     page: Any,
     url: str,
     collector: ResponseCollector,
-    recorder: CaptureRecorder,
+    recorder: Recorder,
     source_id: int | None,
     settle_seconds: float,
 ) -> BrowserCapture:
@@ -217,9 +217,8 @@ async def record_page(
         snapshot = recorder.record(ex)
         if is_document:
             main = snapshot
-    concurrent = main.record_id if main else None
-    main_id = main.id if main else None
-    extra = {"concurrent_to": concurrent, "source_id": source_id, "page_id": main_id}
+    main_key = main.record_id if main else None
+    extra = {"concurrent_to": main_key, "source_id": source_id, "page_key": main_key}
     dom = ""
     try:
         dom = await page.content()
@@ -231,4 +230,4 @@ async def record_page(
     blocked = None
     if refused and (main is None or any(r.request.is_navigation_request() for r in refused)):
         blocked = (await refused[-1].body()).decode("utf-8", "replace")
-    return BrowserCapture(main_id, main.status if main else None, len(pairs), dom, blocked)
+    return BrowserCapture(main_key, main.status if main else None, len(pairs), dom, blocked)

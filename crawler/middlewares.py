@@ -133,10 +133,10 @@ class WarcWriterMiddleware:
             received_at=arrived,
             ip=str(response.ip_address) if response.ip_address else None,
             source_id=request.meta.get("source_id"),
-            page_id=request.meta.get("page_id"),
+            page_key=request.meta.get("page_key"),
         )
         snapshot = recorder_for(self.crawler).record(exchange)
-        request.meta["snapshot_id"] = snapshot.id
+        request.meta["snapshot_key"] = snapshot.record_id
         request.meta["payload_digest"] = snapshot.payload_digest
         request.meta["truncated"] = exchange.response.truncated
         # The raw download is unbounded (truncation happens above); this caps

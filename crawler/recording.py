@@ -1,10 +1,13 @@
-"""One CaptureRecorder per crawl, shared by the components that write captures.
+"""One recorder per crawl, shared by the components that write captures.
 
 Scrapy builds middlewares and spiders separately; they find the crawl's
-recorder here. It is created on first use from the crawl's ``ARCHIVE_*``
-settings, commits on a timer as well as by count (so no write transaction
-stays open while fetches are slow), and is closed by :func:`close_recorder`
-after the crawl, where a failure to save can still become the command's error.
+recorder here. It is either an :class:`archive.archiver.ArchiverProcess`
+attached before the crawl starts (:func:`attach_recorder`), or a
+:class:`archive.recorder.CaptureRecorder` in this process, created on first
+use from the crawl's ``ARCHIVE_*`` settings and committing on a timer as well
+as by count (so no write transaction stays open while fetches are slow). Both
+are closed by :func:`close_recorder` after the crawl, where a failure to save
+can still become the command's error.
 """
 
 from __future__ import annotations
@@ -16,12 +19,22 @@ from scrapy import signals
 from twisted.internet import task
 
 from archive.db import connect
-from archive.recorder import CaptureRecorder
+from archive.recorder import CaptureRecorder, Recorder
 
 _ATTR = "_citewatch_recorder"
 
 
-def recorder_for(crawler: Any) -> CaptureRecorder:
+def attach_recorder(crawler: Any, recorder: Any) -> None:
+    """Make ``recorder`` (an ArchiverProcess) the one this crawl writes through."""
+    setattr(crawler, _ATTR, recorder)
+
+
+def current_recorder(crawler: Any) -> Any:
+    """The crawl's recorder, or None when nothing was recorded."""
+    return getattr(crawler, _ATTR, None)
+
+
+def recorder_for(crawler: Any) -> Recorder:
     recorder = getattr(crawler, _ATTR, None)
     if recorder is None:
         settings = crawler.settings

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archive import __version__
+from archive.archiver import start_archiver
 from archive.settings import Settings
 from crawler.browser import BrowserGuard, launch_options
 from crawler.netguard import proxy_hosts
-from crawler.recording import close_recorder
+from crawler.recording import attach_recorder, close_recorder, current_recorder
 from crawler.spiders.capture import CaptureSpider, SeedResult
-from crawler.spiders.citations import AddResult, ArticleInput, CitationSpider
+
+if TYPE_CHECKING:
+    from crawler.spiders.citations import AddResult, ArticleInput
 
 logger = logging.getLogger(__name__)
 
@@ -145,17 +148,30 @@ def _quiet_libraries() -> None:
 
 
 def _crawl(
-    settings: Settings, spider_cls: type, browser_possible: bool, extra: dict[str, Any] | None, **kwargs: Any
+    settings: Settings,
+    spider_cls: type,
+    browser_possible: bool,
+    extra: dict[str, Any] | None,
+    archiver: Any = None,
+    **kwargs: Any,
 ) -> Any:
-    """Run one crawl of ``spider_cls`` to the end; returns the spider."""
+    """Run one crawl of ``spider_cls`` to the end, then settle its captures; returns the spider."""
     from scrapy.crawler import CrawlerProcess
 
+    # An archiver left unattached by an error here exits by itself when this process does.
     process = CrawlerProcess({**scrapy_settings(settings, browser_possible), **(extra or {})})
     _quiet_libraries()
     crawler = process.create_crawler(spider_cls)
+    if archiver is not None:
+        attach_recorder(crawler, archiver)
     process.crawl(crawler, **kwargs)
     process.start()
-    close_recorder(crawler)
+    try:
+        recorder = current_recorder(crawler)
+        if recorder is not None:
+            crawler.spider.settle(recorder)
+    finally:
+        close_recorder(crawler)
     return crawler.spider
 
 
@@ -173,13 +189,18 @@ def run_capture(
     browser: bool = False,
     on_result: Callable[[SeedResult], None] | None = None,
     extra: dict[str, Any] | None = None,
+    archiver: Any = None,
 ) -> list[SeedResult]:
-    """Capture ``urls`` (already checked) and return one result per URL, in order."""
+    """Capture ``urls`` (already checked) and return one result per URL, in order.
+
+    ``archiver``: one from :func:`start_archiver`, started earlier; by default one is started here.
+    """
     spider = _crawl(
         settings,
         CaptureSpider,
         browser or settings.auto_browser,
         extra,
+        archiver or start_archiver(settings),
         urls=urls,
         browser=browser,
         on_result=on_result,
@@ -196,7 +217,13 @@ def run_add(
     on_progress: Callable[[str], None] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> tuple[AddResult, list[SeedResult]]:
-    """Add a citing article: store it, resolve its outlets, capture what it cites."""
+    """Add a citing article: store it, resolve its outlets, capture what it cites.
+
+    Its spider stores articles and candidates through the recorder's own
+    database session, so it records in this process, not through an archiver.
+    """
+    from crawler.spiders.citations import CitationSpider
+
     spider = _crawl(
         settings,
         CitationSpider,

@@ -1,7 +1,13 @@
-"""Kill -9 the capture process mid-run, again and again; nothing may be left inconsistent."""
+"""Kill -9 the capture mid-run, again and again; nothing may be left inconsistent.
+
+A capture is two processes: the crawl and its archiver. Most kills take both
+(as a power cut or the OOM killer would); one kills the crawl alone, after
+which the archiver must finish and close what it was sent.
+"""
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import subprocess
@@ -11,15 +17,17 @@ import pytest
 
 from tests import webserver as ws
 from tests.conftest import VENV_BIN, warcio_check
+from tests.test_archiver import group_alive
 from tests.warcs import read_records, snapshot_rows
 
 pytestmark = pytest.mark.slow
 
 
-def _run_and_kill(home, urls: list[str], after: float, log) -> bool:  # type: ignore[no-untyped-def]
-    """Start a capture, wait until it is writing a WARC file, let it run ``after`` seconds, kill -9.
+def _run_and_kill(home, urls: list[str], after: float, log, group: bool) -> bool:  # type: ignore[no-untyped-def]
+    """Start a capture, wait until it is writing a WARC file, let it run ``after`` seconds, kill -9
+    its processes (``group``) or the crawl alone.
 
-    True when the process was killed while it was writing. Its stderr goes to ``log``.
+    True when the crawl was killed while it was writing. Its stderr goes to ``log``.
     """
     before = set(home.warc_dir.glob("*.open"))
     proc = subprocess.Popen(
@@ -29,6 +37,7 @@ def _run_and_kill(home, urls: list[str], after: float, log) -> bool:  # type: ig
         env={**home.env, "CITEWATCH_HOST_CONCURRENCY": "4", "CITEWATCH_WARC_MAX_SIZE": "4MB"},
         stdout=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
+        start_new_session=True,  # the archiver joins the crawl's process group
     )
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline:
@@ -36,8 +45,18 @@ def _run_and_kill(home, urls: list[str], after: float, log) -> bool:  # type: ig
             break
         time.sleep(0.02)
     time.sleep(after)
-    proc.send_signal(signal.SIGKILL)
-    return proc.wait(timeout=30) == -signal.SIGKILL
+    if group:
+        os.killpg(proc.pid, signal.SIGKILL)
+    else:
+        proc.send_signal(signal.SIGKILL)
+    killed = proc.wait(timeout=30) == -signal.SIGKILL
+    deadline = time.monotonic() + 60
+    while group_alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not group:
+        fresh = set(home.warc_dir.glob("*.open")) - before
+        assert not fresh, "the archiver of a killed crawl closes its files"
+    return killed
 
 
 def _check_consistent(home) -> None:  # type: ignore[no-untyped-def]
@@ -70,9 +89,9 @@ def test_kill_9_mid_capture_loses_nothing(home, server, database, request):
     killed = 0
     log_path = home.path / "killed-runs.log"
     with open(log_path, "w") as log:
-        for _ in range(5):
+        for run in range(5):
             rng.shuffle(urls)
-            killed += _run_and_kill(home, urls, after=rng.uniform(0.0, 1.5), log=log)
+            killed += _run_and_kill(home, urls, after=rng.uniform(0.0, 1.5), log=log, group=run != 2)
     assert killed == 5, "the capture process must be killed mid-run every time"
     # Each run reconciles first, then captures as usual; the last one cleans up after the fifth kill.
     final = home.run("capture", "--no-requisites", urls[0], check=True)

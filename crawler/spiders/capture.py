@@ -46,10 +46,11 @@ class SeedResult:
     message: str
     status: int | None = None
     final_url: str | None = None
-    snapshot_id: int | None = None
+    snapshot_key: str | None = None  # record id of the capture; its row id is filled in by settle()
     via: str = "http"
     requisites: int = 0
     seconds: float = 0.0
+    snapshot_id: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -73,7 +74,7 @@ class CaptureSpider(scrapy.Spider):
         self.results: dict[str, SeedResult] = {}
         self._started: dict[str, float] = {}
         self._requisites_seen: set[str] = set()
-        self._waiting: list[tuple[str, tuple[str, int | None]]] = []
+        self._waiting: list[tuple[str, tuple[str, str | None]]] = []
         self._flush_timer: asyncio.TimerHandle | None = None
         self.discovered: set[str] = set()
 
@@ -123,6 +124,17 @@ class CaptureSpider(scrapy.Spider):
         return scrapy.Request(
             url, callback=self.parse_browser, errback=self.on_error, meta=meta, dont_filter=True
         )
+
+    def settle(self, recorder: Any) -> None:
+        """After the crawl: give each result its capture's row id, and fail those whose
+        capture the recorder could not save."""
+        keyed = [r for r in self.results.values() if r.snapshot_key]
+        ids, failed = recorder.settle([r.snapshot_key for r in keyed])
+        for result in keyed:
+            result.snapshot_id = ids.get(result.snapshot_key)  # type: ignore[arg-type]
+            if result.snapshot_key in failed:
+                result.outcome = "error"
+                result.message = f"not archived: {failed[result.snapshot_key]}"  # type: ignore[index]
 
     # -- seeds ---------------------------------------------------------------
     async def start(self) -> AsyncIterator[scrapy.Request]:
@@ -201,7 +213,7 @@ class CaptureSpider(scrapy.Spider):
             message,
             response.status,
             response.url,
-            response.meta.get("snapshot_id"),
+            response.meta.get("snapshot_key"),
             "http",
             requisites,
         )
@@ -211,7 +223,7 @@ class CaptureSpider(scrapy.Spider):
             text = await asyncio.to_thread(pdf_text, body)
         except ValueError as exc:
             self.recorder.note(
-                meta["snapshot_id"],
+                meta["snapshot_key"],
                 "truncated" if meta.get("truncated") else "ok",
                 f"no text extracted: {exc}",
             )
@@ -229,7 +241,7 @@ class CaptureSpider(scrapy.Spider):
         """Requisites wait here briefly so that one query covers many pages' worth."""
         new = [u for u in urls if u not in self._requisites_seen]
         self._requisites_seen.update(new)
-        page = (response.meta["seed"], response.meta.get("snapshot_id"))
+        page = (response.meta["seed"], response.meta.get("snapshot_key"))
         self._waiting.extend((url, page) for url in new)
         if len(self._waiting) >= _REQUISITE_BATCH:
             self._flush_requisites()
@@ -244,9 +256,9 @@ class CaptureSpider(scrapy.Spider):
         waiting, self._waiting = self._waiting, []
         fresh = self.recorder.prefetch([url for url, _ in waiting], fresh_since=self._fresh_since())
         scheduled = 0
-        for url, (seed, page_id) in waiting:
+        for url, (seed, page_key) in waiting:
             if url not in fresh:
-                meta = self._meta(seed, None, page_id=page_id, requisite=True)
+                meta = self._meta(seed, None, page_key=page_key, requisite=True)
                 request = scrapy.Request(
                     url,
                     callback=self.parse_requisite,
@@ -299,7 +311,7 @@ class CaptureSpider(scrapy.Spider):
                 "recorded, screenshot and DOM kept",
                 status,
                 response.url,
-                capture.page_snapshot_id,
+                capture.page_key,
                 "browser",
                 capture.responses,
             )
@@ -317,16 +329,16 @@ class CaptureSpider(scrapy.Spider):
             # A refused HTTPS hop fails the navigation; the guard proxy knows why.
             message = guardproxy.CURRENT.last_block_since(meta.get("_cw_started", 0.0)) or message
             outcome = "blocked" if message.startswith("blocked:") else outcome
-        if meta.get("snapshot_id") and outcome == "too-large":
+        if meta.get("snapshot_key") and outcome == "too-large":
             # The response itself was archived; only decoding it failed.
-            self.recorder.note(meta["snapshot_id"], outcome, message)
+            self.recorder.note(meta["snapshot_key"], outcome, message)
         else:
             self.recorder.record_failure(
                 request.url,
                 outcome,
                 message,
                 source_id=meta.get("source_id"),
-                page_id=meta.get("page_id"),
+                page_key=meta.get("page_key"),
                 via="browser" if meta.get("playwright") else "http",
             )
         if not meta.get("requisite"):
@@ -336,7 +348,7 @@ class CaptureSpider(scrapy.Spider):
                     outcome,
                     message,
                     final_url=request.url,
-                    snapshot_id=meta.get("snapshot_id"),
+                    snapshot_key=meta.get("snapshot_key"),
                     via="browser" if meta.get("playwright") else "http",
                 )
             )

@@ -1,0 +1,129 @@
+"""The archiver process: what the crawl sends is written, indexed and settled, on both databases."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from archive import db
+from archive.archiver import ArchiverProcess
+from archive.errors import WarcError
+from archive.models import Snapshot
+from archive.warc import OPEN_SUFFIX
+from tests.conftest import ROOT, warcio_check
+from tests.test_archive import T0, exchange
+from tests.warcs import read_records
+
+
+@pytest.fixture
+def migrated(database_url: str) -> str:
+    engine = db.make_engine(database_url)
+    db.upgrade(engine)
+    engine.dispose()
+    return database_url
+
+
+def _rows(database_url: str) -> list[Snapshot]:
+    sessions = db.connect(database_url)
+    with sessions() as session:
+        rows = list(session.scalars(select(Snapshot).order_by(Snapshot.id)))
+    sessions.kw["bind"].dispose()
+    return rows
+
+
+def test_records_are_written_indexed_deduped_and_settled(migrated: str, tmp_path: Path) -> None:
+    warcs = tmp_path / "warcs"
+    archiver = ArchiverProcess(warcs, migrated)
+    source = archiver.source_ids(["https://example.org/a"])["https://example.org/a"]
+    page = archiver.record(exchange("https://example.org/a", b"<p>page</p>", T0))
+    same = archiver.record(exchange("https://example.org/a", b"<p>page</p>", T0 + timedelta(hours=1)))
+    image = exchange("https://example.org/a.png", b"PNG", T0)
+    image.page_key = page.record_id
+    archiver.record(image)
+    archiver.record_failure("https://example.org/gone", "http-4xx", "HTTP 404", page_key=page.record_id)
+    archiver.note(same.record_id, "truncated", "a note after the fact")
+    ids, failed = archiver.settle([page.record_id, same.record_id])
+    archiver.close()
+    archiver.close()  # closing twice is harmless
+
+    assert failed == {}
+    rows = {row.id: row for row in _rows(migrated)}
+    assert rows[ids[page.record_id]].record_type == "response"
+    assert rows[ids[same.record_id]].record_type == "revisit"  # deduped in the archiver
+    assert rows[ids[same.record_id]].refers_to_id == ids[page.record_id]
+    assert rows[ids[same.record_id]].error == "a note after the fact"
+    by_url = {row.url: row for row in rows.values()}
+    assert by_url["https://example.org/a.png"].page_id == ids[page.record_id]
+    assert by_url["https://example.org/gone"].page_id == ids[page.record_id]
+    assert by_url["https://example.org/gone"].outcome == "http-4xx"
+    assert source > 0
+    files = sorted(warcs.glob("*.warc.gz"))
+    assert files and not list(warcs.glob("*" + OPEN_SUFFIX)), "the archiver closed its file"
+    warcio_check(files)
+    payloads = {r.uri: r.payload for r in read_records(files) if r.type == "response"}
+    assert payloads == {"https://example.org/a": b"<p>page</p>", "https://example.org/a.png": b"PNG"}
+
+
+def test_a_dead_archiver_is_one_clear_error(migrated: str, tmp_path: Path) -> None:
+    archiver = ArchiverProcess(tmp_path / "warcs", migrated)
+    archiver._proc.kill()
+    archiver._proc.wait()
+    with pytest.raises(WarcError, match=r"archiver process stopped .*killed by signal 9"):
+        for _ in range(200):  # the first sends may still fit in the pipe
+            archiver.record(exchange("https://example.org/a", b"x" * 10_000, T0))
+        archiver.settle([])
+
+
+_CRAWL = """
+import os, sys
+from datetime import datetime
+from archive.archiver import ArchiverProcess
+from tests.test_archive import exchange
+archiver = ArchiverProcess(sys.argv[1], sys.argv[2])
+for i in range(int(sys.argv[3])):
+    archiver.record(exchange(f"https://example.org/p{i}", b"body %d" % i, datetime(2026, 1, 2)))
+os.kill(os.getpid(), 9)
+"""
+
+
+def test_the_archiver_keeps_what_a_killed_crawl_sent(migrated: str, tmp_path: Path) -> None:
+    warcs = tmp_path / "warcs"
+    crawl = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(_CRAWL), str(warcs), migrated, "300"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        start_new_session=True,  # its archiver joins its process group
+    )
+    assert crawl.wait(timeout=60) == -signal.SIGKILL
+    _wait_for_group(crawl.pid)
+    assert not list(warcs.glob("*" + OPEN_SUFFIX)), "the archiver closed its file after the crawl died"
+    warcio_check(sorted(warcs.glob("*.warc.gz")))
+    urls = {row.url for row in _rows(migrated)}
+    assert urls == {f"https://example.org/p{i}" for i in range(300)}
+
+
+def group_alive(pgid: int) -> bool:
+    """True while a live (not zombie) process of the group ``pgid`` is left."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # it exited while we looked
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def _wait_for_group(pgid: int, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while group_alive(pgid):
+        assert time.monotonic() < deadline, f"process group {pgid} still running after {seconds} s"
+        time.sleep(0.05)
