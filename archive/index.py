@@ -158,11 +158,14 @@ def source_ids(session: Session, urls: list[str], now: datetime) -> dict[str, in
         chunk = urls[start : start + 500]
         rows = session.execute(select(Source.id, Source.url).where(Source.url.in_(chunk)))
         found.update((url, sid) for sid, url in rows)
-    stmt = insert(SOURCES).returning(SOURCES.c.id)
-    for url in urls:
-        if url not in found:
-            values = {"url": url, "surt": surt_key(url), "created_at": now, "paused": False}
-            found[url] = int(session.execute(stmt, values).scalar_one())
+    new = [
+        {"url": url, "surt": surt_key(url), "created_at": now, "paused": False}
+        for url in dict.fromkeys(urls)
+        if url not in found
+    ]
+    if new:  # one batched statement (SQLAlchemy's insertmanyvalues), not one per URL
+        stmt = insert(SOURCES).returning(SOURCES.c.id, SOURCES.c.url, sort_by_parameter_order=True)
+        found.update((url, int(sid)) for sid, url in session.execute(stmt, new))
     return found
 
 

@@ -52,30 +52,46 @@ def _srcset_urls(srcset: str) -> list[str]:
     return [part.strip().split()[0] for part in srcset.split(",") if part.strip()]
 
 
-def _html_candidates(sel: Selector) -> list[str]:
+# One pass over the tree. Queried on lxml's root, not through parsel: wrapping each of a
+# page's hundreds of results in a Selector cost more than the query itself.
+_CANDIDATES = (
+    "//base/@href | //link[@href] | //img/@src | //script/@src | //source/@src | //video/@poster"
+    " | //audio/@src | //video/@src | //input[@type='image']/@src | //embed/@src"
+    " | //img/@srcset | //source/@srcset | //style | //@style"
+)
+
+
+def _html_candidates(sel: Selector) -> tuple[str | None, list[str]]:
+    """(the ``<base href>``, if any, and every requisite reference in document order)."""
+    base: str | None = None
     found: list[str] = []
-    for link in sel.xpath("//link[@href]"):
-        rels = set((link.attrib.get("rel") or "").lower().split())
-        if rels & _LINK_RELS:
-            found.append(link.attrib["href"])
-    found += sel.xpath(
-        "//img/@src | //script/@src | //source/@src | //video/@poster | //audio/@src"
-        " | //video/@src | //input[@type='image']/@src | //embed/@src"
-    ).getall()
-    for srcset in sel.xpath("//img/@srcset | //source/@srcset").getall():
-        found += _srcset_urls(srcset)
-    return found
+    root = sel.root
+    if not hasattr(root, "xpath"):  # not a parsed document
+        return None, found
+    for item in root.xpath(_CANDIDATES):
+        if not isinstance(item, str):  # an element: <link> or <style>
+            if item.tag == "style":
+                found += css_references(item.text or "")
+            elif set((item.get("rel") or "").lower().split()) & _LINK_RELS:
+                found.append(item.get("href"))
+            continue
+        name = item.attrname
+        if name == "style":
+            found += css_references(item, declarations=True)
+        elif name == "srcset":
+            found += _srcset_urls(item)
+        elif name == "href":  # only <base> hrefs are attributes here
+            base = base or str(item)
+        else:
+            found.append(str(item))
+    return base, found
 
 
 def html_requisites(base_url: str, page: str | Selector) -> list[str]:
     """Absolute URLs of the requisites of an HTML page, in document order, without repeats."""
     sel = page if isinstance(page, Selector) else Selector(text=page or "<html></html>")
-    base = _absolute(base_url, sel.xpath("//base/@href").get()) or base_url
-    found = _html_candidates(sel)
-    for css in sel.xpath("//style/text()").getall():
-        found += css_references(css)
-    for style in sel.xpath("//@style").getall():
-        found += css_references(style, declarations=True)
+    base_href, found = _html_candidates(sel)
+    base = _absolute(base_url, base_href) or base_url
     return _unique(base, found)
 
 
