@@ -117,12 +117,7 @@ def _database(settings: Any):  # type: ignore[no-untyped-def]
     from archive import db
 
     settings.home_path.mkdir(parents=True, exist_ok=True)
-    engine = db.make_engine(settings.effective_database_url)
-    try:
-        db.ensure_current(engine)
-    finally:
-        engine.dispose()
-    return db.connect(settings.effective_database_url)
+    return db.migrated(settings.effective_database_url)
 
 
 @cli.command()
@@ -314,49 +309,67 @@ def capture(
     as_json: bool,
 ) -> None:
     """Capture URLS now, into WARC files and the index (no schedule)."""
-    from archive.archiver import start_archiver
-
     wanted = list(urls) + (_read_url_file(input_file) if input_file else [])
     if not wanted:
         raise UsageError("no URLs given: name them as arguments or with --input FILE")
     settings = obj.settings(page_requisites=False if no_requisites else None)
     good, bad = _check_urls(wanted)
-    sessions = _database(settings)
-    archiver = start_archiver(settings) if good else None
-    try:
-        results = _capture(settings, sessions, good, bad, browser, archiver)
-    finally:
-        if archiver is not None:
-            archiver.close()  # at once, unless the crawl closed it already
+    if browser:
+        _check_browser(settings)
+    for _raw, message in bad:
+        err.print(f"citewatch: {message}", markup=False, highlight=False)
+    results = [_rejected(raw, message) for raw, message in bad]
+    results += _capture(settings, good, bad, browser)
     _print_results(results, as_json)
     if bad:
         sys.exit(UsageError.exit_code)
     sys.exit(0 if all(r.ok for r in results) else 1)
 
 
-def _capture(
-    settings: Any, sessions: Any, good: list[str], bad: list[tuple[str, str]], browser: bool, archiver: Any
-) -> list[Any]:
-    """Reconcile, record rejected URLs, capture the good ones; results for all, rejected first."""
+def _rejected(url: str, message: str) -> Any:
+    from crawler.spiders.capture import SeedResult
+
+    return SeedResult(url, "bad-url", message)
+
+
+def _capture(settings: Any, good: list[str], bad: list[tuple[str, str]], browser: bool) -> list[Any]:
+    """Repair what a crash left, record the rejected URLs, capture the good ones.
+
+    With the archiver process, the archiver does the database work while this
+    process starts the crawl (see archive/archiver.py); otherwise it happens here.
+    """
+    from archive.archiver import start_archiver
+
+    archiver = start_archiver(settings) if good else None
+    if archiver is None:
+        _report_recovery(_prepare_here(settings, bad))
+        return _run(settings, good, browser)
+    try:
+        ticket = archiver.prepare(bad)  # done while the crawl starts up; its first query waits for it
+        results = _run(settings, good, browser, archiver)
+        _report_recovery(archiver.prepared(ticket))
+        return results
+    finally:
+        archiver.close()  # at once, unless the crawl closed it already
+
+
+def _prepare_here(settings: Any, bad: list[tuple[str, str]]) -> dict[str, int]:
     from archive.reconcile import reconcile
 
+    sessions = _database(settings)
     report = reconcile(sessions, settings.warc_dir)
-    if report.files_recovered:
+    _record_rejected(sessions, bad)
+    return {"files_recovered": len(report.files_recovered), "rows_added": report.rows_added}
+
+
+def _report_recovery(report: dict[str, int]) -> None:
+    if report["files_recovered"]:
         err.print(
-            f"recovered {len(report.files_recovered)} WARC file(s) left open by a crash "
-            f"({report.rows_added} records indexed)",
+            f"recovered {report['files_recovered']} WARC file(s) left open by a crash "
+            f"({report['rows_added']} records indexed)",
             markup=False,
             highlight=False,
         )
-    _record_rejected(sessions, bad)
-    for _raw, message in bad:
-        err.print(f"citewatch: {message}", markup=False, highlight=False)
-    if browser:
-        _check_browser(settings)
-    from crawler.spiders.capture import SeedResult
-
-    rejected = [SeedResult(raw, "bad-url", message) for raw, message in bad]
-    return rejected + _run(settings, good, browser, archiver)
 
 
 def _run(settings: Any, urls: list[str], browser: bool, archiver: Any = None) -> list[Any]:

@@ -9,12 +9,14 @@ which runs a :class:`archive.recorder.CaptureRecorder` on another core.
 most of them send a message and return at once, so the crawl refers to a
 capture by its record id (the WARC-Record-ID's uuid, chosen here) rather than
 by its row number, which :meth:`ArchiverProcess.settle` looks up at the end.
-Messages go down one pipe and are handled in order; only the calls that need
-an answer (``settle``, ``close``) wait for one, on a second pipe, so neither
-side can block the other forever. A full pipe makes the crawl wait for the
-archiver: back-pressure, not an unbounded queue. The two queries the crawl
-needs answered at once (the Source ids of its URLs, and which requisites are
-fresh) it makes itself, so it never waits for the archiver to start up.
+Messages go down one pipe and are handled in order; the calls that need an
+answer get it on a second pipe, in the same order, and the crawl reads it when
+it needs it, so it sends :meth:`ArchiverProcess.prepare` (migrate the
+database, repair what a crash left, record rejected URLs) first and goes on
+starting up while the archiver does that. A full pipe makes the crawl wait for
+the archiver: back-pressure, not an unbounded queue. The crawl's process never
+touches the database itself, nor imports SQLAlchemy: the archiver does all of
+that, on its core.
 
 The crash contract is the recorder's: a record is flushed before its row
 commits. When the crawl's process ends in any way, even kill -9, the archiver
@@ -45,27 +47,20 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from archive.db import reason as db_reason
 from archive.errors import CitewatchError, DatabaseError, WarcError
-from archive.recorder import Exchange, SnapshotRef
+from archive.exchange import Exchange, SnapshotRef
 from archive.warc import IdFactory, payload_digest, utcnow
 
 logger = logging.getLogger(__name__)
 
-# Calls that wait for an answer; every other message is one-way.
-_ANSWERED = {"settle", "close"}
+# Calls that are answered; every other message is one-way.
+_ANSWERED = {"prepare", "source_ids", "fresh", "settle", "close"}
 # The down pipe's buffer: room for the first few hundred records while the archiver starts.
 _PIPE_BYTES = 1 << 20
 
 
 class ArchiverProcess:
-    """The crawl's handle on an archiver child process (see the module docstring).
-
-    ``database_url`` also serves the queries the crawl makes itself
-    (:meth:`source_ids`, and :meth:`prefetch` with ``fresh_since``).
-    """
+    """The crawl's handle on an archiver child process (see the module docstring)."""
 
     def __init__(
         self,
@@ -77,10 +72,11 @@ class ArchiverProcess:
         commit_interval: float = 1.0,
         make_id: IdFactory = uuid.uuid4,
     ):
-        self.database_url = database_url
         self.commit_interval = commit_interval
         self._make_id = make_id
-        self._sessions: Any = None
+        self._asked = 0  # answered calls sent so far
+        self._read = 0  # answers read so far
+        self._early: dict[int, tuple[Any, ...]] = {}  # answers read before they were wanted
         config = {
             "warc_dir": str(warc_dir),
             "database_url": database_url,
@@ -112,23 +108,36 @@ class ArchiverProcess:
         except (OSError, ValueError) as exc:
             raise self._stopped() from exc
 
-    def _call(self, *message: Any) -> Any:
+    def _ask(self, *message: Any) -> int:
+        """Send a call that is answered; returns its ticket for :meth:`_answer`."""
         self._send(*message)
-        try:
-            status, *answer = self._up.recv()
-        except (EOFError, OSError) as exc:
-            raise self._stopped() from exc
+        self._asked += 1
+        return self._asked
+
+    def _answer(self, ticket: int) -> Any:
+        """The answer to the call ``ticket``, waiting for it (answers come in order)."""
+        while ticket not in self._early:
+            try:
+                self._early[self._read + 1] = self._up.recv()
+            except (EOFError, OSError) as exc:
+                raise self._stopped() from exc
+            self._read += 1
+        status, *answer = self._early.pop(ticket)
         if status == "ok":
             return answer[0]
         kind, text = answer
         raise (DatabaseError if kind == "DatabaseError" else WarcError)(text)
 
+    def _call(self, *message: Any) -> Any:
+        return self._answer(self._ask(*message))
+
     def _stopped(self) -> WarcError:
         return WarcError(f"the archiver process stopped ({self._exit_status()}): captures cannot be saved")
 
     def _exit_status(self) -> str:
-        code = self._proc.poll()
-        if code is None:
+        try:
+            code = self._proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
             return "it is not answering"
         return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
 
@@ -154,40 +163,32 @@ class ArchiverProcess:
     def store_text(self, digest: str, extractor: str, text: str) -> None:
         self._send("store_text", digest, extractor, text)
 
-    def source_ids(self, urls: list[str]) -> dict[str, int]:
-        """Source ids of ``urls``, creating the Sources that are new (committed here)."""
-        from archive import index
+    def prepare(self, rejected: list[tuple[str, str]]) -> int:
+        """Have the archiver bring the database to the newest migration, repair what a crash
+        left (:func:`archive.reconcile.reconcile`) and record ``rejected`` (URL, why) as
+        ``bad-url`` attempts. Returns a ticket for :meth:`prepared`; send this first."""
+        return self._ask("prepare", rejected)
 
-        with self._sessions_here()() as session:
-            try:
-                found = index.source_ids(session, urls, utcnow())
-                session.commit()
-            except SQLAlchemyError as exc:
-                raise DatabaseError(f"cannot save sources to the database: {db_reason(exc)}") from exc
-        return found
+    def prepared(self, ticket: int) -> dict[str, int]:
+        """What :meth:`prepare` did: ``files_recovered`` and ``rows_added``."""
+        return dict(self._answer(ticket))
+
+    def source_ids(self, urls: list[str]) -> dict[str, int]:
+        """Source ids of ``urls``, creating the Sources that are new."""
+        return dict(self._call("source_ids", urls))
 
     def prefetch(self, urls: list[str], fresh_since: datetime | None = None) -> set[str]:
-        """Ask the archiver to load what it needs to dedup ``urls``; return those of ``urls``
-        captured successfully since ``fresh_since`` (read here, from committed rows)."""
-        self._send("prefetch", urls)
+        """Have the archiver load what it needs to dedup ``urls``; with ``fresh_since``, wait
+        for those of ``urls`` captured successfully since then."""
+        return self.prefetch_later(urls, fresh_since)()
+
+    def prefetch_later(self, urls: list[str], fresh_since: datetime | None = None) -> Callable[[], set[str]]:
+        """:meth:`prefetch`, sent now; the function returned gives its answer (waiting for it)."""
         if fresh_since is None or not urls:
-            return set()
-        from archive import index
-
-        by_surt = {index.surt_key(u): u for u in urls}
-        surts = list(by_surt)
-        with self._sessions_here()() as session:
-            fresh = set()
-            for start in range(0, len(surts), 500):
-                fresh |= index.fresh_surts(session, surts[start : start + 500], fresh_since)
-        return {by_surt[s] for s in fresh}
-
-    def _sessions_here(self) -> Any:
-        if self._sessions is None:
-            from archive.db import connect
-
-            self._sessions = connect(self.database_url)
-        return self._sessions
+            self._send("prefetch", urls)
+            return set
+        ticket = self._ask("fresh", urls, fresh_since)
+        return lambda: set(self._answer(ticket))
 
     def commit(self) -> None:
         self._send("commit")
@@ -214,8 +215,6 @@ class ArchiverProcess:
             self._down.close()
             self._up.close()
             self._proc.wait()
-            if self._sessions is not None:
-                self._sessions.kw["bind"].dispose()
 
 
 def start_archiver(settings: Any) -> Any:
@@ -247,7 +246,26 @@ def _record_failure(recorder: Any, url: str, outcome: str, error: str, fields: d
     recorder.record_failure(url, outcome, error, **fields)
 
 
+def _prepare(recorder: Any, rejected: list[tuple[str, str]]) -> dict[str, int]:
+    from archive.reconcile import reconcile
+
+    report = reconcile(recorder.sessions, recorder.store.directory)
+    for url, message in rejected:
+        recorder.record_failure(url, "bad-url", message)
+    recorder.commit()
+    return {"files_recovered": len(report.files_recovered), "rows_added": report.rows_added}
+
+
+def _source_ids(recorder: Any, urls: list[str]) -> dict[str, int]:
+    found = recorder.source_ids(urls)
+    recorder.commit()  # the crawl may be about to write through another connection
+    return found
+
+
 _HANDLERS: dict[str, Callable[..., Any]] = {
+    "prepare": _prepare,
+    "source_ids": _source_ids,
+    "fresh": lambda r, urls, since: r.prefetch(urls, fresh_since=since),
     "record": _record,
     "record_resource": _record_resource,
     "record_failure": _record_failure,
@@ -270,14 +288,20 @@ class _Archiver:
     def handle(self, message: tuple[Any, ...]) -> bool:
         """Handle one message; False once the crawl said close."""
         op, args = message[0], message[1:]
-        if op == "settle":
-            ids, _ = self.recorder.settle(args[0])
-            self.answers.send(("ok", (ids, {k: v for k, v in self.failed.items() if k in set(args[0])})))
-            return True
         try:
-            result = _HANDLERS[op](self.recorder, *args)
+            if isinstance(self.recorder, _Unavailable):
+                raise self.recorder.error
+            if op == "settle":
+                ids, _ = self.recorder.settle(args[0])
+                result: Any = (ids, {k: v for k, v in self.failed.items() if k in set(args[0])})
+            else:
+                result = _HANDLERS[op](self.recorder, *args)
         except CitewatchError as exc:
             self._failed(op, args, exc)
+            return op != "close"
+        except Exception as exc:  # a bug here must not lose the rest of the crawl's captures
+            logger.exception("archiver: unexpected error handling %s", op)
+            self._failed(op, args, WarcError(f"{type(exc).__name__}: {exc}"))
             return op != "close"
         if op in _ANSWERED:
             self.answers.send(("ok", result))
@@ -288,7 +312,7 @@ class _Archiver:
         if op in _ANSWERED:
             self.answers.send(("error", type(exc).__name__, str(exc)))
             return
-        if not self.failed:
+        if not self.failed and not isinstance(self.recorder, _Unavailable):  # that, the crawl reports
             logger.error("archiver: %s", exc)
         key = args[1] if op == "record" else args[-1].get("record_id") if op == "record_resource" else None
         self.failed[str(key or f"{op}:{len(self.failed)}")] = str(exc)
@@ -314,24 +338,45 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the crawl stops first; its pipe closing stops us
     logging.basicConfig(level=logging.WARNING, format="citewatch: %(message)s")
     read_fd, write_fd, raw = int(argv[0]), int(argv[1]), json.loads(argv[2])
-    from archive.db import connect
-    from archive.recorder import CaptureRecorder
-
     commands = Connection(read_fd, writable=False)
     answers = Connection(write_fd, readable=False)
     try:
-        recorder = CaptureRecorder(
-            Path(raw["warc_dir"]),
-            connect(raw["database_url"]),
-            prefix=raw["prefix"],
-            max_size=raw["max_size"],
-            commit_interval=raw["commit_interval"],
-        )
+        recorder: Any = _recorder(raw)
+    except CitewatchError as exc:  # every call will say so: the crawl reports it
+        recorder = _Unavailable(exc, raw["commit_interval"])
+    try:
         serve(commands, answers, recorder)
     except CitewatchError as exc:
         logger.error("archiver: %s", exc)
         return 1
     return 0
+
+
+def _recorder(raw: dict[str, Any]) -> Any:
+    from archive.db import migrated
+    from archive.recorder import CaptureRecorder
+
+    return CaptureRecorder(
+        Path(raw["warc_dir"]),
+        migrated(raw["database_url"]),
+        prefix=raw["prefix"],
+        max_size=raw["max_size"],
+        commit_interval=raw["commit_interval"],
+    )
+
+
+class _Unavailable:
+    """Stands in for a recorder that could not be made: every message fails with why."""
+
+    def __init__(self, error: CitewatchError, commit_interval: float):
+        self.error = error
+        self.commit_interval = commit_interval
+
+    def maybe_commit(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 if __name__ == "__main__":

@@ -139,6 +139,16 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config(create_engine("sqlite://"))).get_current_head()
 
 
+def migrated(url: str) -> sessionmaker[Session]:
+    """A session factory for the database ``url``, brought to head first (idempotent)."""
+    engine = make_engine(url)
+    try:
+        ensure_current(engine)
+    finally:
+        engine.dispose()
+    return connect(url)
+
+
 def connect(url: str) -> sessionmaker[Session]:
     """A session factory for a database that is migrated to head."""
     engine = make_engine(url)

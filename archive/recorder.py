@@ -17,10 +17,10 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,11 +28,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from archive import db, index
 from archive.errors import DatabaseError
+from archive.exchange import Exchange, Recorder, SnapshotRef
 from archive.models import ExtractedText, Snapshot, WarcFile
 from archive.warc import (
     Clock,
-    HttpRequest,
-    HttpResponse,
     IdFactory,
     RecordLocation,
     Revisit,
@@ -40,6 +39,8 @@ from archive.warc import (
     payload_digest,
     utcnow,
 )
+
+__all__ = ["CaptureRecorder", "Exchange", "Recorder", "SnapshotRef", "mime_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,67 +51,6 @@ TRUNCATION_REASONS = {
 }
 
 _KNOWN_LIMIT = 100_000
-
-
-@dataclass
-class Exchange:
-    """One HTTP request and its response, as they crossed the wire."""
-
-    request: HttpRequest
-    response: HttpResponse
-    sent_at: datetime
-    received_at: datetime
-    ip: str | None = None
-    via: str = "http"
-    source_id: int | None = None
-    page_key: str | None = None  # record id of the page this was loaded for (a page requisite)
-
-
-@dataclass
-class SnapshotRef:
-    """What the capture path needs to know of a Snapshot row it just wrote.
-
-    ``record_id`` (the WARC-Record-ID's uuid) is the key the crawl refers to the
-    capture by; ``id``, the row's number, is None when the row is written by an
-    :class:`archive.archiver.ArchiverProcess` and not known yet.
-    """
-
-    id: int | None
-    url: str
-    captured_at: datetime
-    status: int | None = None
-    record_type: str | None = None
-    record_id: str | None = None
-    payload_digest: str | None = None
-    refers_to_id: int | None = None
-    outcome: str = "ok"
-
-
-class Recorder(Protocol):
-    """What the crawl writes captures through: a :class:`CaptureRecorder` in its own
-    process, or an :class:`archive.archiver.ArchiverProcess` that runs one in another."""
-
-    def record(self, ex: Exchange) -> SnapshotRef: ...
-
-    def record_resource(self, url: str, content_type: str, data: bytes, **fields: Any) -> Any: ...
-
-    def record_failure(self, url: str, outcome: str, error: str, **fields: Any) -> Any: ...
-
-    def note(self, key: str, outcome: str, error: str) -> None: ...
-
-    def store_text(self, digest: str, extractor: str, text: str) -> None: ...
-
-    def source_ids(self, urls: list[str]) -> dict[str, int]: ...
-
-    def prefetch(self, urls: list[str], fresh_since: datetime | None = None) -> set[str]: ...
-
-    def commit(self) -> None: ...
-
-    def maybe_commit(self) -> None: ...
-
-    def settle(self, keys: list[str]) -> tuple[dict[str, int], dict[str, str]]: ...
-
-    def close(self) -> None: ...
 
 
 def mime_of(content_type: str | None) -> str | None:
@@ -167,6 +107,11 @@ class CaptureRecorder:
         self.commit_every = commit_every
         self.commit_interval = commit_interval
 
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """The session factory this recorder writes through."""
+        return self._sessions
+
     # -- WARC files ---------------------------------------------------------
     def _file_opened(self, name: str) -> None:
         self._file_ids[name] = index.warc_file_id(self.session, name, self.now())
@@ -196,6 +141,11 @@ class CaptureRecorder:
         while len(self._known) > _KNOWN_LIMIT:
             self._known.popitem(last=False)
         return fresh
+
+    def prefetch_later(self, urls: list[str], fresh_since: datetime | None = None) -> Callable[[], set[str]]:
+        """:meth:`prefetch`, with its answer given by the function returned."""
+        fresh = self.prefetch(urls, fresh_since)
+        return lambda: fresh
 
     def _original(self, surt: str, digest: str) -> tuple[Revisit, int] | None:
         known = self._known.get(surt)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from archive.recorder import Exchange, Recorder
+from archive.exchange import Exchange, Recorder
 from archive.warc import HttpRequest, HttpResponse, utcnow
 from crawler.guardproxy import BLOCKED_HEADER
 from crawler.netguard import blocked_message, browser_proxy, forbidden_reason, host_forbidden_reason

@@ -18,8 +18,7 @@ from typing import Any
 from scrapy import signals
 from twisted.internet import task
 
-from archive.db import connect
-from archive.recorder import CaptureRecorder, Recorder
+from archive.exchange import Recorder
 
 _ATTR = "_citewatch_recorder"
 
@@ -37,6 +36,9 @@ def current_recorder(crawler: Any) -> Any:
 def recorder_for(crawler: Any) -> Recorder:
     recorder = getattr(crawler, _ATTR, None)
     if recorder is None:
+        from archive.db import connect
+        from archive.recorder import CaptureRecorder
+
         settings = crawler.settings
         recorder = CaptureRecorder(
             Path(settings["ARCHIVE_WARC_DIR"]),

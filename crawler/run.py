@@ -167,6 +167,8 @@ def _crawl(
     process.crawl(crawler, **kwargs)
     process.start()
     try:
+        if crawler.spider.start_error is not None:
+            raise crawler.spider.start_error
         recorder = current_recorder(crawler)
         if recorder is not None:
             crawler.spider.settle(recorder)

@@ -23,6 +23,7 @@ from scrapy import signals
 from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Response, TextResponse
 
+from archive.errors import CitewatchError
 from archive.extract import pdf_text
 from archive.warc import utcnow
 from crawler import browser, guardproxy
@@ -35,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 # Requisites found on pages are looked up in the index in batches of this many.
 _REQUISITE_BATCH = 200
+# Seconds between sending a batch's lookup and collecting its answer.
+_ANSWER_DELAY = 0.02
 
 
 @dataclass
@@ -76,7 +79,10 @@ class CaptureSpider(scrapy.Spider):
         self._requisites_seen: set[str] = set()
         self._waiting: list[tuple[str, tuple[str, str | None]]] = []
         self._flush_timer: asyncio.TimerHandle | None = None
+        # Requisite batches whose freshness lookup was sent, with a function giving its answer.
+        self._checking: list[tuple[list[tuple[str, tuple[str, str | None]]], Callable[[], set[str]]]] = []
         self.discovered: set[str] = set()
+        self.start_error: CitewatchError | None = None
 
     # -- helpers -------------------------------------------------------------
     @property
@@ -139,7 +145,12 @@ class CaptureSpider(scrapy.Spider):
     # -- seeds ---------------------------------------------------------------
     async def start(self) -> AsyncIterator[scrapy.Request]:
         self.crawler.signals.connect(self._flush_when_idle, signal=signals.spider_idle)
-        for request in self._seed_requests(self.seeds):
+        try:
+            requests = list(self._seed_requests(self.seeds))
+        except CitewatchError as exc:  # no database to record in: nothing is fetched
+            self.start_error = exc
+            return
+        for request in requests:
             yield request
 
     def _seed_requests(self, seeds: list[str]) -> Iterable[scrapy.Request]:
@@ -162,8 +173,11 @@ class CaptureSpider(scrapy.Spider):
                 )
 
     def _flush_when_idle(self) -> None:
-        """Requisites wait to be batched; an idle crawl sends the last of them out."""
-        if self._waiting and self._flush_requisites():
+        """Requisites wait to be batched and looked up; an idle crawl sends the last of them out."""
+        scheduled = self._schedule_checked()
+        if self._waiting:
+            scheduled += self._flush_requisites(now=True)
+        if scheduled:
             raise DontCloseSpider
 
     # -- HTTP responses ------------------------------------------------------
@@ -248,13 +262,32 @@ class CaptureSpider(scrapy.Spider):
         elif self._waiting and self._flush_timer is None:
             self._flush_timer = asyncio.get_running_loop().call_later(0.05, self._flush_requisites)
 
-    def _flush_requisites(self) -> int:
-        """Look the waiting requisites up in one query; fetch those not fresh. Returns how many."""
+    def _flush_requisites(self, now: bool = False) -> int:
+        """Look the waiting requisites up in one query, and fetch those not fresh.
+
+        The answer is collected a moment later (``now``: at once), so that the
+        crawl does not wait while an archiver process runs the query. Returns how
+        many requests were scheduled now.
+        """
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
         waiting, self._waiting = self._waiting, []
-        fresh = self.recorder.prefetch([url for url, _ in waiting], fresh_since=self._fresh_since())
+        if not waiting:
+            return 0
+        fresh = self.recorder.prefetch_later([url for url, _ in waiting], fresh_since=self._fresh_since())
+        if now:
+            return self._schedule_requisites(waiting, fresh())
+        self._checking.append((waiting, fresh))
+        asyncio.get_running_loop().call_later(_ANSWER_DELAY, self._schedule_checked)
+        return 0
+
+    def _schedule_checked(self) -> int:
+        """Schedule the requisites whose lookup was sent earlier."""
+        checking, self._checking = self._checking, []
+        return sum(self._schedule_requisites(waiting, fresh()) for waiting, fresh in checking)
+
+    def _schedule_requisites(self, waiting: list[tuple[str, tuple[str, str | None]]], fresh: set[str]) -> int:
         scheduled = 0
         for url, (seed, page_key) in waiting:
             if url not in fresh:

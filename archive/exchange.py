@@ -1,0 +1,80 @@
+"""What the crawl hands over for archiving, and what it gets back: plain values.
+
+Kept apart from :mod:`archive.recorder` so that the crawl's process, when an
+:class:`archive.archiver.ArchiverProcess` does its writing, needs neither
+SQLAlchemy nor the database: it only builds these and sends them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from archive.warc import HttpRequest, HttpResponse
+
+
+@dataclass
+class Exchange:
+    """One HTTP request and its response, as they crossed the wire."""
+
+    request: HttpRequest
+    response: HttpResponse
+    sent_at: datetime
+    received_at: datetime
+    ip: str | None = None
+    via: str = "http"
+    source_id: int | None = None
+    page_key: str | None = None  # record id of the page this was loaded for (a page requisite)
+
+
+@dataclass
+class SnapshotRef:
+    """What the capture path needs to know of a Snapshot row it just wrote.
+
+    ``record_id`` (the WARC-Record-ID's uuid) is the key the crawl refers to the
+    capture by; ``id``, the row's number, is None when the row is written by an
+    :class:`archive.archiver.ArchiverProcess` and not known yet.
+    """
+
+    id: int | None
+    url: str
+    captured_at: datetime
+    status: int | None = None
+    record_type: str | None = None
+    record_id: str | None = None
+    payload_digest: str | None = None
+    refers_to_id: int | None = None
+    outcome: str = "ok"
+
+
+class Recorder(Protocol):
+    """What the crawl writes captures through: a :class:`CaptureRecorder` in its own
+    process, or an :class:`archive.archiver.ArchiverProcess` that runs one in another."""
+
+    def record(self, ex: Exchange) -> SnapshotRef: ...
+
+    def record_resource(self, url: str, content_type: str, data: bytes, **fields: Any) -> Any: ...
+
+    def record_failure(self, url: str, outcome: str, error: str, **fields: Any) -> Any: ...
+
+    def note(self, key: str, outcome: str, error: str) -> None: ...
+
+    def store_text(self, digest: str, extractor: str, text: str) -> None: ...
+
+    def source_ids(self, urls: list[str]) -> dict[str, int]: ...
+
+    def prefetch(self, urls: list[str], fresh_since: datetime | None = None) -> set[str]: ...
+
+    def prefetch_later(
+        self, urls: list[str], fresh_since: datetime | None = None
+    ) -> Callable[[], set[str]]: ...
+
+    def commit(self) -> None: ...
+
+    def maybe_commit(self) -> None: ...
+
+    def settle(self, keys: list[str]) -> tuple[dict[str, int], dict[str, str]]: ...
+
+    def close(self) -> None: ...
