@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -127,3 +128,36 @@ def _wait_for_group(pgid: int, seconds: float = 30) -> None:
     while group_alive(pgid):
         assert time.monotonic() < deadline, f"process group {pgid} still running after {seconds} s"
         time.sleep(0.05)
+
+
+def test_ctrl_c_stops_the_crawl_and_the_archiver_keeps_every_capture(home, server) -> None:  # type: ignore[no-untyped-def]
+    from tests import webserver as ws
+    from tests.conftest import VENV_BIN
+    from tests.warcs import snapshot_rows
+
+    urls = [
+        server.route(f"/c{i}", ws.slow(0.3, ws.page_html(f"c{i}", f"<p>{'word ' * 80}{i}</p>")))
+        for i in range(40)
+    ]
+    home.run("init", check=True)
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "citewatch"), "capture", "--json", *urls],
+        env={**home.env, "CITEWATCH_HOST_CONCURRENCY": "2", "CITEWATCH_CONCURRENCY": "4"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while not list(home.warc_dir.glob("*" + OPEN_SUFFIX)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the crawl and its archiver both get it
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    outcomes = {r["url"]: r["outcome"] for r in json.loads(out)}
+    assert "interrupted" in outcomes.values() and "ok" in outcomes.values(), outcomes
+    assert not list(home.warc_dir.glob("*" + OPEN_SUFFIX)), "the archiver closed its file"
+    archived = {row["url"] for row in snapshot_rows(home.database_url()) if row["record_type"] == "response"}
+    assert archived == {url for url, outcome in outcomes.items() if outcome == "ok"}
