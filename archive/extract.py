@@ -1,12 +1,115 @@
 """Text from captured payloads: what later diffs compare.
 
 Pure functions over bytes. PDF text is extracted at capture time (pypdf) and
-stored once per payload digest.
+stored once per payload digest. HTML pages give their main text and metadata
+(trafilatura), without the site's chrome; :func:`fingerprint` folds away the
+differences no reader would call a change (Unicode forms, quote and dash
+styles, whitespace), so two captures compare equal when their text is.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# Typographic variants folded to one form; a site switching quote styles has not edited its text.
+_FOLD = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2015": "-",
+        "\u2212": "-",
+        "\u00a0": " ",
+        "\u2009": " ",
+        "\u202f": " ",
+        "\u200b": "",
+        "\u00ad": "",
+        "\ufeff": "",
+    }
+)
+_SPACE = re.compile(r"[ \t\r\f\v]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+
+
+def normalise_text(text: str) -> str:
+    r"""Text with Unicode composed (NFC), quotes, dashes and spaces folded, paragraphs kept.
+
+    >>> print(normalise_text("\u201cHi\u201d \u2014 it\u2019s  5\u00a0000.\n\n\n Next "))
+    "Hi" - it's 5 000.
+    <BLANKLINE>
+    Next
+    >>> normalise_text("cafe\u0301") == normalise_text("caf\u00e9")
+    True
+    """
+    text = unicodedata.normalize("NFC", text).translate(_FOLD)
+    lines = (_SPACE.sub(" ", line).strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def fingerprint(text: str) -> str:
+    r"""A digest of the normalised text: equal for texts no reader would tell apart.
+
+    >>> fingerprint("a  \u201cquote\u201d") == fingerprint('a "quote"')
+    True
+    >>> fingerprint("253,000 cases") == fingerprint("253,001 cases")
+    False
+    """
+    return "sha256:" + hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()
+
+
+@dataclass
+class PageText:
+    """The main text of an HTML page, with what trafilatura found of its metadata."""
+
+    text: str
+    title: str | None = None
+    author: str | None = None
+    date: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.text)
+
+
+def html_text(html: str, url: str | None = None) -> PageText:
+    """The main text and metadata of an HTML page, without navigation, ads, related-article
+    boxes, comments or footers; empty text when the page has no main content."""
+    import trafilatura
+
+    text = trafilatura.extract(
+        html,
+        url=url,
+        include_comments=False,
+        include_tables=True,
+        favor_precision=True,
+        # Not deduplicate: trafilatura's dedup cache spans calls, so a second capture of the
+        # same page would lose the paragraphs the first one had.
+    )
+    meta = trafilatura.extract_metadata(html, default_url=url)
+    return PageText(
+        normalise_text(text or ""),
+        getattr(meta, "title", None) if meta else None,
+        getattr(meta, "author", None) if meta else None,
+        getattr(meta, "date", None) if meta else None,
+    )
 
 
 def pdf_text(data: bytes) -> str:

@@ -1,0 +1,77 @@
+"""Main text and fingerprints of HTML pages: what change detection will compare."""
+
+from __future__ import annotations
+
+import random
+
+from archive.extract import fingerprint, html_text
+
+PARAGRAPHS = [
+    "Since the full-scale invasion began in 2022, prosecutors have opened more than 253,000 "
+    "criminal cases for unauthorized abandonment of units and desertion, according to official data.",
+    "Official data from the Prosecutor General's Office shows 202,997 criminal cases were initiated "
+    "for unauthorized abandonment from 2022 through July 2025.",
+    "\u201cLet\u2019s be honest. The problem is big,\u201d said the military ombudsperson, Olha "
+    "Reshetylova, who added that people are exhausted after three years of major war.",
+]
+
+
+def page(paragraphs: list[str], rng: random.Random) -> str:
+    """An article page with chrome that changes from one load to the next.
+
+    A timestamp inside the article's own text ("Updated 5 minutes ago" under the
+    headline) is text to the extractor; telling it from an edit is the change
+    classifier's work, not the fingerprint's.
+    """
+    related = "".join(
+        f"<li><a href='/news/{rng.randint(1, 9999)}'>Most read story {rng.randint(1, 99)}</a></li>"
+        for _ in range(5)
+    )
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    return (
+        "<!doctype html><html><head><title>Desertions soar</title>"
+        "<meta name='author' content='Jane Writer'>"
+        "<meta property='article:published_time' content='2025-10-31'>"
+        f"<script src='/ads.js?cb={rng.random()}'></script></head><body>"
+        "<nav><a href='/'>Home</a> <a href='/world'>World</a> <a href='/sport'>Sport</a></nav>"
+        f"<div class='ad'>Advertisement: buy shoes, offer {rng.randint(10, 90)}% off today only</div>"
+        f"<header class='masthead'>Updated {rng.randint(1, 59)} minutes ago</header>"
+        f"<article><h1>Desertions soar</h1>{body}</article>"
+        f"<aside class='related'><h2>Most read</h2><ul>{related}</ul></aside>"
+        f"<div class='comments'>{rng.randint(0, 500)} comments</div>"
+        "<footer>Copyright 2025 Example News. All rights reserved. Privacy policy.</footer>"
+        "</body></html>"
+    )
+
+
+def test_main_text_keeps_the_article_and_drops_the_chrome() -> None:
+    text = html_text(page(PARAGRAPHS, random.Random(1)), "https://example.org/news/1").text
+    for paragraph in PARAGRAPHS:
+        assert paragraph.replace("\u201c", '"').replace("\u201d", '"').replace("\u2019", "'") in text
+    for chrome in ("Advertisement", "Most read", "comments", "Copyright", "Sport", "minutes ago"):
+        assert chrome not in text, chrome
+
+
+def test_metadata_is_read() -> None:
+    found = html_text(page(PARAGRAPHS, random.Random(1)), "https://example.org/news/1")
+    assert (found.title, found.author, found.date) == ("Desertions soar", "Jane Writer", "2025-10-31")
+
+
+def test_noise_keeps_the_fingerprint() -> None:
+    prints = {html_text(page(PARAGRAPHS, random.Random(seed))).fingerprint for seed in range(5)}
+    assert len(prints) == 1
+
+
+def test_typography_alone_keeps_the_fingerprint() -> None:
+    straight = [p.replace("\u201c", '"').replace("\u201d", '"').replace("\u2019", "'") for p in PARAGRAPHS]
+    curly = html_text(page(PARAGRAPHS, random.Random(3)))
+    assert html_text(page(straight, random.Random(3))).fingerprint == curly.fingerprint
+
+
+def test_a_one_digit_edit_changes_the_fingerprint() -> None:
+    edited = [PARAGRAPHS[0].replace("253,000", "254,000"), *PARAGRAPHS[1:]]
+    assert (
+        html_text(page(edited, random.Random(1))).fingerprint
+        != html_text(page(PARAGRAPHS, random.Random(1))).fingerprint
+    )
+    assert fingerprint("a b") != fingerprint("a  b c")
