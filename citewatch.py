@@ -314,8 +314,6 @@ def capture(
         raise UsageError("no URLs given: name them as arguments or with --input FILE")
     settings = obj.settings(page_requisites=False if no_requisites else None)
     good, bad = _check_urls(wanted)
-    if browser:
-        _check_browser(settings)
     for _raw, message in bad:
         err.print(f"citewatch: {message}", markup=False, highlight=False)
     results = [_rejected(raw, message) for raw, message in bad]
@@ -343,9 +341,13 @@ def _capture(settings: Any, good: list[str], bad: list[tuple[str, str]], browser
     archiver = start_archiver(settings) if good else None
     if archiver is None:
         _report_recovery(_prepare_here(settings, bad))
+        if browser:
+            _check_browser(settings)
         return _run(settings, good, browser)
     try:
         ticket = archiver.prepare(bad)  # done while the crawl starts up; its first query waits for it
+        if browser:
+            _check_browser(settings)
         results = _run(settings, good, browser, archiver)
         _report_recovery(archiver.prepared(ticket))
         return results

@@ -34,12 +34,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
-import signal
+import queue
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -47,13 +47,14 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from archive.errors import CitewatchError, DatabaseError, WarcError
+from archive import errors
+from archive.errors import CitewatchError, WarcError
 from archive.exchange import Exchange, SnapshotRef
 from archive.warc import IdFactory, payload_digest, utcnow
 
 logger = logging.getLogger(__name__)
 
-# Calls that are answered; every other message is one-way.
+# Calls that are answered; every other message is one-way ("tick" is the archiver's own).
 _ANSWERED = {"prepare", "source_ids", "fresh", "settle", "close"}
 # The down pipe's buffer: room for the first few hundred records while the archiver starts.
 _PIPE_BYTES = 1 << 20
@@ -74,6 +75,7 @@ class ArchiverProcess:
     ):
         self.commit_interval = commit_interval
         self._make_id = make_id
+        self._prepare_ticket = 0
         self._asked = 0  # answered calls sent so far
         self._read = 0  # answers read so far
         self._early: dict[int, tuple[Any, ...]] = {}  # answers read before they were wanted
@@ -86,10 +88,12 @@ class ArchiverProcess:
         }
         down_r, down_w = os.pipe()
         up_r, up_w = os.pipe()
-        with contextlib.suppress(OSError):  # a larger buffer is an optimisation, not a need
-            fcntl.fcntl(down_w, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        for fd in (down_w, up_w):
+            with contextlib.suppress(OSError):  # a larger buffer is an optimisation, not a need
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        # -P: the working directory must not shadow the installed package.
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "archive.archiver", str(down_r), str(up_w), json.dumps(config)],
+            [sys.executable, "-P", "-c", _LAUNCHER, str(down_r), str(up_w)],
             pass_fds=(down_r, up_w),
             stdin=subprocess.DEVNULL,
         )
@@ -98,15 +102,26 @@ class ArchiverProcess:
         self._down = Connection(down_w, readable=False)
         self._up = Connection(up_r, writable=False)
         self._closed = False
+        self._send("config", config)  # through the pipe: a database password stays out of ps
 
     # -- messages -----------------------------------------------------------
     def _send(self, *message: Any) -> None:
         if self._closed:
             raise WarcError("the archiver was closed; nothing more can be recorded in this crawl")
+        self._drain()
         try:
             self._down.send(message)
         except (OSError, ValueError) as exc:
             raise self._stopped() from exc
+
+    def _drain(self) -> None:
+        """Read the answers already waiting, so that the archiver never waits to send one."""
+        try:
+            while self._read < self._asked and self._up.poll(0):
+                self._early[self._read + 1] = self._up.recv()
+                self._read += 1
+        except (EOFError, OSError):
+            pass  # the next send or answer reports it
 
     def _ask(self, *message: Any) -> int:
         """Send a call that is answered; returns its ticket for :meth:`_answer`."""
@@ -122,11 +137,15 @@ class ArchiverProcess:
             except (EOFError, OSError) as exc:
                 raise self._stopped() from exc
             self._read += 1
-        status, *answer = self._early.pop(ticket)
-        if status == "ok":
-            return answer[0]
-        kind, text = answer
-        raise (DatabaseError if kind == "DatabaseError" else WarcError)(text)
+        if self._prepare_ticket and self._prepare_ticket != ticket:
+            self._check_prepared()
+        return _unpack(self._early.pop(ticket))
+
+    def _check_prepared(self) -> None:
+        """A failed set-up fails every later call: nothing may be fetched without it."""
+        answer = self._early.get(self._prepare_ticket)
+        if answer is not None and answer[0] != "ok":
+            _unpack(answer)
 
     def _call(self, *message: Any) -> Any:
         return self._answer(self._ask(*message))
@@ -167,7 +186,8 @@ class ArchiverProcess:
         """Have the archiver bring the database to the newest migration, repair what a crash
         left (:func:`archive.reconcile.reconcile`) and record ``rejected`` (URL, why) as
         ``bad-url`` attempts. Returns a ticket for :meth:`prepared`; send this first."""
-        return self._ask("prepare", rejected)
+        self._prepare_ticket = self._ask("prepare", rejected)
+        return self._prepare_ticket
 
     def prepared(self, ticket: int) -> dict[str, int]:
         """What :meth:`prepare` did: ``files_recovered`` and ``rows_added``."""
@@ -197,7 +217,8 @@ class ArchiverProcess:
         """The archiver commits on its own timer."""
 
     def settle(self, keys: list[str]) -> tuple[dict[str, int], dict[str, str]]:
-        """Row ids of the captures ``keys``, and the keys whose capture could not be saved, with why.
+        """Row ids of the captures ``keys``, and every capture (of ``keys`` or not: requisites,
+        failure rows) that could not be saved, with why.
 
         Waits until the archiver has written everything sent before.
         """
@@ -215,6 +236,26 @@ class ArchiverProcess:
             self._down.close()
             self._up.close()
             self._proc.wait()
+
+
+def _unpack(answer: tuple[Any, ...]) -> Any:
+    status, *rest = answer
+    if status == "ok":
+        return rest[0]
+    kind, text = rest
+    error = getattr(errors, kind, None)
+    if not (isinstance(error, type) and issubclass(error, CitewatchError)):
+        error = WarcError
+    raise error(text)
+
+
+# Ignores Ctrl-C and SIGTERM before anything else: both reach the whole process group (or
+# cgroup), and the archiver must outlive the crawl's graceful stop; the pipe's end stops it.
+_LAUNCHER = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "from archive.archiver import main; sys.exit(main(sys.argv[1:]))"
+)
 
 
 def start_archiver(settings: Any) -> Any:
@@ -274,56 +315,130 @@ _HANDLERS: dict[str, Callable[..., Any]] = {
     "prefetch": lambda r, urls: r.prefetch(urls),
     "commit": lambda r: r.commit(),
     "close": lambda r: r.close(),
+    "tick": lambda r: None,
 }
 
 
-class _Archiver:
-    """Handles the messages of one crawl, in order, with one recorder."""
+class _Answers:
+    """Sends answers from a thread, so the archiver never stops reading while the crawl is busy
+    sending: with both pipes full and both sides writing, neither would read again."""
 
-    def __init__(self, recorder: Any, answers: Connection):
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.queue: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name="archiver-answers", daemon=True)
+        self.thread.start()
+
+    def send(self, answer: tuple[Any, ...]) -> None:
+        self.queue.put(answer)
+
+    def _run(self) -> None:
+        while (answer := self.queue.get()) is not None:
+            try:
+                self.conn.send(answer)
+            except OSError:  # the crawl is gone: its answers are moot, its records are not
+                return
+
+    def finish(self) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout=30)
+
+
+class _Archiver:
+    """Handles the messages of one crawl, in order, with one recorder.
+
+    Any error while writing is final for this crawl: the rows of the open batch
+    may be rolled back while their records are in the file, so the file is left
+    ``.open`` for reconcile to index at the next start, every capture not yet
+    committed is reported as not saved, and every later message fails with the
+    same error.
+    """
+
+    def __init__(self, recorder: Any, answers: _Answers):
         self.recorder = recorder
         self.answers = answers
         self.failed: dict[str, str] = {}
+        self.uncommitted: list[str] = []  # record ids written since the last commit
+        self.saved: dict[str, int] = {}  # row ids known when the recorder broke
 
     def handle(self, message: tuple[Any, ...]) -> bool:
         """Handle one message; False once the crawl said close."""
         op, args = message[0], message[1:]
+        if op == "close" and isinstance(self.recorder, _Unavailable):
+            self.answers.send(("ok", None))  # what failed was reported with each answer and in settle
+            return False
         try:
-            if isinstance(self.recorder, _Unavailable):
-                raise self.recorder.error
-            if op == "settle":
-                ids, _ = self.recorder.settle(args[0])
-                result: Any = (ids, {k: v for k, v in self.failed.items() if k in set(args[0])})
-            else:
-                result = _HANDLERS[op](self.recorder, *args)
-        except CitewatchError as exc:
-            self._failed(op, args, exc)
-            return op != "close"
-        except Exception as exc:  # a bug here must not lose the rest of the crawl's captures
-            logger.exception("archiver: unexpected error handling %s", op)
-            self._failed(op, args, WarcError(f"{type(exc).__name__}: {exc}"))
+            result = self._dispatch(op, args)
+        except Exception as exc:
+            if not isinstance(exc, CitewatchError):  # a bug must not lose what was sent after it
+                logger.exception("archiver: unexpected error handling %s", op)
+                exc = WarcError(f"{type(exc).__name__}: {exc}")
+            self._broken(exc)
+            if op != "tick":
+                self._failed(op, args, exc)
             return op != "close"
         if op in _ANSWERED:
             self.answers.send(("ok", result))
-        self.recorder.maybe_commit()
         return op != "close"
+
+    def _dispatch(self, op: str, args: tuple[Any, ...]) -> Any:
+        if isinstance(self.recorder, _Unavailable):
+            if op == "tick":
+                return None
+            if op == "settle":
+                wanted = set(args[0])
+                return {k: v for k, v in self.saved.items() if k in wanted}, self._failures(wanted)
+            raise self.recorder.error
+        if op == "settle":
+            ids, _ = self.recorder.settle(args[0])
+            return ids, self._failures(set(args[0]))
+        result = _HANDLERS[op](self.recorder, *args)
+        key = args[1] if op == "record" else args[-1].get("record_id") if op == "record_resource" else None
+        if key:
+            self.uncommitted.append(key)
+        self.tick()
+        return result
+
+    def tick(self) -> None:
+        """Commit when due; forget what a commit made safe."""
+        if isinstance(self.recorder, _Unavailable):
+            return
+        self.recorder.maybe_commit()
+        if self.recorder.pending == 0:
+            self.uncommitted.clear()
+
+    def _failures(self, wanted: set[str]) -> dict[str, str]:
+        """Every failure so far: those of ``wanted`` by key, the others too, so the crawl can
+        say how many captures it cannot name were lost."""
+        return dict(self.failed)
+
+    def _broken(self, exc: CitewatchError) -> None:
+        recorder = self.recorder
+        if isinstance(recorder, _Unavailable):
+            return
+        logger.error("archiver: %s", exc)
+        lost = set(self.uncommitted)
+        self.saved = {k: v for k, v in recorder.row_ids().items() if k not in lost}
+        for key in self.uncommitted:
+            self.failed[key] = str(exc)
+        self.uncommitted.clear()
+        recorder.abandon()
+        self.recorder = _Unavailable(exc, recorder.commit_interval)
 
     def _failed(self, op: str, args: tuple[Any, ...], exc: CitewatchError) -> None:
         if op in _ANSWERED:
             self.answers.send(("error", type(exc).__name__, str(exc)))
             return
-        if not self.failed and not isinstance(self.recorder, _Unavailable):  # that, the crawl reports
-            logger.error("archiver: %s", exc)
         key = args[1] if op == "record" else args[-1].get("record_id") if op == "record_resource" else None
         self.failed[str(key or f"{op}:{len(self.failed)}")] = str(exc)
 
 
-def serve(commands: Connection, answers: Connection, recorder: Any) -> None:
+def serve(commands: Connection, answers: _Answers, recorder: Any) -> None:
     """Handle messages until the crawl says close or its end of the pipe closes."""
     archiver = _Archiver(recorder, answers)
     while True:
-        if not commands.poll(recorder.commit_interval):
-            recorder.maybe_commit()
+        if not commands.poll(archiver.recorder.commit_interval):
+            archiver.handle(("tick",))
             continue
         try:
             message = commands.recv()
@@ -331,24 +446,27 @@ def serve(commands: Connection, answers: Connection, recorder: Any) -> None:
             break
         if not archiver.handle(message):
             return
-    recorder.close()  # the crawl ended without closing: keep what it sent
+    archiver.handle(("close",))  # the crawl ended without closing: keep what it sent
 
 
 def main(argv: list[str]) -> int:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the crawl stops first; its pipe closing stops us
     logging.basicConfig(level=logging.WARNING, format="citewatch: %(message)s")
-    read_fd, write_fd, raw = int(argv[0]), int(argv[1]), json.loads(argv[2])
-    commands = Connection(read_fd, writable=False)
-    answers = Connection(write_fd, readable=False)
+    commands = Connection(int(argv[0]), writable=False)
+    answers = _Answers(Connection(int(argv[1]), readable=False))
+    try:
+        _op, raw = commands.recv()  # ("config", {...}), always first
+    except (EOFError, OSError):
+        return 0
     try:
         recorder: Any = _recorder(raw)
-    except CitewatchError as exc:  # every call will say so: the crawl reports it
+    except Exception as exc:  # every call will say so, and the crawl reports it: one line
+        if not isinstance(exc, CitewatchError):
+            exc = WarcError(f"the archiver cannot start: {type(exc).__name__}: {exc}")
         recorder = _Unavailable(exc, raw["commit_interval"])
     try:
         serve(commands, answers, recorder)
-    except CitewatchError as exc:
-        logger.error("archiver: %s", exc)
-        return 1
+    finally:
+        answers.finish()
     return 0
 
 
@@ -366,17 +484,11 @@ def _recorder(raw: dict[str, Any]) -> Any:
 
 
 class _Unavailable:
-    """Stands in for a recorder that could not be made: every message fails with why."""
+    """Stands in for a recorder that could not be made, or broke: every message fails with why."""
 
     def __init__(self, error: CitewatchError, commit_interval: float):
         self.error = error
         self.commit_interval = commit_interval
-
-    def maybe_commit(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 if __name__ == "__main__":

@@ -108,6 +108,25 @@ class CaptureRecorder:
         self.commit_interval = commit_interval
 
     @property
+    def pending(self) -> int:
+        """Rows written since the last commit."""
+        return self._pending
+
+    def row_ids(self) -> dict[str, int]:
+        """Record id -> row id of the records written lately (the ones this recorder remembers)."""
+        return dict(self._ids)
+
+    def abandon(self) -> None:
+        """Give up after a failed write: roll back, leave the WARC file ``.open`` (unlocked) for
+        :func:`archive.reconcile.reconcile` to index at the next start, release the database."""
+        try:
+            self.session.rollback()
+            self.store.abandon()
+        finally:
+            self.session.close()
+            self._sessions.kw["bind"].dispose()
+
+    @property
     def sessions(self) -> sessionmaker[Session]:
         """The session factory this recorder writes through."""
         return self._sessions

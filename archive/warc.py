@@ -18,7 +18,7 @@ import socket
 import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -411,6 +411,16 @@ class WarcStore:
             handle.close()
         if self._on_close:
             self._on_close(name, size)
+
+    def abandon(self) -> None:
+        """Stop writing without closing properly: the file stays ``.open`` and its lock goes
+        with its handle, so reconcile repairs and indexes it later."""
+        handle, self._file, self._name = self._file, None, None
+        if handle is not None:
+            with suppress(OSError):
+                handle.flush()
+            with suppress(OSError):
+                handle.close()
 
 
 @contextmanager

@@ -83,6 +83,7 @@ class CaptureSpider(scrapy.Spider):
         self._checking: list[tuple[list[tuple[str, tuple[str, str | None]]], Callable[[], set[str]]]] = []
         self.discovered: set[str] = set()
         self.start_error: CitewatchError | None = None
+        self.unsaved = 0  # captures lost that no result names (requisites, failure rows)
 
     # -- helpers -------------------------------------------------------------
     @property
@@ -133,14 +134,22 @@ class CaptureSpider(scrapy.Spider):
 
     def settle(self, recorder: Any) -> None:
         """After the crawl: give each result its capture's row id, and fail those whose
-        capture the recorder could not save."""
+        capture the recorder could not save (or cannot say it saved)."""
         keyed = [r for r in self.results.values() if r.snapshot_key]
-        ids, failed = recorder.settle([r.snapshot_key for r in keyed])
+        try:
+            ids, failed = recorder.settle([r.snapshot_key for r in keyed])
+        except CitewatchError as exc:
+            ids, failed = {}, {r.snapshot_key: str(exc) for r in keyed}
         for result in keyed:
             result.snapshot_id = ids.get(result.snapshot_key)  # type: ignore[arg-type]
-            if result.snapshot_key in failed:
-                result.outcome = "error"
-                result.message = f"not archived: {failed[result.snapshot_key]}"  # type: ignore[index]
+            if result.snapshot_id is None:
+                why = failed.get(result.snapshot_key) or "no index row was written for it"  # type: ignore[arg-type]
+                result.outcome, result.message = "error", f"not archived: {why}"
+        others = len(set(failed) - {r.snapshot_key for r in keyed})
+        if others:
+            first = next(iter(failed.values()))
+            logger.warning("%d more captures (requisites, failure rows) were not saved: %s", others, first)
+            self.unsaved = others
 
     # -- seeds ---------------------------------------------------------------
     async def start(self) -> AsyncIterator[scrapy.Request]:
@@ -351,6 +360,21 @@ class CaptureSpider(scrapy.Spider):
         )
 
     # -- failures ------------------------------------------------------------
+    def _record_error(self, request: Any, outcome: str, message: str) -> None:
+        meta = request.meta
+        if meta.get("snapshot_key") and outcome == "too-large":
+            # The response itself was archived; only decoding it failed.
+            self.recorder.note(meta["snapshot_key"], outcome, message)
+            return
+        self.recorder.record_failure(
+            request.url,
+            outcome,
+            message,
+            source_id=meta.get("source_id"),
+            page_key=meta.get("page_key"),
+            via="browser" if meta.get("playwright") else "http",
+        )
+
     async def on_error(self, failure: Any) -> None:
         request = failure.request
         meta = request.meta
@@ -362,18 +386,11 @@ class CaptureSpider(scrapy.Spider):
             # A refused HTTPS hop fails the navigation; the guard proxy knows why.
             message = guardproxy.CURRENT.last_block_since(meta.get("_cw_started", 0.0)) or message
             outcome = "blocked" if message.startswith("blocked:") else outcome
-        if meta.get("snapshot_key") and outcome == "too-large":
-            # The response itself was archived; only decoding it failed.
-            self.recorder.note(meta["snapshot_key"], outcome, message)
-        else:
-            self.recorder.record_failure(
-                request.url,
-                outcome,
-                message,
-                source_id=meta.get("source_id"),
-                page_key=meta.get("page_key"),
-                via="browser" if meta.get("playwright") else "http",
-            )
+        try:
+            self._record_error(request, outcome, message)
+        except CitewatchError as exc:  # the archive itself failed: stop, the rest cannot be kept
+            message = f"{message}; not recorded: {exc}"
+            self.crawler.engine.close_spider(self, "the archive failed")
         if not meta.get("requisite"):
             self._finish(
                 SeedResult(
