@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from archive import errors
-from archive.errors import CitewatchError, WarcError
+from archive.errors import CitewatchError, DatabaseError, WarcError
 from archive.exchange import Exchange, SnapshotRef
 from archive.warc import IdFactory, payload_digest, utcnow
 
@@ -319,6 +319,19 @@ _HANDLERS: dict[str, Callable[..., Any]] = {
 }
 
 
+def _translated(exc: Exception, op: str) -> CitewatchError:
+    """Errors from the database driver as DatabaseError; anything else unexpected (a bug) as
+    WarcError, with its traceback logged: it must not lose what was sent after it."""
+    if isinstance(exc, CitewatchError):
+        return exc
+    if type(exc).__module__.startswith("sqlalchemy"):
+        from archive.db import reason
+
+        return DatabaseError(f"the database failed while saving captures: {reason(exc)}")
+    logger.exception("archiver: unexpected error handling %s", op)
+    return WarcError(f"{type(exc).__name__}: {exc}")
+
+
 class _Answers:
     """Sends answers from a thread, so the archiver never stops reading while the crawl is busy
     sending: with both pipes full and both sides writing, neither would read again."""
@@ -370,9 +383,7 @@ class _Archiver:
         try:
             result = self._dispatch(op, args)
         except Exception as exc:
-            if not isinstance(exc, CitewatchError):  # a bug must not lose what was sent after it
-                logger.exception("archiver: unexpected error handling %s", op)
-                exc = WarcError(f"{type(exc).__name__}: {exc}")
+            exc = _translated(exc, op)
             self._broken(exc)
             if op != "tick":
                 self._failed(op, args, exc)
@@ -390,7 +401,8 @@ class _Archiver:
                 return {k: v for k, v in self.saved.items() if k in wanted}, self._failures(wanted)
             raise self.recorder.error
         if op == "settle":
-            ids, _ = self.recorder.settle(args[0])
+            ids, _ = self.recorder.settle(args[0])  # commits first
+            self.uncommitted.clear()
             return ids, self._failures(set(args[0]))
         result = _HANDLERS[op](self.recorder, *args)
         key = args[1] if op == "record" else args[-1].get("record_id") if op == "record_resource" else None

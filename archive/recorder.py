@@ -157,6 +157,11 @@ class CaptureRecorder:
                     self._known[row.surt][row.payload_digest] = (_revisit_of(row), row.id)
                 if fresh_since is not None and row.captured_at >= fresh_since and (row.status or 0) < 400:
                     fresh.add(by_surt[row.surt])
+        if fresh_since is not None:  # the SURTs loaded before still need their freshness
+            loaded = [s for s in by_surt if s not in set(surts)]
+            for start in range(0, len(loaded), 500):
+                chunk = loaded[start : start + 500]
+                fresh |= {by_surt[s] for s in index.fresh_surts(self.session, chunk, fresh_since)}
         while len(self._known) > _KNOWN_LIMIT:
             self._known.popitem(last=False)
         return fresh
@@ -194,8 +199,9 @@ class CaptureRecorder:
                 self._ids.popitem(last=False)
 
     def settle(self, keys: list[str]) -> tuple[dict[str, int], dict[str, str]]:
-        """Row ids of the records ``keys``, and (always empty here: a failed write raises
-        at once) the keys whose capture could not be saved, with why."""
+        """Row ids of the records ``keys``, committed first, and (always empty here: a failed
+        write raises at once) the keys whose capture could not be saved, with why."""
+        self.commit()
         ids = {k: self._ids[k] for k in keys if k in self._ids}
         missing = [k for k in keys if k not in ids]
         if missing:

@@ -161,3 +161,73 @@ def test_ctrl_c_stops_the_crawl_and_the_archiver_keeps_every_capture(home, serve
     assert not list(home.warc_dir.glob("*" + OPEN_SUFFIX)), "the archiver closed its file"
     archived = {row["url"] for row in snapshot_rows(home.database_url()) if row["record_type"] == "response"}
     assert archived == {url for url, outcome in outcomes.items() if outcome == "ok"}
+
+
+def test_unread_answers_and_a_full_pipe_do_not_deadlock(migrated: str, tmp_path: Path) -> None:
+    """Large freshness answers left unread while large records are sent: both pipes fill."""
+    import threading
+
+    archiver = ArchiverProcess(tmp_path / "warcs", migrated)
+    urls = [f"https://example.org/requisite/{i:05d}/with/a/long/path.png" for i in range(3000)]
+    for url in urls:
+        archiver.record(exchange(url, b"x", T0))
+    archiver.settle([])  # all written and committed
+    answers: list[set[str]] = []
+
+    def crawl() -> None:
+        pending = [archiver.prefetch_later(urls, fresh_since=T0 - timedelta(days=1)) for _ in range(12)]
+        for i in range(6):
+            archiver.record(exchange(f"https://example.org/big{i}", os.urandom(3 << 20), T0))
+        answers.extend(answer() for answer in pending)
+
+    worker = threading.Thread(target=crawl, daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    if worker.is_alive():
+        archiver._proc.kill()
+        pytest.fail("the crawl and its archiver deadlocked")
+    assert answers == [set(urls)] * 12, "every lookup answers for every URL, loaded before or not"
+    archiver.close()
+    warcio_check(sorted((tmp_path / "warcs").glob("*.warc.gz")))
+
+
+@pytest.mark.postgres
+def test_a_lost_database_connection_loses_no_record(pg_url: str, tmp_path: Path) -> None:
+    """The archiver's connection dies inside a transaction: the captures not committed are
+    reported unsaved, later ones fail, the file is left for reconcile, and the next start
+    indexes every record it holds."""
+    from sqlalchemy import create_engine, text
+
+    from archive.reconcile import reconcile
+
+    engine = db.make_engine(pg_url)
+    db.upgrade(engine)
+    engine.dispose()
+    warcs = tmp_path / "warcs"
+    archiver = ArchiverProcess(warcs, pg_url)
+    saved = archiver.record(exchange("https://example.org/saved", b"saved", T0))
+    archiver.settle([saved.record_id])  # committed
+    pending = archiver.record(exchange("https://example.org/pending", b"pending", T0))
+    archiver.prefetch(["https://example.org/x"], fresh_since=T0)  # waits until "pending" is written
+    admin = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.connect() as conn:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    admin.dispose()
+    later = [archiver.record(exchange(f"https://example.org/p{i}", b"p%d" % i, T0)) for i in range(3)]
+    ids, failed = archiver.settle([saved.record_id, pending.record_id] + [r.record_id for r in later])
+    archiver.close()
+    assert set(ids) == {saved.record_id}
+    assert {pending.record_id} | {r.record_id for r in later} <= set(failed), failed
+    assert list(warcs.glob("*" + OPEN_SUFFIX)), "the file is left for reconcile"
+    sessions = db.connect(pg_url)
+    report = reconcile(sessions, warcs)
+    sessions.kw["bind"].dispose()
+    assert report.files_recovered
+    urls = {row.url for row in _rows(pg_url) if row.record_type}
+    assert urls == {"https://example.org/saved", "https://example.org/pending"}
+    warcio_check(sorted(warcs.glob("*.warc.gz")))
