@@ -170,6 +170,8 @@ class Snapshot(Base):
         Index("ix_snapshots_surt_digest", "surt", "payload_digest"),
         # One row per record: reconcile can never index a record twice.
         Index("ux_snapshots_record_location", "warc_file_id", "offset", unique=True),
+        # The crawl names captures by record id (archive/archiver.py).
+        Index("ix_snapshots_record_id", "record_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"), index=True)
