@@ -317,11 +317,12 @@ def capture(
     for _raw, message in bad:
         err.print(f"citewatch: {message}", markup=False, highlight=False)
     results = [_rejected(raw, message) for raw, message in bad]
-    results += _capture(settings, good, bad, browser)
+    report: dict[str, Any] = {}
+    results += _capture(settings, good, bad, browser, report)
     _print_results(results, as_json)
     if bad:
         sys.exit(UsageError.exit_code)
-    sys.exit(0 if all(r.ok for r in results) else 1)
+    sys.exit(0 if all(r.ok for r in results) and not report.get("unsaved") else 1)
 
 
 def _rejected(url: str, message: str) -> Any:
@@ -330,7 +331,9 @@ def _rejected(url: str, message: str) -> Any:
     return SeedResult(url, "bad-url", message)
 
 
-def _capture(settings: Any, good: list[str], bad: list[tuple[str, str]], browser: bool) -> list[Any]:
+def _capture(
+    settings: Any, good: list[str], bad: list[tuple[str, str]], browser: bool, report: dict[str, Any]
+) -> list[Any]:
     """Repair what a crash left, record the rejected URLs, capture the good ones.
 
     With the archiver process, the archiver does the database work while this
@@ -343,12 +346,12 @@ def _capture(settings: Any, good: list[str], bad: list[tuple[str, str]], browser
         _report_recovery(_prepare_here(settings, bad))
         if browser:
             _check_browser(settings)
-        return _run(settings, good, browser)
+        return _run(settings, good, browser, report=report)
     try:
         ticket = archiver.prepare(bad)  # done while the crawl starts up; its first query waits for it
         if browser:
             _check_browser(settings)
-        results = _run(settings, good, browser, archiver)
+        results = _run(settings, good, browser, archiver, report)
         _report_recovery(archiver.prepared(ticket))
         return results
     finally:
@@ -374,14 +377,18 @@ def _report_recovery(report: dict[str, int]) -> None:
         )
 
 
-def _run(settings: Any, urls: list[str], browser: bool, archiver: Any = None) -> list[Any]:
+def _run(
+    settings: Any, urls: list[str], browser: bool, archiver: Any = None, report: dict[str, Any] | None = None
+) -> list[Any]:
     if not urls:
         return []
     from crawler.run import run_capture
 
     advance, stop = _progress(len(urls))
     try:
-        return run_capture(settings, urls, browser=browser, on_result=advance, archiver=archiver)
+        return run_capture(
+            settings, urls, browser=browser, on_result=advance, archiver=archiver, report=report
+        )
     finally:
         stop()
 

@@ -76,6 +76,7 @@ class ArchiverProcess:
         self.commit_interval = commit_interval
         self._make_id = make_id
         self._prepare_ticket = 0
+        self._broken: CitewatchError | None = None  # the archiver said it can write no more
         self._asked = 0  # answered calls sent so far
         self._read = 0  # answers read so far
         self._early: dict[int, tuple[Any, ...]] = {}  # answers read before they were wanted
@@ -109,6 +110,8 @@ class ArchiverProcess:
         if self._closed:
             raise WarcError("the archiver was closed; nothing more can be recorded in this crawl")
         self._drain()
+        if self._broken is not None and message[0] not in ("settle", "close"):
+            raise self._broken  # settle and close still tell what was saved before
         try:
             self._down.send(message)
         except (OSError, ValueError) as exc:
@@ -117,11 +120,21 @@ class ArchiverProcess:
     def _drain(self) -> None:
         """Read the answers already waiting, so that the archiver never waits to send one."""
         try:
-            while self._read < self._asked and self._up.poll(0):
-                self._early[self._read + 1] = self._up.recv()
-                self._read += 1
+            while self._up.poll(0):
+                self._take(self._up.recv())
         except (EOFError, OSError):
             pass  # the next send or answer reports it
+
+    def _take(self, message: tuple[Any, ...]) -> None:
+        """File a message from the archiver: an answer, or news that it can write no more."""
+        if message[0] == "broken":
+            try:
+                _unpack(("error", *message[1:]))
+            except CitewatchError as exc:
+                self._broken = exc
+            return
+        self._early[self._read + 1] = message
+        self._read += 1
 
     def _ask(self, *message: Any) -> int:
         """Send a call that is answered; returns its ticket for :meth:`_answer`."""
@@ -133,10 +146,9 @@ class ArchiverProcess:
         """The answer to the call ``ticket``, waiting for it (answers come in order)."""
         while ticket not in self._early:
             try:
-                self._early[self._read + 1] = self._up.recv()
+                self._take(self._up.recv())
             except (EOFError, OSError) as exc:
                 raise self._stopped() from exc
-            self._read += 1
         if self._prepare_ticket and self._prepare_ticket != ticket:
             self._check_prepared()
         return _unpack(self._early.pop(ticket))
@@ -328,6 +340,8 @@ def _translated(exc: Exception, op: str) -> CitewatchError:
         from archive.db import reason
 
         return DatabaseError(f"the database failed while saving captures: {reason(exc)}")
+    if isinstance(exc, OSError):
+        return WarcError(f"cannot write the archive: {exc.strerror or exc}")
     logger.exception("archiver: unexpected error handling %s", op)
     return WarcError(f"{type(exc).__name__}: {exc}")
 
@@ -371,8 +385,7 @@ class _Archiver:
         self.recorder = recorder
         self.answers = answers
         self.failed: dict[str, str] = {}
-        self.uncommitted: list[str] = []  # record ids written since the last commit
-        self.saved: dict[str, int] = {}  # row ids known when the recorder broke
+        self.saved: dict[str, int] = {}  # committed row ids known when the recorder broke
 
     def handle(self, message: tuple[Any, ...]) -> bool:
         """Handle one message; False once the crawl said close."""
@@ -385,7 +398,9 @@ class _Archiver:
         except Exception as exc:
             exc = _translated(exc, op)
             self._broken(exc)
-            if op != "tick":
+            if op == "settle":
+                self.answers.send(("ok", self._dispatch(op, args)))
+            elif op != "tick":
                 self._failed(op, args, exc)
             return op != "close"
         if op in _ANSWERED:
@@ -397,27 +412,20 @@ class _Archiver:
             if op == "tick":
                 return None
             if op == "settle":
-                wanted = set(args[0])
+                wanted = set(args[0]) - set(self.failed)
                 return {k: v for k, v in self.saved.items() if k in wanted}, self._failures(wanted)
             raise self.recorder.error
         if op == "settle":
             ids, _ = self.recorder.settle(args[0])  # commits first
-            self.uncommitted.clear()
             return ids, self._failures(set(args[0]))
         result = _HANDLERS[op](self.recorder, *args)
-        key = args[1] if op == "record" else args[-1].get("record_id") if op == "record_resource" else None
-        if key:
-            self.uncommitted.append(key)
         self.tick()
         return result
 
     def tick(self) -> None:
         """Commit when due; forget what a commit made safe."""
-        if isinstance(self.recorder, _Unavailable):
-            return
-        self.recorder.maybe_commit()
-        if self.recorder.pending == 0:
-            self.uncommitted.clear()
+        if not isinstance(self.recorder, _Unavailable):
+            self.recorder.maybe_commit()
 
     def _failures(self, wanted: set[str]) -> dict[str, str]:
         """Every failure so far: those of ``wanted`` by key, the others too, so the crawl can
@@ -428,14 +436,19 @@ class _Archiver:
         recorder = self.recorder
         if isinstance(recorder, _Unavailable):
             return
-        logger.error("archiver: %s", exc)
-        lost = set(self.uncommitted)
-        self.saved = {k: v for k, v in recorder.row_ids().items() if k not in lost}
-        for key in self.uncommitted:
-            self.failed[key] = str(exc)
-        self.uncommitted.clear()
-        recorder.abandon()
         self.recorder = _Unavailable(exc, recorder.commit_interval)
+        logger.error("archiver: %s", exc)
+        lost = recorder.uncommitted()
+        self.saved = {k: v for k, v in recorder.row_ids().items() if k not in set(lost)}
+        for key in lost:
+            self.failed[key] = str(exc)
+        for n in range(max(0, recorder.pending - len(lost))):  # failure rows, notes: no key
+            self.failed[f"unnamed:{n}"] = str(exc)
+        try:
+            recorder.abandon()
+        except Exception:  # the file is left .open either way; reconcile repairs it
+            logger.warning("archiver: could not release the database cleanly", exc_info=True)
+        self.answers.send(("broken", type(exc).__name__, str(exc)))  # the crawl stops on it
 
     def _failed(self, op: str, args: tuple[Any, ...], exc: CitewatchError) -> None:
         if op in _ANSWERED:

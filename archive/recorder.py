@@ -102,6 +102,10 @@ class CaptureRecorder:
         self._known: OrderedDict[str, dict[str, tuple[Revisit, int]]] = OrderedDict()
         # record id -> row id of the records written lately, for page keys and notes.
         self._ids: OrderedDict[str, int] = OrderedDict()
+        self._uncommitted: list[str] = []  # record ids of the rows since the last commit
+        # A failed commit ends this recorder: its rows were rolled back, their records are in
+        # the file, and only reconcile (on a file left .open) can index them again.
+        self.failure: DatabaseError | None = None
         self._pending = 0
         self._last_commit = time.monotonic()
         self.commit_every = commit_every
@@ -158,7 +162,8 @@ class CaptureRecorder:
                 if fresh_since is not None and row.captured_at >= fresh_since and (row.status or 0) < 400:
                     fresh.add(by_surt[row.surt])
         if fresh_since is not None:  # the SURTs loaded before still need their freshness
-            loaded = [s for s in by_surt if s not in set(surts)]
+            fetched = set(surts)
+            loaded = [s for s in by_surt if s not in fetched]
             for start in range(0, len(loaded), 500):
                 chunk = loaded[start : start + 500]
                 fresh |= {by_surt[s] for s in index.fresh_surts(self.session, chunk, fresh_since)}
@@ -219,11 +224,14 @@ class CaptureRecorder:
             "refers_to_id",
             "outcome",
         )
+        self._check()
         ref = SnapshotRef(
             id=index.insert_snapshot(self.session, values), **{k: values.get(k) for k in fields}
         )
         self._pending += 1
         self._remember_id(ref)
+        if ref.record_id:
+            self._uncommitted.append(ref.record_id)
         return ref
 
     def _located(self, location: RecordLocation, url: str, **fields: Any) -> SnapshotRef:
@@ -246,6 +254,7 @@ class CaptureRecorder:
         ``record_id`` and ``digest``, when the caller has them already, are the
         main record's id and the payload digest of ``ex.response.body``.
         """
+        self._check()
         url, resp = ex.request.url, ex.response
         surt = index.surt_key(url)
         digest = digest or payload_digest(resp.body)
@@ -371,19 +380,37 @@ class CaptureRecorder:
         self._commit_rows()
 
     def _commit_rows(self, _closing: str | None = None) -> None:
+        self._check()
         try:
             self.session.commit()
         except SQLAlchemyError as exc:
             self.session.rollback()
-            raise DatabaseError(f"cannot save captures to the database: {db.reason(exc)}") from exc
+            self.failure = DatabaseError(f"cannot save captures to the database: {db.reason(exc)}")
+            raise self.failure from exc
         self._pending = 0
+        self._uncommitted.clear()
         self._last_commit = time.monotonic()
 
+    def _check(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+    def uncommitted(self) -> list[str]:
+        """Record ids of the rows written since the last commit."""
+        return list(self._uncommitted)
+
     def close(self) -> None:
+        """Commit and close the WARC file; after a failed commit, leave it for reconcile and raise."""
+        if self.failure is not None:
+            self.abandon()
+            raise self.failure
         try:
             self.commit()
             self.store.close()
             self.commit()
+        except DatabaseError:
+            self.abandon()
+            raise
         finally:
             self.session.close()
             self._sessions.kw["bind"].dispose()

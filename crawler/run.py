@@ -192,10 +192,12 @@ def run_capture(
     on_result: Callable[[SeedResult], None] | None = None,
     extra: dict[str, Any] | None = None,
     archiver: Any = None,
+    report: dict[str, Any] | None = None,
 ) -> list[SeedResult]:
     """Capture ``urls`` (already checked) and return one result per URL, in order.
 
     ``archiver``: one from :func:`start_archiver`, started earlier; by default one is started here.
+    ``report``, when given, gets ``unsaved``: captures lost that no result names (requisites).
     """
     spider = _crawl(
         settings,
@@ -207,6 +209,8 @@ def run_capture(
         browser=browser,
         on_result=on_result,
     )
+    if report is not None:
+        report["unsaved"] = spider.unsaved
     return _results(spider, urls)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from archive import db
 from archive.archiver import ArchiverProcess
-from archive.errors import WarcError
+from archive.errors import DatabaseError, WarcError
 from archive.models import Snapshot
 from archive.warc import OPEN_SUFFIX
 from tests.conftest import ROOT, warcio_check
@@ -218,11 +218,15 @@ def test_a_lost_database_connection_loses_no_record(pg_url: str, tmp_path: Path)
             )
         )
     admin.dispose()
-    later = [archiver.record(exchange(f"https://example.org/p{i}", b"p%d" % i, T0)) for i in range(3)]
-    ids, failed = archiver.settle([saved.record_id, pending.record_id] + [r.record_id for r in later])
+    later = archiver.record(exchange("https://example.org/later", b"later", T0))  # fails in the archiver
+    with pytest.raises(DatabaseError):  # the archiver said it broke: the crawl's next capture stops
+        for i in range(50):
+            archiver.record(exchange(f"https://example.org/p{i}", b"p%d" % i, T0))
+            time.sleep(0.02)
+    ids, failed = archiver.settle([saved.record_id, pending.record_id, later.record_id])
     archiver.close()
-    assert set(ids) == {saved.record_id}
-    assert {pending.record_id} | {r.record_id for r in later} <= set(failed), failed
+    assert ids == {saved.record_id: ids[saved.record_id]}
+    assert {pending.record_id, later.record_id} <= set(failed), failed
     assert list(warcs.glob("*" + OPEN_SUFFIX)), "the file is left for reconcile"
     sessions = db.connect(pg_url)
     report = reconcile(sessions, warcs)
@@ -231,3 +235,40 @@ def test_a_lost_database_connection_loses_no_record(pg_url: str, tmp_path: Path)
     urls = {row.url for row in _rows(pg_url) if row.record_type}
     assert urls == {"https://example.org/saved", "https://example.org/pending"}
     warcio_check(sorted(warcs.glob("*.warc.gz")))
+
+
+def _terminate_other_connections(pg_url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.connect() as conn:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    admin.dispose()
+
+
+@pytest.mark.postgres
+def test_in_process_recorder_leaves_a_failed_batch_to_reconcile(pg_url: str, tmp_path: Path) -> None:
+    from archive.reconcile import reconcile
+    from archive.recorder import CaptureRecorder
+
+    engine = db.make_engine(pg_url)
+    db.upgrade(engine)
+    engine.dispose()
+    warcs = tmp_path / "warcs"
+    recorder = CaptureRecorder(warcs, db.connect(pg_url))
+    recorder.record(exchange("https://example.org/a", b"a", T0))
+    _terminate_other_connections(pg_url)
+    with pytest.raises(DatabaseError):
+        recorder.settle([])  # commits first: fails
+    with pytest.raises(DatabaseError):
+        recorder.close()
+    assert list(warcs.glob("*" + OPEN_SUFFIX)), "the file is left for reconcile, not closed"
+    sessions = db.connect(pg_url)
+    assert reconcile(sessions, warcs).files_recovered
+    sessions.kw["bind"].dispose()
+    assert {row.url for row in _rows(pg_url)} == {"https://example.org/a"}

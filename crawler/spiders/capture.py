@@ -84,6 +84,7 @@ class CaptureSpider(scrapy.Spider):
         self.discovered: set[str] = set()
         self.start_error: CitewatchError | None = None
         self.unsaved = 0  # captures lost that no result names (requisites, failure rows)
+        self._stopping: asyncio.Future[None] | None = None
 
     # -- helpers -------------------------------------------------------------
     @property
@@ -284,9 +285,14 @@ class CaptureSpider(scrapy.Spider):
         waiting, self._waiting = self._waiting, []
         if not waiting:
             return 0
-        fresh = self.recorder.prefetch_later([url for url, _ in waiting], fresh_since=self._fresh_since())
-        if now:
-            return self._schedule_requisites(waiting, fresh())
+        try:
+            fresh = self.recorder.prefetch_later([url for url, _ in waiting], fresh_since=self._fresh_since())
+            if now:
+                return self._schedule_requisites(waiting, fresh())
+        except CitewatchError as exc:
+            logger.error("requisites not fetched: %s", exc)
+            self._stop_crawl()
+            return 0
         self._checking.append((waiting, fresh))
         asyncio.get_running_loop().call_later(_ANSWER_DELAY, self._schedule_checked)
         return 0
@@ -294,7 +300,12 @@ class CaptureSpider(scrapy.Spider):
     def _schedule_checked(self) -> int:
         """Schedule the requisites whose lookup was sent earlier."""
         checking, self._checking = self._checking, []
-        return sum(self._schedule_requisites(waiting, fresh()) for waiting, fresh in checking)
+        try:
+            return sum(self._schedule_requisites(waiting, fresh()) for waiting, fresh in checking)
+        except CitewatchError as exc:
+            logger.error("requisites not fetched: %s", exc)
+            self._stop_crawl()
+            return 0
 
     def _schedule_requisites(self, waiting: list[tuple[str, tuple[str, str | None]]], fresh: set[str]) -> int:
         scheduled = 0
@@ -360,6 +371,12 @@ class CaptureSpider(scrapy.Spider):
         )
 
     # -- failures ------------------------------------------------------------
+    def _stop_crawl(self) -> None:
+        """The archive itself failed: stop, nothing fetched from now on could be kept."""
+        if self._stopping is None:
+            reason = "the archive failed"
+            self._stopping = asyncio.ensure_future(self.crawler.engine.close_spider_async(reason=reason))
+
     def _record_error(self, request: Any, outcome: str, message: str) -> None:
         meta = request.meta
         if meta.get("snapshot_key") and outcome == "too-large":
@@ -388,9 +405,9 @@ class CaptureSpider(scrapy.Spider):
             outcome = "blocked" if message.startswith("blocked:") else outcome
         try:
             self._record_error(request, outcome, message)
-        except CitewatchError as exc:  # the archive itself failed: stop, the rest cannot be kept
+        except CitewatchError as exc:
             message = f"{message}; not recorded: {exc}"
-            self.crawler.engine.close_spider(self, "the archive failed")
+            self._stop_crawl()
         if not meta.get("requisite"):
             self._finish(
                 SeedResult(
