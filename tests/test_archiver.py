@@ -196,8 +196,6 @@ def test_a_lost_database_connection_loses_no_record(pg_url: str, tmp_path: Path)
     """The archiver's connection dies inside a transaction: the captures not committed are
     reported unsaved, later ones fail, the file is left for reconcile, and the next start
     indexes every record it holds."""
-    from sqlalchemy import create_engine, text
-
     from archive.reconcile import reconcile
 
     engine = db.make_engine(pg_url)
@@ -209,15 +207,7 @@ def test_a_lost_database_connection_loses_no_record(pg_url: str, tmp_path: Path)
     archiver.settle([saved.record_id])  # committed
     pending = archiver.record(exchange("https://example.org/pending", b"pending", T0))
     archiver.prefetch(["https://example.org/x"], fresh_since=T0)  # waits until "pending" is written
-    admin = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.connect() as conn:
-        conn.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        )
-    admin.dispose()
+    _terminate_other_connections(pg_url)
     later = archiver.record(exchange("https://example.org/later", b"later", T0))  # fails in the archiver
     with pytest.raises(DatabaseError):  # the archiver said it broke: the crawl's next capture stops
         for i in range(50):
