@@ -21,13 +21,13 @@ that, on its core.
 The crash contract is the recorder's: a record is flushed before its row
 commits. When the crawl's process ends in any way, even kill -9, the archiver
 sees the pipe close, writes what it was sent, commits and closes its WARC file.
-It ignores Ctrl-C, which the terminal sends to the whole process group: the
-crawl stops gracefully and the archiver finishes after it. If the archiver
-dies, the crawl's next message fails with :class:`archive.errors.WarcError`, and
-the ``.open`` file it leaves is repaired by :func:`archive.reconcile.reconcile`.
+It ignores Ctrl-C and SIGTERM, which reach the whole process group: the crawl
+stops gracefully and the archiver finishes after it. If the archiver dies, the
+crawl's next message fails with :class:`archive.errors.WarcError`, and the
+``.open`` file it leaves is repaired by :func:`archive.reconcile.reconcile`.
 
-Run as ``python -m archive.archiver READ_FD WRITE_FD CONFIG_JSON`` by
-:class:`ArchiverProcess`, never by hand.
+:class:`ArchiverProcess` starts it (``_LAUNCHER``, with the two pipe ends as
+arguments; its settings come as the first message), never a person.
 """
 
 from __future__ import annotations
@@ -413,24 +413,19 @@ class _Archiver:
                 return None
             if op == "settle":
                 wanted = set(args[0]) - set(self.failed)
-                return {k: v for k, v in self.saved.items() if k in wanted}, self._failures(wanted)
+                return {k: v for k, v in self.saved.items() if k in wanted}, dict(self.failed)
             raise self.recorder.error
         if op == "settle":
             ids, _ = self.recorder.settle(args[0])  # commits first
-            return ids, self._failures(set(args[0]))
+            return ids, dict(self.failed)  # all of them: the crawl counts those it cannot name
         result = _HANDLERS[op](self.recorder, *args)
         self.tick()
         return result
 
     def tick(self) -> None:
-        """Commit when due; forget what a commit made safe."""
+        """Commit when due."""
         if not isinstance(self.recorder, _Unavailable):
             self.recorder.maybe_commit()
-
-    def _failures(self, wanted: set[str]) -> dict[str, str]:
-        """Every failure so far: those of ``wanted`` by key, the others too, so the crawl can
-        say how many captures it cannot name were lost."""
-        return dict(self.failed)
 
     def _broken(self, exc: CitewatchError) -> None:
         recorder = self.recorder
@@ -439,7 +434,8 @@ class _Archiver:
         self.recorder = _Unavailable(exc, recorder.commit_interval)
         logger.error("archiver: %s", exc)
         lost = recorder.uncommitted()
-        self.saved = {k: v for k, v in recorder.row_ids().items() if k not in set(lost)}
+        lost_set = set(lost)
+        self.saved = {k: v for k, v in recorder.row_ids().items() if k not in lost_set}
         for key in lost:
             self.failed[key] = str(exc)
         for n in range(max(0, recorder.pending - len(lost))):  # failure rows, notes: no key
@@ -514,7 +510,3 @@ class _Unavailable:
     def __init__(self, error: CitewatchError, commit_interval: float):
         self.error = error
         self.commit_interval = commit_interval
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

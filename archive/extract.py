@@ -106,9 +106,7 @@ def html_text(html: str, url: str | None = None) -> PageText:
     meta = trafilatura.extract_metadata(html, default_url=url)
     return PageText(
         normalise_text(text or ""),
-        getattr(meta, "title", None) if meta else None,
-        getattr(meta, "author", None) if meta else None,
-        getattr(meta, "date", None) if meta else None,
+        *(getattr(meta, name, None) for name in ("title", "author", "date")),
     )
 
 

@@ -188,7 +188,6 @@ class CaptureRecorder:
             self._known[surt][digest] = (_revisit_of(ref), ref.id)
             self._known.move_to_end(surt)
 
-    # -- rows ---------------------------------------------------------------
     # -- record ids ---------------------------------------------------------
     def _row_id(self, key: str | None) -> int | None:
         """The row id of the record ``key`` (a record id), from memory or the index."""
@@ -213,6 +212,7 @@ class CaptureRecorder:
             ids.update(index.snapshot_ids(self.session, missing))
         return ids, {}
 
+    # -- rows ---------------------------------------------------------------
     def _insert(self, values: dict[str, Any]) -> SnapshotRef:
         fields = (
             "url",
@@ -350,6 +350,7 @@ class CaptureRecorder:
     def note(self, key: str, outcome: str, error: str) -> None:
         """Change the outcome of the capture ``key`` (a record id) after the fact (for example:
         its body could not be decoded)."""
+        self._check()
         row_id = self._row_id(key)
         if row_id is None:
             logger.warning("no capture with record id %s to note %s on", key, outcome)
@@ -359,6 +360,7 @@ class CaptureRecorder:
         self._pending += 1
 
     def store_text(self, digest: str, extractor: str, text: str) -> None:
+        self._check()
         if self.session.get(ExtractedText, digest) is None:
             self.session.add(
                 ExtractedText(payload_digest=digest, extractor=extractor, text=text, extracted_at=self.now())

@@ -290,9 +290,7 @@ class CaptureSpider(scrapy.Spider):
             if now:
                 return self._schedule_requisites(waiting, fresh())
         except CitewatchError as exc:
-            logger.error("requisites not fetched: %s", exc)
-            self._stop_crawl()
-            return 0
+            return self._lookup_failed(exc)
         self._checking.append((waiting, fresh))
         asyncio.get_running_loop().call_later(_ANSWER_DELAY, self._schedule_checked)
         return 0
@@ -303,9 +301,12 @@ class CaptureSpider(scrapy.Spider):
         try:
             return sum(self._schedule_requisites(waiting, fresh()) for waiting, fresh in checking)
         except CitewatchError as exc:
-            logger.error("requisites not fetched: %s", exc)
-            self._stop_crawl()
-            return 0
+            return self._lookup_failed(exc)
+
+    def _lookup_failed(self, exc: CitewatchError) -> int:
+        logger.error("requisites not fetched: %s", exc)
+        self._stop_crawl()
+        return 0
 
     def _schedule_requisites(self, waiting: list[tuple[str, tuple[str, str | None]]], fresh: set[str]) -> int:
         scheduled = 0
