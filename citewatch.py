@@ -235,9 +235,34 @@ def _result_dict(result: Any) -> dict[str, Any]:
     }
 
 
-def _print_results(results: list[Any], as_json: bool) -> None:
+def _analyse_results(settings: Any, results: list[Any]) -> dict[str, Any]:
+    """Extract, compare and record changes for the sources just captured: URL -> analysis."""
+    from archive.analysis import analyse_urls
+
+    urls = [r.url for r in results if r.outcome not in {"bad-url", "interrupted"}]
+    if not urls:
+        return {}
+    sessions = _database(settings)
+    with sessions() as session:
+        return analyse_urls(session, settings.warc_dir, urls)
+
+
+def _change_line(url: str, analysis: Any) -> str | None:
+    if analysis.change is not None:
+        c = analysis.change
+        ids = f"change {c.id}; citewatch diff {c.old_snapshot_id} {c.new_snapshot_id}"
+        return f"{c.kind}: {url}: {c.summary} ({ids})"
+    if analysis.state == "problem":
+        return f"capture problem: {url}: {analysis.reason}"
+    return None
+
+
+def _print_results(results: list[Any], as_json: bool, analyses: dict[str, Any] | None = None) -> None:
+    analyses = analyses or {}
     if as_json:
-        _print_json([_result_dict(r) for r in results])
+        from archive.changelog import analysis_dict
+
+        _print_json([{**_result_dict(r), "analysis": analysis_dict(analyses.get(r.url))} for r in results])
         return
     table = Table("url", "outcome", "status", "via", "snapshot", "message")
     table.columns[0].overflow = "fold"
@@ -252,6 +277,10 @@ def _print_results(results: list[Any], as_json: bool) -> None:
             r.message,
         )
     out.print(table)
+    for r in results:
+        line = _change_line(r.url, analyses[r.url]) if r.url in analyses else None
+        if line:
+            out.print(line, markup=False, highlight=False)
 
 
 def _progress(total: int) -> tuple[Callable[[Any], None], Callable[[], None]]:
@@ -319,7 +348,8 @@ def capture(
     results = [_rejected(raw, message) for raw, message in bad]
     report: dict[str, Any] = {}
     results += _capture(settings, good, bad, browser, report)
-    _print_results(results, as_json)
+    found = _analyse_results(settings, results)
+    _print_results(results, as_json, found)
     if bad:
         sys.exit(UsageError.exit_code)
     sys.exit(0 if all(r.ok for r in results) and not report.get("unsaved") else 1)
@@ -609,6 +639,170 @@ def citations(obj: Context, article: str | None, as_json: bool, top: int) -> Non
             raise UsageError(f"no article {article!r}: see `citewatch citations` for the list")
         view = articles.article_view(session, found, top=top)
     _print_json(view) if as_json else _print_article(view)
+
+
+_KIND_CHOICES = ("content", "correction", "metadata", "status", "gone", "back")
+
+
+@cli.command()
+@click.option(
+    "--since", help="Only changes detected at or after this time (2026-11-20, 2026-11-20T14:00, 7d)."
+)
+@click.option("--until", help="Only changes detected before this time.")
+@click.option("--url", "url", help="Only changes of this source URL.")
+@click.option("--article", help="Only changes of the sources this article (id or URL) cites.")
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice(_KIND_CHOICES),
+    help="Only this kind (repeatable); status includes gone and back.",
+)
+@click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="Changes per page."
+)
+@click.option("--before", type=click.IntRange(min=1), help="The page after this change id (keyset paging).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--atom", "as_atom", is_flag=True, help="Print an Atom feed.")
+@click.pass_obj
+@command
+def changes(
+    obj: Context,
+    since: str | None,
+    until: str | None,
+    url: str | None,
+    article: str | None,
+    kinds: tuple[str, ...],
+    limit: int,
+    before: int | None,
+    as_json: bool,
+    as_atom: bool,
+) -> None:
+    """Changes to tracked sources, newest first, with the claims each one touches."""
+    from sqlalchemy import select
+
+    from archive import articles, changelog
+    from archive.models import Source
+    from archive.urls import check_url
+
+    if as_json and as_atom:
+        raise UsageError("--json and --atom: choose one")
+    settings = obj.settings()
+    sessions = _database(settings)
+    with sessions() as session:
+        source_ids: list[int] | None = None
+        if url is not None:
+            wanted = check_url(url)
+            source_ids = list(session.scalars(select(Source.id).where(Source.url.in_([url, wanted]))))
+            if not source_ids:
+                raise UsageError(f"{url} is not a tracked source: see `citewatch snapshots URL`")
+        if article is not None:
+            found = articles.find_article(session, article)
+            if found is None:
+                raise UsageError(f"no article {article!r}: see `citewatch citations` for the list")
+            cited = changelog.sources_of_article(session, found.id)
+            source_ids = cited if source_ids is None else [i for i in source_ids if i in cited]
+        rows = changelog.list_changes(
+            session,
+            since=changelog.parse_when(since) if since else None,
+            until=changelog.parse_when(until) if until else None,
+            source_ids=source_ids,
+            kinds=list(kinds) or None,
+            before=before,
+            limit=limit,
+        )
+        if as_atom:
+            sys.stdout.write(
+                changelog.atom_feed(
+                    rows, title="citewatch: changes", feed_id="urn:citewatch:changes"
+                ).decode()
+            )
+            return
+        data = [changelog.change_dict(change, source_url) for change, source_url in rows]
+    if as_json:
+        _print_json(data)
+        return
+    if not data:
+        err.print("no changes", markup=False, highlight=False)
+        return
+    table = Table("id", "detected (UTC)", "kind", "source", "summary", "diff")
+    table.columns[3].overflow = "fold"
+    for d in data:
+        table.add_row(
+            str(d["id"]),
+            d["detected_at"][:19],
+            d["kind"],
+            d["url"],
+            d["summary"] or "",
+            f"{d['old_snapshot_id']} {d['new_snapshot_id']}",
+        )
+    out.print(table)
+    if len(data) == limit:
+        err.print(f"more: add --before {data[-1]['id']}", markup=False, highlight=False)
+
+
+@cli.command()
+@click.argument("old", type=click.IntRange(min=1))
+@click.argument("new", type=click.IntRange(min=1))
+@click.option("--html", "as_html", is_flag=True, help="Print a standalone HTML page.")
+@click.option("--json", "as_json", is_flag=True, help="Print the structured diff as JSON.")
+@click.option("--all", "context", is_flag=True, help="Show unchanged paragraphs too.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE.")
+@click.pass_obj
+@command
+def diff(
+    obj: Context, old: int, new: int, as_html: bool, as_json: bool, context: bool, output: str | None
+) -> None:
+    """The word diff of the text of snapshots OLD and NEW (ids from `changes` or `snapshots`)."""
+    from archive import changelog
+
+    if as_html and as_json:
+        raise UsageError("--html and --json: choose one")
+    settings = obj.settings()
+    sessions = _database(settings)
+    with sessions() as session:
+        view = changelog.load_diff(session, settings.warc_dir, old, new)
+    if as_json:
+        text = json.dumps(changelog.diff_dict(view), indent=2) + "\n"
+    elif as_html:
+        text = changelog.render_html(view)
+    elif output is None and out.is_terminal:
+        _print_diff(view, context)
+        return
+    else:
+        text = _diff_header(view) + "\n\n" + changelog.render_markers(view, context) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
+
+
+def _diff_header(view: Any) -> str:
+    a, b = view.old.snapshot, view.new.snapshot
+    return (
+        f"--- snapshot {a.id} {a.url} {a.captured_at:%Y-%m-%d %H:%M:%S} ({view.old.words} words)\n"
+        f"+++ snapshot {b.id} {b.url} {b.captured_at:%Y-%m-%d %H:%M:%S} ({view.new.words} words)\n"
+        f"+{view.diff.words_added} -{view.diff.words_removed} words"
+    )
+
+
+def _print_diff(view: Any, context: bool) -> None:
+    from rich.text import Text
+
+    from archive.diff import DELETE, EQUAL
+
+    out.print(_diff_header(view), markup=False, highlight=False)
+    if not view.diff.changed:
+        out.print("no difference in the extracted text", markup=False, highlight=False)
+    for paragraph in view.paragraphs():
+        if not context and all(op == EQUAL for op, _ in paragraph):
+            continue
+        line = Text()
+        for op, piece in paragraph:
+            style = "" if op == EQUAL else "bold red strike" if op == DELETE else "bold green underline"
+            line.append(piece, style=style)
+        out.print()
+        out.print(line)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

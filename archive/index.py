@@ -18,6 +18,11 @@ from sqlalchemy.orm import Session
 from archive.models import Snapshot, Source, WarcFile
 
 ARCHIVED_TYPES = ("response", "revisit", "resource")
+# Outcomes of a record whose payload is whole: it can be the original of a revisit. The
+# analysis may mark a whole capture thin-text or no-text (archive/analysis.py).
+WHOLE_OUTCOMES = ("ok", "thin-text", "no-text")
+# In the path of every soft-404 probe (archive.urls.probe_url): any answer of a probe is fresh.
+PROBE_MARK = "/citewatch-probe-"
 
 # The capture hot path uses Core statements on these tables: one ORM round
 # trip per record cost more than writing the record itself.
@@ -47,7 +52,7 @@ def original_of(session: Session, surt: str, digest: str) -> Row | None:  # type
             Snapshot.surt == surt,
             Snapshot.payload_digest == digest,
             Snapshot.record_type == "response",
-            Snapshot.outcome == "ok",
+            Snapshot.outcome.in_(WHOLE_OUTCOMES),
         )
         .order_by(Snapshot.captured_at.desc())
         .limit(1)
@@ -79,11 +84,11 @@ def versions(session: Session, surts: list[str], fresh_since: datetime | None = 
 
     Unchanged re-captures are revisits, so the first part grows with real changes only.
     """
-    versions = (SNAPSHOTS.c.record_type == "response") & (SNAPSHOTS.c.outcome == "ok")
+    versions = (SNAPSHOTS.c.record_type == "response") & SNAPSHOTS.c.outcome.in_(WHOLE_OUTCOMES)
     if fresh_since is not None:
         recent = (
             (SNAPSHOTS.c.captured_at >= fresh_since)
-            & (SNAPSHOTS.c.status < 400)
+            & ((SNAPSHOTS.c.status < 400) | SNAPSHOTS.c.surt.contains(PROBE_MARK))
             & SNAPSHOTS.c.record_type.in_(("response", "revisit"))
         )
         versions = versions | recent
@@ -91,12 +96,18 @@ def versions(session: Session, surts: list[str], fresh_since: datetime | None = 
     return list(session.connection().execute(stmt))
 
 
+def answered(row: Row) -> bool:  # type: ignore[type-arg]
+    """Does this capture count as fresh: an answer under 400, or any answer to a probe?"""
+    return (row.status or 0) < 400 or PROBE_MARK in row.surt
+
+
 def fresh_surts(session: Session, surts: list[str], since: datetime) -> set[str]:
-    """Those of ``surts`` captured successfully (a response or revisit under 400) since ``since``."""
+    """Those of ``surts`` captured successfully (a response or revisit under 400; any answer for a
+    soft-404 probe) since ``since``."""
     stmt = select(SNAPSHOTS.c.surt).where(
         SNAPSHOTS.c.surt.in_(surts),
         SNAPSHOTS.c.captured_at >= since,
-        SNAPSHOTS.c.status < 400,
+        (SNAPSHOTS.c.status < 400) | SNAPSHOTS.c.surt.contains(PROBE_MARK),
         SNAPSHOTS.c.record_type.in_(("response", "revisit")),
     )
     return set(session.connection().execute(stmt).scalars())

@@ -142,6 +142,15 @@ class Source(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     next_check_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Change detection (archive/analysis.py): whether the source answers with its content
+    # (content | missing | failing), why, since when; the last capture that said so; the last
+    # capture with content, which the next one is compared with; the newest snapshot id analysed.
+    state: Mapped[str | None] = mapped_column(String(16), index=True)
+    state_reason: Mapped[str | None] = mapped_column(Text)
+    state_since: Mapped[datetime | None] = mapped_column(DateTime)
+    observed_id: Mapped[int | None] = mapped_column(Integer)
+    baseline_id: Mapped[int | None] = mapped_column(Integer)
+    analysed_through: Mapped[int | None] = mapped_column(Integer)
 
 
 class WarcFile(Base):
@@ -172,6 +181,8 @@ class Snapshot(Base):
         Index("ux_snapshots_record_location", "warc_file_id", "offset", unique=True),
         # The crawl names captures by record id (archive/archiver.py).
         Index("ix_snapshots_record_id", "record_id"),
+        # A source's snapshots since the last analysis.
+        Index("ix_snapshots_source_id_id", "source_id", "id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"), index=True)
@@ -195,20 +206,42 @@ class Snapshot(Base):
 
 
 class ExtractedText(Base):
-    """Text extracted from a payload, keyed by its digest so no payload is extracted twice."""
+    """Text extracted from a payload, keyed by its digest so no payload is extracted twice.
+
+    ``text`` is normalised (archive.extract.normalise_text); ``fingerprint`` is its digest;
+    ``error`` says why nothing could be extracted.
+    """
 
     __tablename__ = "extracted_texts"
     payload_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    extractor: Mapped[str] = mapped_column(String(32))
+    extractor: Mapped[str] = mapped_column(String(32))  # trafilatura | pypdf | none
     text: Mapped[str] = mapped_column(Text)
     extracted_at: Mapped[datetime] = mapped_column(DateTime)
+    title: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(Text)
+    published: Mapped[str | None] = mapped_column(String(32))
+    fingerprint: Mapped[str | None] = mapped_column(String(71))
+    words: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class Change(Base):
-    """What differs between two consecutive Snapshots of a Source, and which Claims it touches."""
+    """What differs between two consecutive Snapshots of a Source, and which Claims it touches.
+
+    ``kind`` is content | correction | metadata | status | gone | back;
+    ``detected_at`` is when the new snapshot was captured; ``details`` holds
+    the counts, changed sentences, HTTP outcomes and claim impact (see
+    archive/analysis.py for its shape).
+    """
 
     __tablename__ = "changes"
-    __table_args__ = (UniqueConstraint("old_snapshot_id", "new_snapshot_id"),)
+    __table_args__ = (
+        UniqueConstraint("old_snapshot_id", "new_snapshot_id"),
+        Index("ix_changes_detected_id", "detected_at", "id"),
+        Index("ix_changes_kind_detected", "kind", "detected_at"),
+        Index("ix_changes_source_detected", "source_id", "detected_at"),
+        Index("ix_changes_new_snapshot", "new_snapshot_id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)
     old_snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id"))

@@ -159,7 +159,7 @@ class CaptureRecorder:
             for row in index.versions(self.session, chunk, fresh_since):
                 if row.record_type == "response" and row.payload_digest:
                     self._known[row.surt][row.payload_digest] = (_revisit_of(row), row.id)
-                if fresh_since is not None and row.captured_at >= fresh_since and (row.status or 0) < 400:
+                if fresh_since is not None and row.captured_at >= fresh_since and index.answered(row):
                     fresh.add(by_surt[row.surt])
         if fresh_since is not None:  # the SURTs loaded before still need their freshness
             fetched = set(surts)

@@ -209,6 +209,19 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_bool,
     ),
     Setting(
+        "probe_soft_404",
+        True,
+        "Fetch a made-up URL on each captured host (once per probe_max_age) so that a page that "
+        'answers 200 but says "not found" is recorded as gone, not as content.',
+        _parse_bool,
+    ),
+    Setting(
+        "probe_max_age",
+        30 * 86400.0,
+        "Seconds a host's soft-404 probe stays valid before the next capture fetches it again.",
+        _parse_seconds,
+    ),
+    Setting(
         "outlets",
         {},
         "Outlet names -> domains added to the built-in table (docs/outlets.md). In citewatch.toml a "

@@ -68,3 +68,17 @@ def valid_host(host: str) -> bool:
         return False
     labels = ascii_host.split(".")
     return len(ascii_host) <= 253 and all(_LABEL.fullmatch(label) for label in labels)
+
+
+def probe_url(url: str) -> str:
+    """A made-up URL on the host of ``url``, the same for every page of that host: what the host
+    answers for a page that does not exist, to tell its soft 404s from real pages.
+
+    >>> probe_url("https://news.example/2026/story?id=1")
+    'https://news.example/citewatch-probe-db5d8cfb19b652d4'
+    """
+    import hashlib
+
+    parts = urlsplit(url)
+    token = hashlib.sha256(f"citewatch-probe:{(parts.hostname or '').lower()}".encode()).hexdigest()[:16]
+    return f"{parts.scheme}://{parts.netloc}/citewatch-probe-{token}"

@@ -92,6 +92,8 @@ def scrapy_settings(settings: Settings, browser_possible: bool) -> dict[str, Any
         "ARCHIVE_PAGE_REQUISITES": settings.page_requisites,
         "ARCHIVE_REQUISITES_MAX_AGE": settings.requisites_max_age,
         "ARCHIVE_AUTO_BROWSER": settings.auto_browser,
+        "ARCHIVE_PROBE_SOFT_404": settings.probe_soft_404,
+        "ARCHIVE_PROBE_MAX_AGE": settings.probe_max_age,
         "ARCHIVE_BROWSER_SETTLE": settings.browser_settle_timeout,
         "ARCHIVE_RETRY_BACKOFF": settings.retry_backoff,
         "ARCHIVE_RETRY_BACKOFF_MAX": settings.retry_backoff_max,

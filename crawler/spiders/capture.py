@@ -25,6 +25,7 @@ from scrapy.http import Response, TextResponse
 
 from archive.errors import CitewatchError
 from archive.extract import pdf_text
+from archive.urls import probe_url
 from archive.warc import utcnow
 from crawler import browser, guardproxy
 from crawler.outcomes import classify, describe, status_outcome
@@ -164,10 +165,12 @@ class CaptureSpider(scrapy.Spider):
             yield request
 
     def _seed_requests(self, seeds: list[str]) -> Iterable[scrapy.Request]:
-        """Requests capturing ``seeds``, each tracked as a Source."""
+        """Requests capturing ``seeds``, each tracked as a Source, and the soft-404 probes of
+        their hosts."""
         self.recorder.prefetch(seeds)
         source_ids = self.recorder.source_ids(seeds)
         self.recorder.commit()
+        yield from self._probe_requests(seeds)
         for url in seeds:
             self._started[url] = time.monotonic()
             source_id = source_ids[url]
@@ -181,6 +184,28 @@ class CaptureSpider(scrapy.Spider):
                     meta=self._meta(url, source_id),
                     dont_filter=True,
                 )
+
+    def _probe_requests(self, seeds: list[str]) -> Iterable[scrapy.Request]:
+        """One request per host for a made-up URL (archive.urls.probe_url), unless a fresh
+        capture of it exists: what the host's soft-404 pages look like."""
+        if not self.settings.getbool("ARCHIVE_PROBE_SOFT_404"):
+            return
+        probes = {probe_url(url): url for url in seeds}
+        since = utcnow() - timedelta(seconds=self.settings.getfloat("ARCHIVE_PROBE_MAX_AGE"))
+        fresh = self.recorder.prefetch(list(probes), fresh_since=since)
+        for probe, seed in probes.items():
+            if probe not in fresh:
+                yield scrapy.Request(
+                    probe,
+                    callback=self.parse_probe,
+                    errback=self.on_error,
+                    meta=self._meta(seed, None, requisite=True, probe=True),
+                    dont_filter=True,
+                    priority=-1,
+                )
+
+    def parse_probe(self, response: Response) -> None:
+        """Archived by the WARC middleware; read when sources of this host are analysed."""
 
     def _flush_when_idle(self) -> None:
         """Requisites wait to be batched and looked up; an idle crawl sends the last of them out."""

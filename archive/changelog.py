@@ -1,0 +1,329 @@
+"""The change log, for people and programs: listing, Atom, and the diff between two captures.
+
+:func:`list_changes` pages through Changes newest first with a keyset
+(``before``: the last change id of the previous page), so page 1,000 costs
+what page 1 does; every filter is served by an index of ``changes`` or a
+short list of source ids. :func:`change_dict` is the one JSON shape of a
+change (CLI ``--json``, Atom entries, later the API). :func:`load_diff`
+compares the extracted text of any two snapshots, and ``render_*`` present
+it: a terminal with colour (or ``[-deleted-]{+inserted+}`` markers when
+piped), a standalone HTML page with every archived word escaped, or JSON.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from archive.changes import KINDS, comparable_text, sentence_changes
+from archive.diff import DELETE, EQUAL, INSERT, TextDiff, word_diff
+from archive.errors import UsageError
+from archive.models import Candidate, Change, Citation, Snapshot, Source
+
+# `--kind status` also lists the status changes that are gone or back.
+KIND_GROUPS = {"status": ("status", "gone", "back")}
+
+
+def analysis_dict(found: Any) -> dict[str, Any] | None:
+    """The JSON of what the analysis of one capture found (archive.analysis.SourceAnalysis)."""
+    if found is None:
+        return None
+    return {
+        "state": found.state,
+        "reason": found.reason,
+        "snapshot_id": found.snapshot_id,
+        "change": change_dict(found.change, found.url) if found.change is not None else None,
+    }
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() + "Z" if when is not None else None
+
+
+def change_dict(change: Change, url: str) -> dict[str, Any]:
+    """One change, as every JSON listing shows it."""
+    details = change.details or {}
+    return {
+        "id": change.id,
+        "detected_at": _iso(change.detected_at),
+        "kind": change.kind,
+        "source_id": change.source_id,
+        "url": url,
+        "summary": change.summary,
+        "old_snapshot_id": change.old_snapshot_id,
+        "new_snapshot_id": change.new_snapshot_id,
+        "significance": details.get("significance"),
+        "words_added": details.get("words_added", 0),
+        "words_removed": details.get("words_removed", 0),
+        "claims": details.get("claims", []),
+        "details": details,
+    }
+
+
+# -- listing -----------------------------------------------------------------------
+
+_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_when(text: str, *, now: datetime | None = None) -> datetime:
+    """A time given by a user: ISO 8601 (a date, or a date and time; UTC unless it says
+    otherwise) or an age such as ``2h``, ``7d``, ``3w``. Naive UTC, as the database keeps it.
+
+    >>> parse_when("2026-11-20")
+    datetime.datetime(2026, 11, 20, 0, 0)
+    >>> parse_when("3d", now=datetime(2026, 11, 26, 12, 0))
+    datetime.datetime(2026, 11, 23, 12, 0)
+    """
+    raw = text.strip()
+    age = _RELATIVE.match(raw.lower())
+    if age:
+        base = now or datetime.now(UTC).replace(tzinfo=None)
+        return base - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"cannot read the time {text!r}: give an ISO date (2026-11-20), a date and time "
+            "(2026-11-20T14:00), or an age (2h, 7d)"
+        ) from None
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    return when
+
+
+def sources_of_article(session: Session, article_id: int) -> list[int]:
+    """Ids of the sources an article cites: by link, or as an outlet citation's candidates."""
+    linked = select(Citation.source_id).where(
+        Citation.article_id == article_id, Citation.source_id.is_not(None)
+    )
+    candidates = (
+        select(Candidate.source_id)
+        .join(Citation, Candidate.citation_id == Citation.id)
+        .where(Citation.article_id == article_id, Candidate.source_id.is_not(None))
+    )
+    return sorted(set(session.scalars(linked)) | set(session.scalars(candidates)))
+
+
+def list_changes(
+    session: Session,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    source_ids: list[int] | None = None,
+    kinds: list[str] | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> list[tuple[Change, str]]:
+    """Changes newest first, with their sources' URLs; ``before`` is a change id (keyset)."""
+    stmt = select(Change, Source.url).join(Source, Change.source_id == Source.id)
+    if since is not None:
+        stmt = stmt.where(Change.detected_at >= since)
+    if until is not None:
+        stmt = stmt.where(Change.detected_at < until)
+    if source_ids is not None:
+        stmt = stmt.where(Change.source_id.in_(source_ids or [-1]))
+    if kinds:
+        wanted = sorted({k for kind in kinds for k in KIND_GROUPS.get(kind, (kind,))})
+        unknown = [k for k in wanted if k not in KINDS]
+        if unknown:
+            raise UsageError(f"unknown kind {unknown[0]!r}: choose from {', '.join(KINDS)}")
+        stmt = stmt.where(Change.kind.in_(wanted))
+    if before is not None:
+        anchor = session.get(Change, before)
+        if anchor is None:
+            raise UsageError(f"no change {before}: --before takes the id of a listed change")
+        stmt = stmt.where(tuple_(Change.detected_at, Change.id) < tuple_(anchor.detected_at, anchor.id))
+    stmt = stmt.order_by(Change.detected_at.desc(), Change.id.desc()).limit(limit)
+    return [(change, url) for change, url in session.execute(stmt)]
+
+
+def atom_feed(rows: list[tuple[Change, str]], *, title: str, feed_id: str, link: str | None = None) -> bytes:
+    """An Atom feed of changes (newest first)."""
+    from feedgen.feed import FeedGenerator
+
+    feed = FeedGenerator()
+    feed.id(feed_id)
+    feed.title(title)
+    feed.link(href=link or feed_id, rel="self")
+    feed.generator("citewatch")
+    newest = max((c.detected_at for c, _ in rows), default=datetime(1970, 1, 1))
+    feed.updated(newest.replace(tzinfo=UTC))
+    for change, url in reversed(rows):  # feedgen puts the last added first
+        entry = feed.add_entry()
+        entry.id(f"urn:citewatch:change:{change.id}")
+        entry.title(f"{change.kind}: {url}")
+        entry.link(href=url)
+        entry.updated(change.detected_at.replace(tzinfo=UTC))
+        entry.published(change.detected_at.replace(tzinfo=UTC))
+        entry.category(term=change.kind)
+        entry.summary(
+            f"{change.summary or change.kind} "
+            f"(citewatch diff {change.old_snapshot_id} {change.new_snapshot_id})"
+        )
+    return feed.atom_str(pretty=True)
+
+
+# -- diffs ---------------------------------------------------------------------------
+
+
+@dataclass
+class Side:
+    snapshot: Snapshot
+    text: str  # comparable text (volatile lines and tokens dropped)
+    title: str | None
+    words: int
+
+
+@dataclass
+class DiffView:
+    old: Side
+    new: Side
+    diff: TextDiff
+    sentences_removed: list[str]
+    sentences_added: list[str]
+
+    def paragraphs(self) -> list[list[tuple[int, str]]]:
+        """The diff cut into paragraphs: each a list of (op, text) pieces."""
+        paragraphs: list[list[tuple[int, str]]] = [[]]
+        for op, text in self.diff.ops:
+            parts = text.split("\n\n")
+            for i, part in enumerate(parts):
+                if i:
+                    paragraphs.append([])
+                if part:
+                    paragraphs[-1].append((op, part))
+        return [p for p in paragraphs if p]
+
+
+def _side(session: Session, analyser: Any, snapshot_id: int) -> Side:
+    row = session.get(Snapshot, snapshot_id)
+    if row is None:
+        raise UsageError(f"no snapshot {snapshot_id}: see `citewatch snapshots URL` for ids")
+    dom = session.scalars(
+        select(Snapshot).where(Snapshot.page_id == row.id, Snapshot.url.startswith("urn:dom:")).limit(1)
+    ).first()
+    shown = dom or row
+    if shown.record_type is None:
+        raise UsageError(
+            f"snapshot {snapshot_id} is a failed fetch ({row.outcome}): it has no text to compare"
+        )
+    source = session.get(Source, row.source_id) if row.source_id else None
+    obs = analyser.observation(shown, source.url if source else row.url, row if dom else None)
+    text = comparable_text(obs.text)
+    return Side(row, text, obs.title, len(text.split()))
+
+
+def load_diff(session: Session, warc_dir: Path, old_id: int, new_id: int) -> DiffView:
+    """The word diff of the extracted text of two snapshots (extracting what is not yet)."""
+    from archive.analysis import Analyser
+
+    analyser = Analyser(session, warc_dir)
+    old, new = _side(session, analyser, old_id), _side(session, analyser, new_id)
+    session.commit()  # keep what was extracted
+    removed, added, _moved = sentence_changes(old.text, new.text)
+    return DiffView(old, new, word_diff(old.text, new.text), removed, added)
+
+
+_OPS = {DELETE: "delete", EQUAL: "equal", INSERT: "insert"}
+
+
+def _side_dict(side: Side) -> dict[str, Any]:
+    s = side.snapshot
+    return {
+        "snapshot_id": s.id,
+        "url": s.url,
+        "captured_at": _iso(s.captured_at),
+        "status": s.status,
+        "title": side.title,
+        "words": side.words,
+    }
+
+
+def diff_dict(view: DiffView) -> dict[str, Any]:
+    """The structured diff: both sides, counts, changed sentences, and paragraphs of pieces."""
+    return {
+        "old": _side_dict(view.old),
+        "new": _side_dict(view.new),
+        "changed": view.diff.changed,
+        "words_added": view.diff.words_added,
+        "words_removed": view.diff.words_removed,
+        "sentences_removed": view.sentences_removed,
+        "sentences_added": view.sentences_added,
+        "paragraphs": [
+            {
+                "changed": any(op != EQUAL for op, _ in paragraph),
+                "pieces": [{"op": _OPS[op], "text": text} for op, text in paragraph],
+            }
+            for paragraph in view.paragraphs()
+        ],
+    }
+
+
+def render_markers(view: DiffView, context: bool = False) -> str:
+    """Plain text with ``[-deleted-]`` and ``{+inserted+}`` (git's word-diff markers); only the
+    changed paragraphs unless ``context``."""
+    out = []
+    for paragraph in view.paragraphs():
+        if not context and all(op == EQUAL for op, _ in paragraph):
+            continue
+        out.append(
+            "".join(
+                text if op == EQUAL else f"[-{text}-]" if op == DELETE else f"{{+{text}+}}"
+                for op, text in paragraph
+            )
+        )
+    return "\n\n".join(out)
+
+
+def render_html(view: DiffView) -> str:
+    """A standalone HTML page of the diff; every archived word is escaped, no script runs."""
+    e = html.escape
+    rows = []
+    for paragraph in view.paragraphs():
+        pieces = "".join(
+            e(text) if op == EQUAL else f"<del>{e(text)}</del>" if op == DELETE else f"<ins>{e(text)}</ins>"
+            for op, text in paragraph
+        )
+        changed = " class=changed" if any(op != EQUAL for op, _ in paragraph) else ""
+        rows.append(f"<p{changed}>{pieces}</p>")
+    old, new = view.old.snapshot, view.new.snapshot
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>citewatch diff {old.id} {new.id}</title>
+<style>
+body {{ font: 16px/1.5 Georgia, serif; max-width: 46em; margin: 2em auto; padding: 0 1em; color: #222; }}
+header {{ font: 14px/1.4 system-ui, sans-serif; color: #555; border-bottom: 1px solid #ddd; }}
+del {{ background: #fdd; color: #900; }} ins {{ background: #dfd; color: #060; text-decoration: none; }}
+p {{ color: #888; }} p.changed {{ color: #222; }}
+</style></head><body>
+<header><h1>{e(view.new.title or new.url)}</h1>
+<p>{e(old.url)}<br>before: snapshot {old.id}, {e(_iso(old.captured_at) or "")}, {view.old.words} words<br>
+after: snapshot {new.id}, {e(_iso(new.captured_at) or "")}, {view.new.words} words<br>
+<strong>+{view.diff.words_added}</strong> / <strong>-{view.diff.words_removed}</strong> words</p></header>
+{chr(10).join(rows)}
+</body></html>
+"""
+
+
+__all__ = [
+    "DiffView",
+    "analysis_dict",
+    "atom_feed",
+    "change_dict",
+    "diff_dict",
+    "list_changes",
+    "load_diff",
+    "parse_when",
+    "render_html",
+    "render_markers",
+    "sources_of_article",
+]

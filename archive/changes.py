@@ -1,0 +1,425 @@
+"""Change classification: does a new capture of a source differ in a way a reader would care about?
+
+Pure functions over :class:`Observation` values (what one capture showed:
+its HTTP outcome and its extracted text). :func:`availability` says whether a
+capture shows the source's content, shows that it is missing (404, a soft
+404, a redirect to the front page, a parked domain, a name that no longer
+resolves), shows it failing (server errors, timeouts), or is a capture
+problem (truncated, no text extracted) that says nothing about the source.
+:func:`classify` compares a new capture with the last one that had content
+and returns at most one change:
+
+- ``content``: the main text changed, with a significance score;
+- ``correction``: a correction or update note was added or changed;
+- ``metadata``: title, byline or date changed while the text did not;
+- ``gone`` / ``back``: the source stopped or started answering with its content;
+- ``status``: its outcome changed otherwise (404 became 410; it now redirects elsewhere).
+
+Noise never makes a change. The extractor already drops the page's chrome
+(navigation, ads, related-article boxes, comments); :func:`comparable_text`
+then drops the volatile lines that sit inside article bodies (relative
+timestamps, counters, "Advertisement", "Read more:" teasers) and masks the
+volatile tokens (relative times, query strings of URLs), and what is left is
+compared word by word.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from archive.claims import number_forms, sentences
+from archive.diff import DELETE, EQUAL, INSERT, TextDiff, word_diff
+from archive.extract import normalise_text
+
+CONTENT, MISSING, FAILING, PROBLEM = "content", "missing", "failing", "problem"
+KINDS = ("content", "correction", "metadata", "status", "gone", "back")
+
+# Below this share of the previous text's words, a capture is thin: a capture problem, not an edit.
+THIN_SHARE = 0.5
+# Texts shorter than this are never called thin (a short page may well lose half its words).
+THIN_MIN_WORDS = 80
+_MAX_SENTENCES = 20  # changed sentences kept in a change's details
+
+# -- what a capture shows ------------------------------------------------------
+
+
+@dataclass
+class Observation:
+    """One capture of a source, as the classifier sees it."""
+
+    url: str  # the source's URL
+    status: int | None = None  # HTTP status of the final response
+    outcome: str = "ok"  # ok | truncated | a failure code (dns, timeout, refused, ...)
+    final_url: str | None = None  # where redirects ended
+    text: str = ""  # extracted main text, normalised
+    title: str | None = None
+    author: str | None = None
+    date: str | None = None
+    error: str | None = None  # why the fetch (or the extraction) failed
+    snapshot_id: int | None = None
+    captured_at: datetime | None = None
+    mime: str | None = None
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split())
+
+
+@dataclass(frozen=True)
+class Availability:
+    state: str  # content | missing | failing | problem
+    reason: str  # "HTTP 200", "HTTP 404", "soft 404", "DNS name not found", ...
+
+
+_MISSING_OUTCOMES = {"dns": "the host name no longer resolves"}
+_PROBLEM_OUTCOMES = {
+    "truncated": "the capture was truncated",
+    "too-large": "the response was larger than the size limit",
+    "thin-text": "far less text was extracted than before",
+    "no-text": "no main text could be extracted",
+    "interrupted": "the capture was interrupted",
+    "bad-url": "the URL was rejected",
+}
+_PARKED = re.compile(
+    r"\b(?:this domain (?:name )?(?:is|may be) for sale|buy this domain|domain (?:is )?parked|"
+    r"parked (?:free|domain)|the domain \S+ (?:is|may be) for sale|hugedomains|sedoparking|"
+    r"this web ?page is parked|domain for sale)\b",
+    re.IGNORECASE,
+)
+_NOT_FOUND = re.compile(
+    r"\b(?:page (?:was )?not found|404|cannot be found|can't be found|could not be found|"
+    r"no longer (?:available|exists)|does not exist|doesn't exist|page you (?:requested|are looking for))\b",
+    re.IGNORECASE,
+)
+_SHORT_PAGE_WORDS = 150
+
+
+def _front_page(url: str) -> bool:
+    path = urlsplit(url).path
+    return path in {"", "/"} or path.lower() in {"/index.html", "/index.php", "/home", "/en", "/en/"}
+
+
+def _similar(a: str, b: str) -> float:
+    """Jaccard similarity of the two texts' word sets (1.0 for two empty texts)."""
+    x, y = set(a.lower().split()), set(b.lower().split())
+    if not x and not y:
+        return 1.0
+    return len(x & y) / len(x | y)
+
+
+def availability(obs: Observation, probe: Observation | None = None) -> Availability:
+    """Whether a capture shows the source's content; ``probe`` is a capture of a made-up URL on
+    the same host, which a soft-404 page resembles.
+
+    >>> availability(Observation("https://a.example/x", 404)).state
+    'missing'
+    >>> moved = Observation("https://a.example/x", 200, final_url="https://a.example/", text="Home")
+    >>> availability(moved).reason
+    'redirects to the front page'
+    >>> availability(Observation("https://a.example/x", 503)).state
+    'failing'
+    """
+    if obs.outcome in _PROBLEM_OUTCOMES:
+        return Availability(PROBLEM, _PROBLEM_OUTCOMES[obs.outcome])
+    if obs.status is None:  # the fetch failed: no HTTP answer at all
+        if obs.outcome in _MISSING_OUTCOMES:
+            return Availability(MISSING, _MISSING_OUTCOMES[obs.outcome])
+        return Availability(FAILING, obs.error or obs.outcome)
+    if obs.status in (404, 410, 451):
+        return Availability(MISSING, f"HTTP {obs.status}")
+    if obs.status >= 400:
+        return Availability(FAILING, f"HTTP {obs.status}")
+    if 300 <= obs.status < 400:
+        return Availability(FAILING, f"HTTP {obs.status} without a usable redirect")
+    final = obs.final_url or obs.url
+    if final != obs.url and _front_page(final) and not _front_page(obs.url):
+        return Availability(MISSING, "redirects to the front page")
+    head = " ".join(filter(None, [obs.title, obs.text[:2000]]))
+    if _PARKED.search(head) and obs.words < 400:
+        return Availability(MISSING, "the domain is parked or for sale")
+    if (
+        probe is not None
+        and probe.status == 200
+        and probe.text
+        and obs.text
+        and _similar(obs.text, probe.text) >= 0.8
+        and (obs.title or "") == (probe.title or "")
+    ):
+        return Availability(MISSING, "soft 404: the page matches the host's page for a made-up URL")
+    if obs.words < _SHORT_PAGE_WORDS and _NOT_FOUND.search(
+        " ".join(filter(None, [obs.title, obs.text[:600]]))
+    ):
+        return Availability(MISSING, "soft 404: the page says it was not found")
+    if not obs.text:
+        return Availability(PROBLEM, _PROBLEM_OUTCOMES["no-text"])
+    where = f" from {final}" if final != obs.url else ""
+    return Availability(CONTENT, f"HTTP {obs.status}{where}")
+
+
+# -- noise ---------------------------------------------------------------------
+
+_RELATIVE_TIME = re.compile(
+    r"\b(?:\d+|a|an|one|few)\s+(?:sec(?:ond)?s?|min(?:ute)?s?|h(?:ou)?rs?|days?|weeks?|months?)\s+ago\b"
+    r"|\bjust now\b"
+    r"|\b(?:updated|posted|published)\s+(?:today|yesterday)(?:\s+at\s+\d{1,2}[:.]\d{2}\s*(?:[ap]\.?m\.?)?)?",
+    re.IGNORECASE,
+)
+_MONTHS = (
+    "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
+    "|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+)
+_DATE_PART = (
+    rf"(?:\d{{1,2}}[:.]\d{{2}}(?::\d{{2}})?\s*(?:[ap]\.?m\.?)?|\d{{4}}-\d{{2}}-\d{{2}}(?:T[\d:.]+Z?)?"
+    rf"|\d{{1,2}}[/.]\d{{1,2}}[/.]\d{{2,4}}|{_MONTHS}|\d{{1,4}}(?:st|nd|rd|th)?|[a-z]{{3,9}}day|utc|gmt|[a-z]{{2,4}}t"
+    rf"|at|on|,|\||-|·|•)"
+)
+# A line that is only a timestamp ("Updated 10:32 GMT, 12 March 2026", "3 hours ago").
+_TIMESTAMP_LINE = re.compile(
+    rf"^(?:(?:last\s+)?(?:updated|modified|published|posted|edited)\s*:?\s*)?"
+    rf"(?:(?:{_DATE_PART})\s*)+$|^(?:(?:last\s+)?(?:updated|published|posted)\s*:?\s*)?{_RELATIVE_TIME.pattern}\.?$",
+    re.IGNORECASE,
+)
+_COUNTER_LINE = re.compile(
+    r"^(?:\(?[\d.,]+\s*[km]?\)?\s+)?(?:comments?|shares?|views?|reads?|likes?|readers?|reactions?|replies)"
+    r"(?:\s*\(?[\d.,]+\s*[km]?\)?)?$|^[\d.,]+\s*[km]?\s+(?:comments?|shares?|views?|reads?|likes?|readers?|"
+    r"reactions?|replies|people (?:are )?reading(?: this)?(?: now)?)$",
+    re.IGNORECASE,
+)
+_AD_LINE = re.compile(
+    r"^(?:advertisement|advertising|sponsored(?: content)?|promoted(?: content)?|paid (?:content|post)|"
+    r"ad|ads by \w+|story continues below(?: advertisement)?|continue reading below|skip advertisement)$",
+    re.IGNORECASE,
+)
+_TEASER_LINE = re.compile(
+    r"^(?:read more|related|see also|also read|more from|most read|most popular|recommended|trending|"
+    r"you may also like|don't miss|watch|listen)\b\s*[:|-]?",
+    re.IGNORECASE,
+)
+_TEASER_MAX_WORDS = 20
+_URL_QUERY = re.compile(r"(https?://[^\s?#]+)[?#]\S*")
+
+
+def _volatile(line: str) -> bool:
+    bare = line.strip(" .:;|-")
+    if not bare:
+        return True
+    if _TIMESTAMP_LINE.match(bare) or _COUNTER_LINE.match(bare) or _AD_LINE.match(bare):
+        return True
+    return bool(_TEASER_LINE.match(bare)) and len(bare.split()) <= _TEASER_MAX_WORDS
+
+
+def comparable_text(text: str) -> str:
+    """The text with its volatile lines dropped and volatile tokens masked: what is compared.
+
+    >>> comparable_text("Updated 5 minutes ago\\n\\nThe minister said 253,000.\\n\\n1,204 comments")
+    'The minister said 253,000.'
+    >>> comparable_text("Posted just now. Officials confirmed the figure.")
+    'Posted <time>. Officials confirmed the figure.'
+    """
+    lines = [line for line in normalise_text(text).split("\n") if not _volatile(line)]
+    kept = "\n".join(lines)
+    kept = _RELATIVE_TIME.sub("<time>", kept)
+    kept = _URL_QUERY.sub(r"\1", kept)
+    return re.sub(r"\n{3,}", "\n\n", kept).strip()
+
+
+# -- corrections ---------------------------------------------------------------
+
+_CORRECTION = re.compile(
+    r"^\W*(?:correction|clarification|update|updated|editor'?s note|amendment|erratum)s?\b\s*"
+    r"(?:\(\s*[^)]{0,40}\))?\s*[:\-\u2014]"
+    r"|\b(?:this|the) (?:article|story|report|piece|post) (?:has been|was) "
+    r"(?:amended|corrected|updated|changed)"
+    r"|\ban earlier version of this (?:article|story|report|piece|post)\b"
+    r"|\bwe (?:have )?(?:corrected|amended|updated) this (?:article|story|report)\b",
+    re.IGNORECASE,
+)
+
+
+def correction_notes(text: str) -> list[str]:
+    """The paragraphs of ``text`` that are correction or update notes (not bare timestamps).
+
+    >>> text = "Body.\\n\\nCorrection: An earlier version misstated the total.\\n\\nUpdated: 12 March 2026"
+    >>> correction_notes(text)
+    ['Correction: An earlier version misstated the total.']
+    """
+    notes = []
+    for paragraph in text.split("\n"):
+        line = paragraph.strip()
+        if not line or not _CORRECTION.search(line) or _volatile(line):
+            continue
+        rest = _CORRECTION.sub(" ", line, count=1)
+        words = [w for w in re.findall(r"[^\W\d_]+", rest) if not re.fullmatch(_MONTHS, w, re.IGNORECASE)]
+        if len(words) >= 3:
+            notes.append(line)
+    return notes
+
+
+# -- changes -------------------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    """What one new capture means for its source."""
+
+    availability: Availability
+    kind: str | None = None  # a kind of change, or None when nothing a reader cares about changed
+    summary: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    diff: TextDiff | None = None
+
+    @property
+    def problem(self) -> bool:
+        """The capture says nothing about the source (truncated, thin, no text)."""
+        return self.availability.state == PROBLEM
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _only_in(a: list[str], b: list[str]) -> tuple[list[str], list[str]]:
+    """The items of ``a`` that ``b`` lacks (counting repeats), and the rest of ``a``, in order."""
+    spare = Counter(b)
+    only, rest = [], []
+    for item in a:
+        if spare[item] > 0:
+            spare[item] -= 1
+            rest.append(item)
+        else:
+            only.append(item)
+    return only, rest
+
+
+def sentence_changes(old: str, new: str) -> tuple[list[str], list[str], bool]:
+    """Sentences only in the old text, only in the new one, and whether the others changed order."""
+    a, b = sentences(old), sentences(new)
+    gone, kept_a = _only_in(a, b)
+    came, kept_b = _only_in(b, a)
+    return gone, came, kept_a != kept_b
+
+
+def significance(diff: TextDiff, old_words: int) -> float:
+    """How much of the text changed, from 0 to 1, weighted up when numbers or quotations changed.
+
+    >>> significance(word_diff("It cost 5 dollars.", "It cost 6 dollars."), 4) > 0.5
+    True
+    """
+    changed = max(diff.words_added, diff.words_removed)
+    score = changed / max(old_words, 1)
+    removed = " ".join(t for op, t in diff.ops if op == DELETE)
+    added = " ".join(t for op, t in diff.ops if op == INSERT)
+    if number_forms(removed) != number_forms(added):
+        score += 0.3
+    if any(q in removed + added for q in '"\u201c\u201d'):
+        score += 0.2
+    return round(min(score, 1.0), 3)
+
+
+def _text_change(old: Observation, new: Observation) -> tuple[str, str, dict[str, Any], TextDiff] | None:
+    """Kind, summary, details and diff of a change between two texts, or None when only noise differs."""
+    a, b = comparable_text(old.text), comparable_text(new.text)
+    if a == b:
+        return None
+    diff = word_diff(a, b)
+    if not any(op != EQUAL and text.strip() for op, text in diff.ops):
+        return None  # only whitespace differs
+    gone, came, moved = sentence_changes(a, b)
+    details: dict[str, Any] = {
+        "words_added": diff.words_added,
+        "words_removed": diff.words_removed,
+        "sentences_removed": gone[:_MAX_SENTENCES],
+        "sentences_added": came[:_MAX_SENTENCES],
+    }
+    notes = [n for n in correction_notes(b) if n not in set(correction_notes(a))]
+    if not gone and not came and moved:
+        details["significance"] = 0.05
+        return "content", "sentences moved, none changed", details, diff
+    details["significance"] = significance(diff, len(a.split()))
+    pieces = []
+    if gone and came:
+        pieces.append(f"{_plural(max(len(gone), len(came)), 'sentence')} changed")
+    elif came:
+        pieces.append(f"{_plural(len(came), 'sentence')} added")
+    elif gone:
+        pieces.append(f"{_plural(len(gone), 'sentence')} removed")
+    else:
+        pieces.append("words changed")
+    pieces.append(f"+{diff.words_added}/-{diff.words_removed} words")
+    summary = ", ".join(pieces)
+    if notes:
+        details["corrections"] = notes
+        return "correction", f"correction note: {notes[0][:120]}; {summary}", details, diff
+    return "content", summary, details, diff
+
+
+def _metadata_change(old: Observation, new: Observation) -> dict[str, list[str | None]]:
+    changed = {}
+    for name in ("title", "author", "date"):
+        before, after = getattr(old, name), getattr(new, name)
+        if before and after and normalise_text(before) != normalise_text(after):
+            changed[name] = [before, after]
+    return changed
+
+
+def thin(baseline: Observation, new: Observation) -> bool:
+    """True when ``new`` has far fewer words than ``baseline``: a failed extraction, not an edit."""
+    return baseline.words >= THIN_MIN_WORDS and new.words < baseline.words * THIN_SHARE
+
+
+def classify(
+    state: Availability | None,
+    baseline: Observation | None,
+    new: Observation,
+    probe: Observation | None = None,
+    *,
+    accept_thin: bool = False,
+) -> Verdict:
+    """The change (if any) that capture ``new`` shows.
+
+    ``state`` is the source's availability after its previous capture (None
+    for a first capture); ``baseline`` its last capture that had content.
+    ``accept_thin``: the thin text was seen before (confirmed), so it is the
+    source's text now, not a failed extraction.
+    """
+    now = availability(new, probe)
+    if now.state == PROBLEM:
+        return Verdict(now)
+    if now.state == CONTENT and baseline is not None and not accept_thin and thin(baseline, new):
+        reason = f"extracted {new.words} words; the last capture with content had {baseline.words}"
+        return Verdict(Availability(PROBLEM, reason), details={"thin": True})
+    status = {"old": state.reason, "new": now.reason} if state is not None else None
+    if state is None or state.state == PROBLEM:
+        return Verdict(now)
+    if state.state == CONTENT and now.state != CONTENT:
+        return Verdict(now, "gone", f"gone: {now.reason}", {"status": status})
+    if state.state != CONTENT and now.state != CONTENT:
+        if state.reason == now.reason:
+            return Verdict(now)
+        return Verdict(now, "status", f"{state.reason} -> {now.reason}", {"status": status})
+    text = _text_change(baseline, new) if baseline is not None else None
+    if state.state != CONTENT:
+        summary = f"back: {now.reason}" + (f", and changed: {text[1]}" if text else "")
+        details = {"status": status, **(text[2] if text else {})}
+        return Verdict(now, "back", summary, details, text[3] if text else None)
+    if text is not None:
+        kind, summary, details, diff = text
+        return Verdict(now, kind, summary, details, diff)
+    meta = _metadata_change(baseline, new) if baseline is not None else {}
+    if meta:
+        summary = "; ".join(f"{name}: {old!r} -> {new_!r}" for name, (old, new_) in meta.items())
+        return Verdict(now, "metadata", summary, {"metadata": meta})
+    old_final = _host(baseline.final_url or baseline.url) if baseline is not None else None
+    new_final = _host(new.final_url or new.url)
+    if old_final is not None and old_final != new_final:
+        return Verdict(now, "status", f"now served from {new.final_url}", {"status": status})
+    return Verdict(now)
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").removeprefix("www.")
