@@ -191,16 +191,16 @@ class DiffView:
     sentences_added: list[str]
 
     def paragraphs(self) -> list[list[tuple[int, str]]]:
-        """The diff cut into paragraphs: each a list of (op, text) pieces."""
+        """The diff cut into paragraphs (lines of the extracted text): each a list of (op, text)."""
         paragraphs: list[list[tuple[int, str]]] = [[]]
         for op, text in self.diff.ops:
-            parts = text.split("\n\n")
+            parts = text.split("\n")
             for i, part in enumerate(parts):
                 if i:
                     paragraphs.append([])
                 if part:
                     paragraphs[-1].append((op, part))
-        return [p for p in paragraphs if p]
+        return [p for p in paragraphs if any(text.strip() for _, text in p)]
 
 
 def _side(session: Session, analyser: Any, snapshot_id: int) -> Side:

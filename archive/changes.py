@@ -112,6 +112,14 @@ def _similar(a: str, b: str) -> float:
     return len(x & y) / len(x | y)
 
 
+def _like_probe(obs: Observation, probe: Observation) -> bool:
+    """Does a page look like what its host serves for a URL that does not exist?"""
+    same_title = (obs.title or "") == (probe.title or "")
+    if obs.text and probe.text:
+        return same_title and _similar(obs.text, probe.text) >= 0.8
+    return same_title and bool(obs.title) and obs.words < 30 and probe.words < 30
+
+
 def availability(obs: Observation, probe: Observation | None = None) -> Availability:
     """Whether a capture shows the source's content; ``probe`` is a capture of a made-up URL on
     the same host, which a soft-404 page resembles.
@@ -142,14 +150,7 @@ def availability(obs: Observation, probe: Observation | None = None) -> Availabi
     head = " ".join(filter(None, [obs.title, obs.text[:2000]]))
     if _PARKED.search(head) and obs.words < 400:
         return Availability(MISSING, "the domain is parked or for sale")
-    if (
-        probe is not None
-        and probe.status == 200
-        and probe.text
-        and obs.text
-        and _similar(obs.text, probe.text) >= 0.8
-        and (obs.title or "") == (probe.title or "")
-    ):
+    if probe is not None and probe.status == 200 and _like_probe(obs, probe):
         return Availability(MISSING, "soft 404: the page matches the host's page for a made-up URL")
     if obs.words < _SHORT_PAGE_WORDS and _NOT_FOUND.search(
         " ".join(filter(None, [obs.title, obs.text[:600]]))
@@ -213,15 +214,24 @@ def _volatile(line: str) -> bool:
     return bool(_TEASER_LINE.match(bare)) and len(bare.split()) <= _TEASER_MAX_WORDS
 
 
-def comparable_text(text: str) -> str:
+def comparable_text(text: str, headlines: tuple[str | None, ...] = ()) -> str:
     """The text with its volatile lines dropped and volatile tokens masked: what is compared.
+
+    Lines that are only one of ``headlines`` (the page titles) go too: whether
+    a layout shows the headline inside the article body or above it is not an
+    edit (an edited headline is a ``metadata`` change).
 
     >>> comparable_text("Updated 5 minutes ago\\n\\nThe minister said 253,000.\\n\\n1,204 comments")
     'The minister said 253,000.'
     >>> comparable_text("Posted just now. Officials confirmed the figure.")
     'Posted <time>. Officials confirmed the figure.'
     """
-    lines = [line for line in normalise_text(text).split("\n") if not _volatile(line)]
+    titles = {_bare_title(t) for t in headlines if t}
+    lines = [
+        line
+        for line in normalise_text(text).split("\n")
+        if not line or (not _volatile(line) and _bare_title(line) not in titles)
+    ]
     kept = "\n".join(lines)
     kept = _RELATIVE_TIME.sub("<time>", kept)
     kept = _URL_QUERY.sub(r"\1", kept)
@@ -239,6 +249,24 @@ _CORRECTION = re.compile(
     r"|\bwe (?:have )?(?:corrected|amended|updated) this (?:article|story|report)\b",
     re.IGNORECASE,
 )
+
+
+def _bare_title(text: str) -> str:
+    return " ".join(re.findall(r"\w+", normalise_text(text).lower()))
+
+
+def meta_value(value: str | None) -> str:
+    """A title, byline or date with its volatile parts (timestamps, "Updated", separators) removed.
+
+    >>> meta_value("Amara Okafor \u00b7 \u00b7 Updated just now") == meta_value("Amara Okafor \u00b7 \u00b7")
+    True
+    """
+    text = _RELATIVE_TIME.sub(" ", normalise_text(value or ""))
+    text = re.sub(
+        r"\b(?:last\s+)?(?:updated|posted|published|modified|edited)\b", " ", text, flags=re.IGNORECASE
+    )
+    words = [w for w in re.findall(r"\w+", text) if not re.fullmatch(_DATE_PART, w, re.IGNORECASE)]
+    return " ".join(words).lower()
 
 
 def correction_notes(text: str) -> list[str]:
@@ -304,10 +332,30 @@ def sentence_changes(old: str, new: str) -> tuple[list[str], list[str], bool]:
     return gone, came, kept_a != kept_b
 
 
+_QUOTED = re.compile('"[^"\n]{3,}"')  # quotation marks are folded to " by normalise_text
+
+
+def _touches_quote(diff: TextDiff, old: str) -> bool:
+    """Does an edit fall inside a quotation of the old text?"""
+    spans = [m.span() for m in _QUOTED.finditer(old)]
+    at = 0
+    for op, text in diff.ops:
+        if op == INSERT:
+            if any(start < at < end for start, end in spans):
+                return True
+            continue
+        if op == DELETE and any(start < at + len(text) and at < end for start, end in spans):
+            return True
+        at += len(text)
+    return False
+
+
 def significance(diff: TextDiff, old_words: int) -> float:
     """How much of the text changed, from 0 to 1, weighted up when numbers or quotations changed.
 
     >>> significance(word_diff("It cost 5 dollars.", "It cost 6 dollars."), 4) > 0.5
+    True
+    >>> significance(word_diff('He said "we won the vote" then.', 'He said "we lost the vote" then.'), 7) >= 0.2
     True
     """
     changed = max(diff.words_added, diff.words_removed)
@@ -316,14 +364,15 @@ def significance(diff: TextDiff, old_words: int) -> float:
     added = " ".join(t for op, t in diff.ops if op == INSERT)
     if number_forms(removed) != number_forms(added):
         score += 0.3
-    if any(q in removed + added for q in '"\u201c\u201d'):
+    if _touches_quote(diff, diff.old()) or '"' in removed + added:
         score += 0.2
     return round(min(score, 1.0), 3)
 
 
 def _text_change(old: Observation, new: Observation) -> tuple[str, str, dict[str, Any], TextDiff] | None:
     """Kind, summary, details and diff of a change between two texts, or None when only noise differs."""
-    a, b = comparable_text(old.text), comparable_text(new.text)
+    titles = (old.title, new.title)
+    a, b = comparable_text(old.text, titles), comparable_text(new.text, titles)
     if a == b:
         return None
     diff = word_diff(a, b)
@@ -362,7 +411,8 @@ def _metadata_change(old: Observation, new: Observation) -> dict[str, list[str |
     changed = {}
     for name in ("title", "author", "date"):
         before, after = getattr(old, name), getattr(new, name)
-        if before and after and normalise_text(before) != normalise_text(after):
+        same = (lambda x: (x or "").strip()) if name == "date" else meta_value  # dates come as YYYY-MM-DD
+        if same(before) and same(after) and same(before) != same(after):
             changed[name] = [before, after]
     return changed
 

@@ -94,19 +94,23 @@ def html_text(html: str, url: str | None = None) -> PageText:
     boxes, comments or footers; empty text when the page has no main content."""
     import trafilatura
 
-    text = trafilatura.extract(
+    doc = trafilatura.bare_extraction(
         html,
         url=url,
+        with_metadata=True,
         include_comments=False,
         include_tables=True,
         favor_precision=True,
+        fast=True,  # no fallback extractors: several times faster, same text on article pages
         # Not deduplicate: trafilatura's dedup cache spans calls, so a second capture of the
         # same page would lose the paragraphs the first one had.
     )
-    meta = trafilatura.extract_metadata(html, default_url=url)
+    if doc is None:  # no main text; the title still tells a "not found" page
+        meta = trafilatura.extract_metadata(html, default_url=url)
+        return PageText("", getattr(meta, "title", None))
     return PageText(
-        normalise_text(text or ""),
-        *(getattr(meta, name, None) for name in ("title", "author", "date")),
+        normalise_text(doc.text or ""),
+        *(getattr(doc, name, None) for name in ("title", "author", "date")),
     )
 
 

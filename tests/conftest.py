@@ -83,6 +83,9 @@ def _base_env(path: Path) -> dict[str, str]:
             "CITEWATCH_HOST_DELAY": "0",
             "CITEWATCH_RETRY_BACKOFF": "0.05",
             "CITEWATCH_TIMEOUT": "10",
+            # Tests that count requests or records do not expect a soft-404 probe per host;
+            # the change-detection tests turn it on.
+            "CITEWATCH_PROBE_SOFT_404": "0",
             "PYTHONPATH": str(ROOT),
         }
     )

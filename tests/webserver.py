@@ -83,7 +83,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with self.state.lock:
             self.state.seen.append(Seen("GET", self.path, dict(self.headers.items()), time.time()))
         path = self.path.split("?", 1)[0] if "://" not in self.path else self.path
-        route = self.state.routes.get(path) or self.state.routes.get(self.path)
+        route = self.state.routes.get(path) or self.state.routes.get(self.path) or self.state.routes.get("*")
         if route is None:
             self.send_body(404, b"not found", "text/plain")
             return

@@ -1,0 +1,215 @@
+"""Change detection end to end: capture a local page, change it, capture again, and read the
+change log, the diff and the claim impact through the command line (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import feedparser
+import pytest
+from sqlalchemy import select
+
+from archive.db import connect
+from archive.models import Change, Citation, ExtractedText, Snapshot, Source
+from tests import webserver as ws
+from tests.test_changes import BODY, page
+
+EXAMPLE = Path(__file__).parent / "data" / "citing-article.txt"
+
+
+@pytest.fixture
+def db_home(home, request):  # type: ignore[no-untyped-def]
+    """A data folder on SQLite or PostgreSQL, with soft-404 probes on."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        home.env["CITEWATCH_DATABASE_URL"] = request.getfixturevalue("pg_url")
+    home.env["CITEWATCH_PROBE_SOFT_404"] = "1"
+    return home
+
+
+BOTH = pytest.mark.parametrize(
+    "db_home", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+def capture(home, url: str) -> dict:  # type: ignore[no-untyped-def]
+    proc = home.run("capture", "--json", url)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return json.loads(proc.stdout)[0]
+
+
+def changes(home, *args: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    proc = home.run("changes", "--json", *args)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@BOTH
+def test_an_edit_is_one_change_with_its_diff_and_an_unchanged_recapture_none(db_home, server) -> None:
+    url = server.route("/story", ws.static(page(BODY, random.Random(1)).encode()))
+    first = capture(db_home, url)
+    assert first["analysis"]["state"] == "content" and first["analysis"]["change"] is None
+    # Reloaded with new ads, timestamps and counters: noise, no change.
+    server.route("/story", ws.static(page(BODY, random.Random(2)).encode()))
+    assert capture(db_home, url)["analysis"]["change"] is None
+    edited = [BODY[0].replace("253,000", "258,000"), *BODY[1:]]
+    server.route("/story", ws.static(page(edited, random.Random(3)).encode()))
+    change = capture(db_home, url)["analysis"]["change"]
+    assert change["kind"] == "content"
+    assert change["words_added"] == 1 and change["words_removed"] == 1
+
+    listed = changes(db_home)
+    assert [c["id"] for c in listed] == [change["id"]]
+    assert listed[0]["url"] == url and listed[0]["summary"] == change["summary"]
+
+    proc = db_home.run("diff", "--json", str(change["old_snapshot_id"]), str(change["new_snapshot_id"]))
+    assert proc.returncode == 0, proc.stderr
+    diff = json.loads(proc.stdout)
+    pieces = [p for para in diff["paragraphs"] for p in para["pieces"] if p["op"] != "equal"]
+    assert pieces == [{"op": "delete", "text": "253,000"}, {"op": "insert", "text": "258,000"}]
+    plain = db_home.run("diff", str(change["old_snapshot_id"]), str(change["new_snapshot_id"])).stdout
+    assert "[-253,000-]{+258,000+}" in plain
+
+    # The same page again: a revisit record, no change, and no second extraction of its payload.
+    assert capture(db_home, url)["analysis"]["change"] is None
+    sessions = connect(db_home.database_url())
+    with sessions() as session:
+        kinds = [r for (r,) in session.execute(select(Snapshot.record_type).where(Snapshot.url == url))]
+        assert kinds[-1] == "revisit"
+        last = session.scalars(
+            select(Snapshot).where(Snapshot.url == url).order_by(Snapshot.id.desc())
+        ).first()
+        stored = session.get(ExtractedText, last.payload_digest)
+        assert stored is not None and stored.extracted_at < last.captured_at, "extracted once, before"
+        assert stored.fingerprint and stored.words and stored.title == "Desertion cases soar"
+    sessions.kw["bind"].dispose()
+
+
+@BOTH
+def test_gone_back_and_a_soft_404_against_the_hosts_probe(db_home, server) -> None:
+    soft = ws.page_html(
+        "Example News", "<div class='c'><h1>Page not here</h1><p>" + "We looked for it. " * 12 + "</p></div>"
+    )
+    server.route("*", ws.static(soft))  # every unknown path: a 200 "not found" page
+    story = server.route("/story", ws.static(page(BODY).encode()))
+    assert capture(db_home, story)["analysis"]["state"] == "content"
+    probes = json.loads(db_home.run("snapshots", "--json", _probe(story)).stdout)
+    assert [p["status"] for p in probes] == [200], "the host's made-up URL was fetched once"
+
+    server.route("/story", ws.static(soft))
+    gone = capture(db_home, story)["analysis"]
+    assert gone["change"]["kind"] == "gone"
+    assert gone["reason"].startswith("soft 404")
+    server.route("/story", ws.static(b"", status=404))
+    assert capture(db_home, story)["analysis"]["change"]["summary"].startswith("soft 404")  # -> HTTP 404
+    server.route("/story", ws.static(page(BODY, random.Random(5)).encode()))
+    back = capture(db_home, story)["analysis"]["change"]
+    assert back["kind"] == "back" and back["summary"] == "back: HTTP 200"
+    assert len(json.loads(db_home.run("snapshots", "--json", _probe(story)).stdout)) == 1, "probe cached"
+
+    kinds = [c["kind"] for c in changes(db_home)]
+    assert kinds == ["back", "status", "gone"]
+    assert [c["kind"] for c in changes(db_home, "--kind", "gone")] == ["gone"]
+    assert len(changes(db_home, "--kind", "status")) == 3  # status includes gone and back
+
+
+def _probe(url: str) -> str:
+    from archive.urls import probe_url
+
+    return probe_url(url)
+
+
+def test_changes_pages_newest_first_filters_and_writes_atom(home, server) -> None:
+    urls = [server.route(f"/s{i}", ws.static(page(BODY, random.Random(i)).encode())) for i in range(3)]
+    for url in urls:
+        capture(home, url)
+    for i, url in enumerate(urls):
+        server.route(f"/s{i}", ws.static(page([*BODY, f"A new paragraph with {i + 10} cases."]).encode()))
+        capture(home, url)
+    listed = changes(home)
+    assert [c["url"] for c in listed] == urls[::-1]  # newest first
+    first = changes(home, "--limit", "2")
+    second = changes(home, "--limit", "2", "--before", str(first[-1]["id"]))
+    assert [c["id"] for c in first + second] == [c["id"] for c in listed]
+    assert [c["url"] for c in changes(home, "--url", urls[1])] == [urls[1]]
+    assert changes(home, "--since", "1d") == listed
+    assert changes(home, "--until", "2000-01-01") == []
+
+    feed = feedparser.parse(home.run("changes", "--atom").stdout)
+    assert not feed.bozo, feed.bozo_exception
+    assert [e.link for e in feed.entries] == urls[::-1]
+    assert all(e.id.startswith("urn:citewatch:change:") for e in feed.entries)
+
+    bad = home.run("changes", "--since", "last tuesday")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "cannot read the time" in bad.stderr
+    missing = home.run("changes", "--before", "999999")
+    assert missing.returncode == 2 and "no change 999999" in missing.stderr
+    assert home.run("diff", "1", "999999").returncode == 2
+
+
+def test_html_diff_escapes_archived_markup(home, server, tmp_path) -> None:
+    url = server.route("/x", ws.static(page(BODY).encode()))
+    capture(home, url)
+    hostile = "<script>alert(1)</script> The office said <b onclick=x()>4,000</b> more were pending."
+    server.route("/x", ws.static(page([*BODY, hostile.replace("<", "&lt;").replace(">", "&gt;")]).encode()))
+    change = capture(home, url)["analysis"]["change"]
+    out = tmp_path / "diff.html"
+    proc = home.run(
+        "diff", "--html", "-o", str(out), str(change["old_snapshot_id"]), str(change["new_snapshot_id"])
+    )
+    assert proc.returncode == 0, proc.stderr
+    html = out.read_text()
+    assert "<script>" not in html.split("</style>", 1)[1]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<ins>" in html
+
+
+def test_editing_a_number_in_a_source_marks_exactly_the_claims_that_used_it(home, server) -> None:
+    """The example article, a local source page carrying its numbers, one number edited."""
+    from archive import ingest
+    from archive.articles import store_article
+    from archive.claims import number_forms
+    from archive.warc import utcnow
+
+    source_text = [
+        "Since 2022 prosecutors have opened more than 253,000 criminal cases for desertion and "
+        "unauthorized abandonment of units, according to official data.",
+        "Of these, 202,997 cases concern unauthorized abandonment, the Prosecutor General's Office said.",
+        "Officials said the trend had been visible for some time and that the figures would be revised.",
+    ]
+    url = server.route("/report", ws.static(page(source_text).encode()))
+    assert home.run("init").returncode == 0
+    sessions = connect(home.database_url())
+    with sessions() as session:
+        doc = ingest.from_text(EXAMPLE.read_text(encoding="utf-8"), input_kind="text")
+        article, _ = store_article(session, doc, {}, utcnow(), resolve=False)
+        sid = session.execute(select(Source.id).where(Source.url == url)).scalar()
+        if sid is None:
+            session.add(Source(url=url, surt=url, created_at=utcnow(), paused=False))
+            session.flush()
+            sid = session.execute(select(Source.id).where(Source.url == url)).scalar()
+        citation = Citation(kind="link", url=url, source_id=sid, resolution={"status": "direct"})
+        article.citations.append(citation)
+        citation.claims = list(article.claims)
+        session.commit()
+        users = {c.id for c in article.claims if "253000" in (c.terms.get("numbers") or [])}
+        article_id = article.id
+    assert users, "the example article has claims with 253,000"
+
+    capture(home, url)
+    server.route(
+        "/report", ws.static(page([source_text[0].replace("253,000", "260,000"), *source_text[1:]]).encode())
+    )
+    change = capture(home, url)["analysis"]["change"]
+    assert change["kind"] == "content"
+    touched = {c["claim_id"] for c in change["claims"] if c["status"] != "unaffected"}
+    assert touched == users
+    assert all(c["changed"] == [["253000", "260000"]] for c in change["claims"] if c["claim_id"] in users)
+    assert "claim '" in change["summary"] and "253000 -> 260000" in change["summary"]
+    assert number_forms("253,000") == {"253000"}
+    assert [c["id"] for c in changes(home, "--article", str(article_id))] == [change["id"]]
+    with sessions() as session:
+        stored = session.get(Change, change["id"])
+        assert stored is not None and stored.details["claims"] == change["claims"]
+    sessions.kw["bind"].dispose()

@@ -1,0 +1,331 @@
+"""Change classification on pairs of pages written here: each kind of change, each kind of noise,
+and the tricky ones (one digit, a moved sentence, a paragraph added at the end, a new layout, a
+truncated capture)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from archive.changes import Observation, availability, classify, comparable_text, correction_notes
+from archive.extract import html_text
+
+URL = "https://news.example/2026/03/court-cases"
+
+BODY = [
+    "Prosecutors opened 253,000 criminal cases for desertion since 2022, the Prosecutor General's Office "
+    "said on Tuesday in its annual report to parliament.",
+    "That is four times the number recorded in the first year of the war, when 61,500 cases were opened.",
+    "\u201cThe problem is big and it is growing,\u201d said Olha Reshetylova, the military ombudsperson, "
+    "who has visited dozens of units this year.",
+    "Officials said the backlog in the courts had reached 18,400 cases by the end of February, and "
+    "that several regions had not reported for months.",
+    "The ministry promised a full accounting by the end of the year and a public hearing in parliament.",
+]
+
+
+def page(
+    paragraphs: list[str],
+    rng: random.Random | None = None,
+    *,
+    title: str = "Desertion cases soar",
+    byline: str = "Jane Writer",
+    layout: str = "news",
+    nav: tuple[str, ...] = ("Home", "World", "Politics", "Business", "Sport"),
+) -> str:
+    """A news page whose chrome (ads, related box, timestamps, counters, ids) comes from ``rng``."""
+    rng = rng or random.Random(0)
+    links = "".join(f"<a href='/{n.lower()}'>{n}</a> " for n in nav)
+    related = "".join(
+        f"<li><a href='/news/{rng.randint(1, 9999)}?sid={rng.getrandbits(40):x}'>Story {rng.randint(1, 99)} "
+        f"about the {rng.choice(['budget', 'border', 'election'])}</a></li>"
+        for _ in range(5)
+    )
+    ad = f"<div class='ad'>Advertisement <a href='/ad?c={rng.getrandbits(30)}'>Save {rng.randint(5, 80)}%</a></div>"
+    stamp = f"Updated {rng.randint(2, 59)} minutes ago"
+    scripts = (
+        f"<script src='/app.js?v={rng.getrandbits(24)}'></script><img src='/px.gif?u={rng.getrandbits(40)}'>"
+    )
+    if layout == "news":
+        body = "".join(f"<p>{p}</p>" for p in paragraphs)
+        return (
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
+            f"<meta name='author' content='{byline}'>{scripts}</head><body><nav>{links}</nav>{ad}"
+            f"<article><h1>{title}</h1><p class='meta'>By {byline} | {stamp}</p>{body}</article>"
+            f"<aside><h2>Most read</h2><ul>{related}</ul></aside>"
+            f"<div class='count'>{rng.randint(0, 2000)} comments</div><footer>Example News</footer></body></html>"
+        )
+    body = "".join(f"<div class='txt'><span>{p}</span></div>\n" for p in paragraphs)
+    return (
+        f"<html><head><title>{title}</title><meta name='author' content='{byline}'>{scripts}</head><body>"
+        f"<div class='top'>{links}</div><div class='cols'><div class='main'><div class='hed'>{title}</div>"
+        f"<div class='content'>{body}</div></div><div class='side'>{ad}<div class='box'>Popular now<ul>{related}"
+        f"</ul></div><div>{rng.randint(10, 9000)} people reading now</div></div></div></body></html>"
+    )
+
+
+def observe(html: str, **fields: object) -> Observation:
+    found = html_text(html, URL)
+    values: dict[str, object] = {
+        "status": 200,
+        "text": found.text,
+        "title": found.title,
+        "author": found.author,
+    }
+    values.update(fields)
+    return Observation(URL, date=found.date, **values)  # type: ignore[arg-type]
+
+
+def compare(old_html: str, new_html: str, **new_fields: object):  # type: ignore[no-untyped-def]
+    old = observe(old_html)
+    state = availability(old)
+    assert state.state == "content", state
+    return classify(state, old, observe(new_html, **new_fields))
+
+
+# -- real changes ---------------------------------------------------------------------
+
+
+def test_a_one_digit_change_in_a_number_is_a_content_change() -> None:
+    edited = [BODY[0].replace("253,000", "258,000"), *BODY[1:]]
+    verdict = compare(page(BODY, random.Random(1)), page(edited, random.Random(2)))
+    assert verdict.kind == "content"
+    assert verdict.details["sentences_removed"] == [BODY[0]]
+    assert "258,000" in verdict.details["sentences_added"][0]
+    assert verdict.details["significance"] >= 0.3  # a number changed
+
+
+def test_a_removed_sentence_is_a_content_change() -> None:
+    edited = [BODY[0], BODY[1], BODY[2], BODY[3].split(", and")[0] + ".", BODY[4]]
+    verdict = compare(page(BODY), page(edited, random.Random(5)))
+    assert verdict.kind == "content"
+    assert verdict.details["words_removed"] > 0
+
+
+def test_a_paragraph_added_at_the_end_is_a_content_change() -> None:
+    added = "On Friday the office said a further 3,100 cases were under review."
+    verdict = compare(page(BODY), page([*BODY, added], random.Random(3)))
+    assert verdict.kind == "content"
+    assert verdict.details["sentences_added"] == [added]
+    assert verdict.summary.startswith("1 sentence added")
+
+
+def test_an_altered_quote_is_a_content_change() -> None:
+    edited = [
+        BODY[0],
+        BODY[1],
+        BODY[2].replace("big and it is growing", "big but it is shrinking"),
+        *BODY[3:],
+    ]
+    verdict = compare(page(BODY), page(edited, random.Random(4)))
+    assert verdict.kind == "content"
+    assert verdict.details["significance"] >= 0.2
+
+
+def test_a_moved_sentence_is_recorded_as_moved_with_low_significance() -> None:
+    moved = [BODY[1], BODY[0], *BODY[2:]]
+    verdict = compare(page(BODY), page(moved, random.Random(6)))
+    assert verdict.kind == "content"
+    assert verdict.summary == "sentences moved, none changed"
+    assert verdict.details["significance"] < 0.1
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "Correction: An earlier version of this article gave the wrong number of regions.",
+        "Update (March 14): The office has since revised its figures for February.",
+        "This article has been amended to include a response from the ministry.",
+    ],
+)
+def test_a_correction_note_is_a_correction(note: str) -> None:
+    verdict = compare(page(BODY), page([*BODY, note], random.Random(7)))
+    assert verdict.kind == "correction"
+    assert verdict.details["corrections"] == [note]
+
+
+def test_a_timestamp_line_is_not_a_correction_note() -> None:
+    assert correction_notes("Updated: 12 March 2026, 10:32 GMT\n\nUpdated 5 minutes ago") == []
+
+
+def test_a_new_title_with_the_same_text_is_a_metadata_change() -> None:
+    verdict = compare(page(BODY), page(BODY, random.Random(8), title="Desertion cases reach a record"))
+    assert verdict.kind == "metadata"
+    assert verdict.details["metadata"]["title"] == ["Desertion cases soar", "Desertion cases reach a record"]
+
+
+def test_a_new_byline_is_a_metadata_change() -> None:
+    verdict = compare(page(BODY), page(BODY, random.Random(9), byline="John Editor"))
+    assert verdict.kind == "metadata"
+    assert "author" in verdict.details["metadata"]
+
+
+# -- status, gone and back ---------------------------------------------------------------
+
+
+def _content() -> Observation:
+    return observe(page(BODY))
+
+
+@pytest.mark.parametrize(
+    ("new", "reason"),
+    [
+        (Observation(URL, 404), "HTTP 404"),
+        (Observation(URL, 410), "HTTP 410"),
+        (Observation(URL, 503), "HTTP 503"),
+        (
+            Observation(URL, None, outcome="dns", error="DNS lookup failed"),
+            "the host name no longer resolves",
+        ),
+        (
+            Observation(URL, 200, final_url="https://news.example/", text="Welcome to Example News " * 20),
+            "redirects to the front page",
+        ),
+        (
+            Observation(
+                URL, 200, title="news.example", text="This domain is for sale. Buy this domain today."
+            ),
+            "the domain is parked or for sale",
+        ),
+        (
+            Observation(URL, 200, title="Oops", text="Sorry, the page you requested could not be found."),
+            "soft 404: the page says it was not found",
+        ),
+    ],
+)
+def test_a_source_that_stops_answering_with_its_content_is_gone(new: Observation, reason: str) -> None:
+    old = _content()
+    verdict = classify(availability(old), old, new)
+    assert verdict.kind == "gone"
+    assert verdict.availability.reason == reason
+    assert verdict.details["status"] == {"old": "HTTP 200", "new": reason}
+
+
+def test_a_soft_404_is_recognised_by_the_hosts_page_for_a_made_up_url() -> None:
+    missing = page(
+        ["We looked everywhere but this story has moved or never existed. " * 3], title="Example News"
+    )
+    probe = observe(missing)
+    old = _content()
+    verdict = classify(availability(old), old, observe(missing), probe)
+    assert verdict.kind == "gone"
+    assert verdict.availability.reason.startswith("soft 404: the page matches")
+    # The same probe does not make a real article a soft 404.
+    assert classify(availability(old), old, observe(page(BODY, random.Random(3))), probe).kind is None
+
+
+def test_a_source_that_answers_again_is_back_and_its_text_compared_with_the_last_content() -> None:
+    old = _content()
+    gone = Observation(URL, 404)
+    state = classify(availability(old), old, gone).availability
+    back = classify(state, old, observe(page(BODY, random.Random(11))))
+    assert back.kind == "back"
+    assert back.summary == "back: HTTP 200"
+    edited = classify(
+        state, old, observe(page([*BODY, "A new paragraph about 77 more cases."], random.Random(12)))
+    )
+    assert edited.kind == "back" and "changed" in edited.summary
+
+
+def test_one_kind_of_missing_becoming_another_is_a_status_change() -> None:
+    verdict = classify(availability(Observation(URL, 404)), _content(), Observation(URL, 410))
+    assert verdict.kind == "status"
+    assert verdict.summary == "HTTP 404 -> HTTP 410"
+    assert classify(availability(Observation(URL, 404)), _content(), Observation(URL, 404)).kind is None
+
+
+def test_the_same_text_served_from_another_host_is_a_status_change() -> None:
+    old = _content()
+    moved = observe(page(BODY, random.Random(13)), final_url="https://archive.news.example2/court-cases")
+    verdict = classify(availability(old), old, moved)
+    assert verdict.kind == "status"
+    assert "archive.news.example2" in verdict.summary
+
+
+def test_a_first_capture_records_no_change() -> None:
+    assert classify(None, None, _content()).kind is None
+
+
+# -- capture problems ----------------------------------------------------------------------
+
+
+def test_a_truncated_capture_is_a_capture_problem_not_a_change() -> None:
+    half = observe(page(BODY[:2]), outcome="truncated")
+    verdict = classify(availability(_content()), _content(), half)
+    assert verdict.problem and verdict.kind is None
+    assert verdict.availability.reason == "the capture was truncated"
+
+
+def test_far_less_text_than_before_is_a_capture_problem_until_seen_twice() -> None:
+    long_body = BODY * 3  # enough words for thinness to be judged
+    old = observe(page([f"{p} (part {i})" for i, p in enumerate(long_body)]))
+    thin = observe(page(BODY[:1], random.Random(2)))
+    verdict = classify(availability(old), old, thin)
+    assert verdict.problem and verdict.details == {"thin": True}
+    confirmed = classify(availability(old), old, thin, accept_thin=True)
+    assert confirmed.kind == "content"
+
+
+def test_a_page_with_no_main_text_is_a_capture_problem() -> None:
+    shell = observe("<html><head><title>App</title></head><body><div id='app'></div></body></html>")
+    verdict = classify(availability(_content()), _content(), shell)
+    assert verdict.problem
+    assert verdict.availability.reason == "no main text could be extracted"
+
+
+# -- noise ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "noise",
+    [
+        "reload",  # new ads, related links, timestamps, counters, session ids, cache busters
+        "nav-order",
+        "markup",
+        "layout",
+        "whitespace",
+        "quote-style",
+    ],
+)
+def test_noise_makes_no_change(noise: str) -> None:
+    old = page(BODY, random.Random(20))
+    rng = random.Random(21)
+    if noise == "reload":
+        new = page(BODY, rng)
+    elif noise == "nav-order":
+        new = page(BODY, rng, nav=("Sport", "Home", "Business", "World", "Politics"))
+    elif noise == "markup":
+        new = page(BODY, rng).replace("<p>", "<p class='para'><span>").replace("</p>", "</span></p>")
+    elif noise == "layout":
+        new = page(BODY, rng, layout="divs")
+    elif noise == "whitespace":
+        new = page([p.replace(" ", "  \n ") for p in BODY], rng)
+    else:
+        new = page(
+            [p.replace("\u201c", '"').replace("\u201d", '"').replace("'", "\u2019") for p in BODY], rng
+        )
+    assert old != new
+    verdict = compare(old, new)
+    assert verdict.kind is None, verdict.summary
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Updated 7 minutes ago",
+        "Updated 10:32 GMT, 12 March 2026",
+        "1,204 comments",
+        "Advertisement",
+        "Read more: Border crossings double in March",
+        "318 shares",
+    ],
+)
+def test_volatile_lines_inside_the_article_body_are_dropped(line: str) -> None:
+    text = "\n\n".join([BODY[0], line, BODY[1]])
+    assert comparable_text(text) == "\n\n".join(BODY[:2])
+
+
+def test_a_number_inside_a_sentence_is_never_taken_for_a_counter() -> None:
+    text = "Officials said 1,204 comments were submitted to the consultation."
+    assert comparable_text(text) == text
