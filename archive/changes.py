@@ -355,7 +355,8 @@ def significance(diff: TextDiff, old_words: int) -> float:
 
     >>> significance(word_diff("It cost 5 dollars.", "It cost 6 dollars."), 4) > 0.5
     True
-    >>> significance(word_diff('He said "we won the vote" then.', 'He said "we lost the vote" then.'), 7) >= 0.2
+    >>> quoted = word_diff('He said "we won the vote" then.', 'He said "we lost the vote" then.')
+    >>> significance(quoted, 7) >= 0.2
     True
     """
     changed = max(diff.words_added, diff.words_removed)

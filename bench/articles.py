@@ -165,13 +165,17 @@ def _ad(rng: random.Random) -> str:
         "{n} tricks doctors hate",
         "New phones from ${n}",
     ]
-    return f"<div class='ad'><span>Advertisement</span> <a href='/ads?c={rng.getrandbits(32)}'>{rng.choice(offers).format(n=rng.randint(5, 95))}</a></div>"
+    offer = rng.choice(offers).format(n=rng.randint(5, 95))
+    return (
+        f"<div class='ad'><span>Advertisement</span> <a href='/ads?c={rng.getrandbits(32)}'>{offer}</a></div>"
+    )
 
 
 def _tracking(rng: random.Random) -> str:
     return (
         f"<script src='/static/app.js?v={rng.getrandbits(24)}'></script>"
-        f"<script>window.dataLayer=[{{'session':'{rng.getrandbits(64):x}','ts':{rng.randint(10**9, 2 * 10**9)}}}];</script>"
+        f"<script>window.dataLayer=[{{'session':'{rng.getrandbits(64):x}',"
+        f"'ts':{rng.randint(10**9, 2 * 10**9)}}}];</script>"
         f"<img src='/pixel.gif?u={rng.getrandbits(48):x}' width='1' height='1' alt=''>"
     )
 
@@ -198,16 +202,19 @@ def classic(story: Story, rng: random.Random, *, shuffle_nav: bool = False, mark
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{story.headline} | Daily Ledger</title>
-<meta name="author" content="{story.byline[3:]}"><meta property="article:published_time" content="{story.date}">
+<meta name="author" content="{story.byline[3:]}">
+<meta property="article:published_time" content="{story.date}">
 {_tracking(rng)}</head>
-<body><div class="masthead"><a href="/">Daily Ledger</a> <span class="weather">{rng.randint(-5, 30)}&deg;C</span></div>
+<body><div class="masthead"><a href="/">Daily Ledger</a>
+<span class="weather">{rng.randint(-5, 30)}&deg;C</span></div>
 <nav>{_nav(rng, shuffle_nav)}</nav>{_ad(rng)}
 <main><article><header><h1>{story.headline}</h1><p class="byline">{story.byline}</p>
 <p class="meta">{_stamp(rng)}</p></header>
 <div class="body">{_paras(story, wrap)}</div></article>
 <aside class="related"><h2>Most read</h2><ol>{_related(rng)}</ol></aside>
 <div class="comments-count">{rng.randint(0, 3000)} comments</div></main>
-<footer>&copy; 2026 Daily Ledger. <a href="/privacy?sid={rng.getrandbits(32):x}">Privacy</a></footer></body></html>"""
+<footer>&copy; 2026 Daily Ledger. <a href="/privacy?sid={rng.getrandbits(32):x}">Privacy</a></footer>
+</body></html>"""
 
 
 def magazine(story: Story, rng: random.Random, *, shuffle_nav: bool = False, markup: int = 0) -> str:
@@ -227,7 +234,8 @@ def magazine(story: Story, rng: random.Random, *, shuffle_nav: bool = False, mar
 <div class="cookie">We use cookies to improve your experience. <button>Accept</button></div>
 <header class="site"><nav>{_nav(rng, shuffle_nav)}</nav></header>
 <div class="container"><div class="story"><h1 class="headline">{story.headline}</h1>
-<div class="byline">{story.byline} &middot; <time datetime="{story.date}">{story.date}</time> &middot; {_stamp(rng)}</div>
+<div class="byline">{story.byline} &middot; <time datetime="{story.date}">{story.date}</time>
+&middot; {_stamp(rng)}</div>
 <div class="share">{rng.randint(0, 900)} shares</div>
 <div class="story-body">{"".join(parts)}</div></div>
 <div class="sidebar"><h3>Trending</h3><ul>{_related(rng, 4)}</ul><div class="newsletter">Sign up for our

@@ -42,7 +42,8 @@ def page(
         f"about the {rng.choice(['budget', 'border', 'election'])}</a></li>"
         for _ in range(5)
     )
-    ad = f"<div class='ad'>Advertisement <a href='/ad?c={rng.getrandbits(30)}'>Save {rng.randint(5, 80)}%</a></div>"
+    offer = f"<a href='/ad?c={rng.getrandbits(30)}'>Save {rng.randint(5, 80)}%</a>"
+    ad = f"<div class='ad'>Advertisement {offer}</div>"
     stamp = f"Updated {rng.randint(2, 59)} minutes ago"
     scripts = (
         f"<script src='/app.js?v={rng.getrandbits(24)}'></script><img src='/px.gif?u={rng.getrandbits(40)}'>"
@@ -54,13 +55,15 @@ def page(
             f"<meta name='author' content='{byline}'>{scripts}</head><body><nav>{links}</nav>{ad}"
             f"<article><h1>{title}</h1><p class='meta'>By {byline} | {stamp}</p>{body}</article>"
             f"<aside><h2>Most read</h2><ul>{related}</ul></aside>"
-            f"<div class='count'>{rng.randint(0, 2000)} comments</div><footer>Example News</footer></body></html>"
+            f"<div class='count'>{rng.randint(0, 2000)} comments</div>"
+            "<footer>Example News</footer></body></html>"
         )
     body = "".join(f"<div class='txt'><span>{p}</span></div>\n" for p in paragraphs)
     return (
         f"<html><head><title>{title}</title><meta name='author' content='{byline}'>{scripts}</head><body>"
         f"<div class='top'>{links}</div><div class='cols'><div class='main'><div class='hed'>{title}</div>"
-        f"<div class='content'>{body}</div></div><div class='side'>{ad}<div class='box'>Popular now<ul>{related}"
+        f"<div class='content'>{body}</div></div>"
+        f"<div class='side'>{ad}<div class='box'>Popular now<ul>{related}"
         f"</ul></div><div>{rng.randint(10, 9000)} people reading now</div></div></div></body></html>"
     )
 
