@@ -240,21 +240,75 @@ def _analyse_results(settings: Any, results: list[Any]) -> dict[str, Any]:
     from archive.analysis import analyse_urls
 
     urls = [r.url for r in results if r.outcome not in {"bad-url", "interrupted"}]
-    if not urls:
+    if not urls or not settings.analyse_captures:
         return {}
     sessions = _database(settings)
     with sessions() as session:
         return analyse_urls(session, settings.warc_dir, urls)
 
 
+def _retry_in_browser(
+    obj: Context, settings: Any, thin: list[Any], results: list[Any], found: dict[str, Any]
+) -> tuple[list[Any], dict[str, Any]]:
+    """Capture again, in the browser, the pages whose HTTP capture gave far less text than before
+    (or none), then analyse them again. A new process: this one's crawl cannot restart."""
+    import subprocess
+
+    try:
+        _check_browser(settings)
+    except BrowserError as exc:
+        err.print(f"citewatch: not re-captured in the browser: {exc}", markup=False, highlight=False)
+        return results, found
+    urls = [r.url for r in thin]
+    for r in thin:
+        err.print(
+            f"{found[r.url].reason}: capturing {r.url} again in the browser", markup=False, highlight=False
+        )
+    flags = [
+        *(["--home", obj.flags["home"]] if obj.flags.get("home") else []),
+        *(["--database-url", obj.flags["database_url"]] if obj.flags.get("database_url") else []),
+        *(["--config", obj.config] if obj.config else []),
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-m", "citewatch", *flags, "capture", "--browser", "--json", *urls],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "CITEWATCH_ANALYSE_CAPTURES": "0"},
+    )
+    try:
+        again = {d["url"]: d for d in json.loads(proc.stdout)}
+    except (json.JSONDecodeError, TypeError, KeyError):
+        line = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        err.print(f"citewatch: the browser capture failed: {line}", markup=False, highlight=False)
+        return results, found
+    from crawler.spiders.capture import SeedResult
+
+    fields = ("url", "outcome", "message", "status", "final_url")
+    merged = [
+        SeedResult(
+            *(again[r.url][k] for k in fields),
+            via=again[r.url]["via"],
+            requisites=again[r.url]["requisites"],
+            seconds=r.seconds + again[r.url]["seconds"],
+            snapshot_id=again[r.url]["snapshot_id"],
+        )
+        if r.url in again
+        else r
+        for r in results
+    ]
+    return merged, {**found, **_analyse_results(settings, [r for r in merged if r.url in again])}
+
+
 def _change_line(url: str, analysis: Any) -> str | None:
-    if analysis.change is not None:
-        c = analysis.change
-        ids = f"change {c.id}; citewatch diff {c.old_snapshot_id} {c.new_snapshot_id}"
-        return f"{c.kind}: {url}: {c.summary} ({ids})"
+    """What the analysis of a URL's new captures found, one line per change; None for nothing."""
+    lines = [
+        f"{c.kind}: {url}: {c.summary} (change {c.id}; citewatch diff {c.old_snapshot_id} {c.new_snapshot_id})"  # noqa: E501
+        for c in analysis.changes
+    ]
     if analysis.state == "problem":
-        return f"capture problem: {url}: {analysis.reason}"
-    return None
+        lines.append(f"capture problem: {url}: {analysis.reason}")
+    return "\n".join(lines) or None
 
 
 def _print_results(results: list[Any], as_json: bool, analyses: dict[str, Any] | None = None) -> None:
@@ -349,6 +403,9 @@ def capture(
     report: dict[str, Any] = {}
     results += _capture(settings, good, bad, browser, report)
     found = _analyse_results(settings, results)
+    thin = [r for r in results if r.url in found and found[r.url].retry_browser]
+    if thin and settings.auto_browser and not browser:
+        results, found = _retry_in_browser(obj, settings, thin, results, found)
     _print_results(results, as_json, found)
     if bad:
         sys.exit(UsageError.exit_code)
@@ -547,6 +604,7 @@ def add(obj: Context, source: str, no_resolve: bool, as_json: bool) -> None:
     )
     if added.article_id is None:
         raise CitewatchError(f"cannot add {source}: {added.error or 'the crawl stopped'}")
+    _analyse_results(settings, results)  # the texts later captures are compared with
     with sessions() as session:
         view = articles.article_view(session, articles.find_article(session, str(added.article_id)))
     if as_json:
@@ -639,6 +697,42 @@ def citations(obj: Context, article: str | None, as_json: bool, top: int) -> Non
             raise UsageError(f"no article {article!r}: see `citewatch citations` for the list")
         view = articles.article_view(session, found, top=top)
     _print_json(view) if as_json else _print_article(view)
+
+
+@cli.command()
+@click.argument("urls", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@command
+def analyse(obj: Context, urls: tuple[str, ...], as_json: bool) -> None:
+    """Extract text and record changes for the captures not analysed yet (of URLS, or of every
+    source). Capture and add do this themselves unless analyse_captures is off."""
+    from archive.analysis import Analyser, analyse_urls
+    from archive.changelog import analysis_dict
+
+    settings = obj.settings()
+    sessions = _database(settings)
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        if total >= 100 and (time.monotonic() - last[0] >= 2 or done == total):
+            last[0] = time.monotonic()
+            err.print(f"analysed {done}/{total} sources", markup=False, highlight=False)
+
+    with sessions() as session:
+        if urls:
+            found = list(analyse_urls(session, settings.warc_dir, urls).values())
+        else:
+            found = Analyser(session, settings.warc_dir).analyse(on_progress=progress)
+        data = [{"url": f.url, **(analysis_dict(f) or {})} for f in found]
+        lines = [_change_line(f.url, f) for f in found]
+    if as_json:
+        _print_json(data)
+        return
+    for line in filter(None, lines):
+        out.print(line, markup=False, highlight=False)
+    changed = sum(1 for d in data if d["change"])
+    out.print(f"analysed {len(data)} sources: {changed} changes", markup=False, highlight=False)
 
 
 _KIND_CHOICES = ("content", "correction", "metadata", "status", "gone", "back")

@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from archive import index
@@ -57,6 +57,8 @@ from archive.warc import OPEN_SUFFIX, utcnow
 
 logger = logging.getLogger(__name__)
 
+# Seconds within which a failure row belongs to the attempt before it (see Analyser.attempts).
+_SAME_ATTEMPT = 60.0
 # Decoded payloads larger than this are not extracted (a page of text is far smaller).
 MAX_EXTRACT_BYTES = 20 * 1024 * 1024
 _TEXT_MIMES = ("text/html", "application/xhtml+xml", "text/plain", "application/pdf")
@@ -71,9 +73,14 @@ class SourceAnalysis:
     snapshot_id: int | None = None  # the capture that counted
     state: str | None = None  # content | missing | failing | problem
     reason: str = ""
-    change: Change | None = None
+    changes: list[Change] = field(default_factory=list)  # one per attempt that changed something
     retry_browser: bool = False  # a capture problem that a browser capture may fix
     details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def change(self) -> Change | None:
+        """The latest change recorded."""
+        return self.changes[-1] if self.changes else None
 
 
 def _readable(warc_dir: Path, name: str) -> Path:
@@ -172,6 +179,10 @@ class Analyser:
         self.session = session
         self.warc_dir = Path(warc_dir)
         self.probe_max_age = probe_max_age
+        self.commit_every = 100  # sources analysed per transaction
+        self._texts: dict[str, ExtractedText] = {}  # loaded for, or extracted in, the open transaction
+        self._checked: set[str] = set()  # digests looked up for the chunk being analysed
+        self._held: list[Snapshot] = []
         self._probes: dict[str, Observation | None] = {}
         self.extracted = 0  # payloads extracted by this analyser (each digest at most once)
 
@@ -182,7 +193,9 @@ class Analyser:
         if not digest or snapshot.record_type is None:
             return None
         mime = snapshot.mime or ""
-        stored = self.session.get(ExtractedText, digest)
+        stored = self._texts.get(digest)
+        if stored is None and digest not in self._checked:
+            stored = self.session.get(ExtractedText, digest)
         if stored is not None:
             return stored
         original = snapshot
@@ -201,7 +214,8 @@ class Analyser:
                 found = extract(body, mime or None, snapshot.url.removeprefix("urn:dom:"))
                 self.extracted += 1
         found.payload_digest = digest
-        self.session.merge(found)
+        self.session.add(found)  # committed with the analysis of its source
+        self._texts[digest] = found
         return found
 
     def observation(self, snapshot: Snapshot, url: str, page: Snapshot | None = None) -> Observation:
@@ -257,62 +271,130 @@ class Analyser:
                 continue
             if row.record_type is None:  # a failed fetch
                 return row, None
-            if row.via == "http" and not (row.status and 300 <= row.status < 400 and row is not rows[-1]):
+            if row.via == "http" and not (row.status and 300 <= row.status < 400):  # hops are not answers
                 return row, None
         return None
 
+    @staticmethod
+    def attempts(rows: list[Snapshot]) -> list[list[Snapshot]]:
+        """A source's new rows cut into capture attempts, oldest first.
+
+        One crawl writes one WARC file, so a row in another file than the one
+        before starts a new attempt; a failure row (no file) belongs to the
+        attempt before it when it came within a minute (a redirect hop to a
+        dead host, say), else it is an attempt of its own. Retries within one
+        crawl stay one attempt: its last answer counts.
+        """
+        found: list[list[Snapshot]] = []
+        for row in rows:
+            if found:
+                last = found[-1][-1]
+                files = {r.warc_file_id for r in found[-1]} - {None}
+                if row.warc_file_id is None:
+                    same = (row.captured_at - last.captured_at).total_seconds() <= _SAME_ATTEMPT
+                else:
+                    same = not files or row.warc_file_id in files
+                    same = same and last.record_type is not None  # a failure row ends its attempt
+                if same:
+                    found[-1].append(row)
+                    continue
+            found.append([row])
+        return found
+
     # -- the work ------------------------------------------------------------
-    def analyse(self, source_ids: Iterable[int] | None = None) -> list[SourceAnalysis]:
-        """Analyse the new captures of these sources (default: every source with new ones)."""
-        ids = list(source_ids) if source_ids is not None else self._pending_sources()
+    def analyse(
+        self, source_ids: Iterable[int] | None = None, on_progress: Callable[[int, int], None] | None = None
+    ) -> list[SourceAnalysis]:
+        """Analyse the new captures of these sources (default: every source with new ones);
+        ``on_progress(done, total)`` is called after each source. Commits every
+        ``commit_every`` sources: a crash before a commit loses nothing, as those
+        sources are analysed again."""
+        ids = list(dict.fromkeys(source_ids)) if source_ids is not None else self._pending_sources()
         results = []
-        for source_id in ids:
-            source = self.session.get(Source, source_id)
-            if source is None:
-                continue
-            found = self.analyse_source(source)
+        done = 0
+        for start in range(0, len(ids), self.commit_every):
+            chunk = ids[start : start + self.commit_every]
+            with self.session.no_autoflush:
+                for source, rows in self._load(chunk):
+                    found = self.analyse_source(source, rows)
+                    if found is not None:
+                        results.append(found)
+                    done += 1
+                    if on_progress is not None:
+                        on_progress(done, len(ids))
             self.session.commit()
-            if found is not None:
-                results.append(found)
+            self._texts.clear()
+            self._checked = set()
         return results
 
     def _pending_sources(self) -> list[int]:
-        last = (
-            select(Snapshot.source_id, Snapshot.id)
-            .where(Snapshot.source_id.is_not(None))
-            .order_by(Snapshot.source_id, Snapshot.id.desc())
+        """Sources with snapshots newer than their analysis (one index probe per source)."""
+        newer = (
+            select(Snapshot.id)
+            .where(Snapshot.source_id == Source.id, Snapshot.id > func.coalesce(Source.analysed_through, 0))
+            .exists()
         )
-        newest: dict[int, int] = {}
-        for sid, snap_id in self.session.execute(last):
-            newest.setdefault(sid, snap_id)
-        done = dict(self.session.execute(select(Source.id, Source.analysed_through)).all())
-        return [sid for sid, snap_id in newest.items() if (done.get(sid) or 0) < snap_id]
+        return list(self.session.scalars(select(Source.id).where(newer).order_by(Source.id)))
 
-    def analyse_source(self, source: Source) -> SourceAnalysis | None:
-        rows = list(
-            self.session.scalars(
-                select(Snapshot)
-                .where(Snapshot.source_id == source.id, Snapshot.id > (source.analysed_through or 0))
-                .order_by(Snapshot.id)
+    def _load(self, ids: list[int]) -> list[tuple[Source, list[Snapshot]]]:
+        """The sources, their new snapshots, and what comparing them needs (baselines, pages,
+        stored texts), loaded with a few queries for the whole chunk."""
+        sources = {s.id: s for s in self.session.scalars(select(Source).where(Source.id.in_(ids)))}
+        if not sources:
+            return []
+        newer = or_(
+            *(
+                and_(Snapshot.source_id == s.id, Snapshot.id > (s.analysed_through or 0))
+                for s in sources.values()
             )
         )
+        rows: dict[int, list[Snapshot]] = {sid: [] for sid in sources}
+        for row in self.session.scalars(select(Snapshot).where(newer).order_by(Snapshot.id)):
+            rows[row.source_id].append(row)  # type: ignore[index]
+        wanted = {s.baseline_id for s in sources.values() if s.baseline_id}
+        wanted |= {r.page_id for found in rows.values() for r in found if r.page_id}
+        loaded = list(self.session.scalars(select(Snapshot).where(Snapshot.id.in_(wanted)))) if wanted else []
+        self._held = loaded  # the session's identity map holds rows weakly: keep them for session.get
+        digests = {r.payload_digest for r in loaded if r.payload_digest}
+        digests |= {r.payload_digest for found in rows.values() for r in found if r.payload_digest}
+        if digests:
+            stored = select(ExtractedText).where(ExtractedText.payload_digest.in_(digests))
+            self._texts.update((t.payload_digest, t) for t in self.session.scalars(stored))
+        self._checked = digests  # what _texts lacks of these is not stored at all
+        return [(sources[sid], rows[sid]) for sid in ids if sid in sources]
+
+    def analyse_source(self, source: Source, rows: list[Snapshot] | None = None) -> SourceAnalysis | None:
+        """Analyse one source's snapshots newer than its last analysis (``rows``, when loaded)."""
+        if rows is None:
+            rows = list(
+                self.session.scalars(
+                    select(Snapshot)
+                    .where(Snapshot.source_id == source.id, Snapshot.id > (source.analysed_through or 0))
+                    .order_by(Snapshot.id)
+                )
+            )
         if not rows:
             return None
         source.analysed_through = rows[-1].id
-        counted = self._counted(rows)
-        if counted is None:
-            return None
-        snapshot, page = counted
+        result = None
+        for attempt in self.attempts(rows):
+            counted = self._counted(attempt)
+            if counted is not None:
+                found = self._observe(source, *counted)
+                if result is not None:
+                    found.changes = result.changes + found.changes
+                result = found
+        return result
+
+    def _observe(self, source: Source, snapshot: Snapshot, page: Snapshot | None) -> SourceAnalysis:
+        """Classify one capture of ``source`` and record what it changed."""
         new = self.observation(snapshot, source.url, page)
         baseline = self._baseline(source)
         state = Availability(source.state, source.state_reason or "") if source.state else None
-        verdict = classify(
-            state,
-            baseline,
-            new,
-            self.probe(source.url, snapshot.captured_at),
-            accept_thin=self._confirmed(source, new),
-        )
+        probe = self.probe(source.url, snapshot.captured_at)
+        verdict = classify(state, baseline, new, probe)
+        if verdict.details.get("thin") and self._confirmed(source, new):
+            verdict = classify(state, baseline, new, probe, accept_thin=True)
         result = SourceAnalysis(
             source.id, source.url, snapshot.id, verdict.availability.state, verdict.availability.reason
         )
@@ -325,7 +407,9 @@ class Analyser:
             old_id = (
                 baseline.snapshot_id if baseline and verdict.kind != "status" else None
             ) or source.observed_id
-            result.change = self._record(source, old_id or snapshot.id, snapshot, verdict, baseline, new)
+            result.changes.append(
+                self._record(source, old_id or snapshot.id, snapshot, verdict, baseline, new)
+            )
         if source.state != verdict.availability.state:
             source.state_since = snapshot.captured_at
         source.state, source.state_reason = verdict.availability.state, verdict.availability.reason
@@ -348,21 +432,24 @@ class Analyser:
         return self.observation(row, source.url, page)
 
     def _confirmed(self, source: Source, new: Observation) -> bool:
-        """Was the source's previous capture already this thin text? Then it is its text now."""
-        previous = self.session.scalars(
+        """Was this thin text seen before, since the source's last good capture (by the HTTP
+        capture before a browser retry, or by the previous check)? Then it is its text now."""
+        earlier = self.session.scalars(
             select(Snapshot)
             .where(
                 Snapshot.source_id == source.id,
                 Snapshot.outcome == "thin-text",
+                Snapshot.id > (source.observed_id or 0),
                 Snapshot.id < (new.snapshot_id or 0),
             )
             .order_by(Snapshot.id.desc())
-            .limit(1)
-        ).first()
-        if previous is None or (source.observed_id or 0) > previous.id:
-            return False
-        text = self.text_of(previous)
-        return text is not None and text.fingerprint == fingerprint(new.text)
+            .limit(5)
+        )
+        for row in earlier:
+            text = self.text_of(row)
+            if text is not None and abs((text.words or 0) - new.words) <= max(new.words, 1) * 0.2:
+                return True
+        return False
 
     def _note_problem(self, snapshot: Snapshot, verdict: Verdict) -> None:
         if snapshot.outcome != "ok":
@@ -402,8 +489,7 @@ class Analyser:
             summary=summary[:2000],
             details=details,
         )
-        self.session.add(change)
-        self.session.flush()
+        self.session.add(change)  # its id is assigned when the chunk commits
         return change
 
     def claims_of(self, source: Source) -> list[tuple[Any, Any]]:

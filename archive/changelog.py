@@ -40,6 +40,7 @@ def analysis_dict(found: Any) -> dict[str, Any] | None:
         "reason": found.reason,
         "snapshot_id": found.snapshot_id,
         "change": change_dict(found.change, found.url) if found.change is not None else None,
+        "changes": [change_dict(c, found.url) for c in found.changes],
     }
 
 

@@ -227,10 +227,15 @@ def comparable_text(text: str, headlines: tuple[str | None, ...] = ()) -> str:
     'Posted <time>. Officials confirmed the figure.'
     """
     titles = {_bare_title(t) for t in headlines if t}
+    longest = max(map(len, filter(None, headlines)), default=0) + 10
+
+    def headline(line: str) -> bool:
+        return len(line) <= longest and _bare_title(line) in titles
+
     lines = [
         line
         for line in normalise_text(text).split("\n")
-        if not line or (not _volatile(line) and _bare_title(line) not in titles)
+        if not line or not (_volatile(line) or headline(line))
     ]
     kept = "\n".join(lines)
     kept = _RELATIVE_TIME.sub("<time>", kept)

@@ -102,6 +102,7 @@ def html_text(html: str, url: str | None = None) -> PageText:
         include_tables=True,
         favor_precision=True,
         fast=True,  # no fallback extractors: several times faster, same text on article pages
+        date_extraction_params={"extensive_search": False, "original_date": True},
         # Not deduplicate: trafilatura's dedup cache spans calls, so a second capture of the
         # same page would lose the paragraphs the first one had.
     )

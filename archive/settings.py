@@ -209,6 +209,13 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_bool,
     ),
     Setting(
+        "analyse_captures",
+        True,
+        "Extract the text of what capture and add just captured, compare it with the source's last "
+        "capture and record changes, before the command ends. Off: run `citewatch analyse` later.",
+        _parse_bool,
+    ),
+    Setting(
         "probe_soft_404",
         True,
         "Fetch a made-up URL on each captured host (once per probe_max_age) so that a page that "

@@ -213,3 +213,74 @@ def test_editing_a_number_in_a_source_marks_exactly_the_claims_that_used_it(home
         stored = session.get(Change, change["id"])
         assert stored is not None and stored.details["claims"] == change["claims"]
     sessions.kw["bind"].dispose()
+
+
+def test_deferred_analysis_compares_every_capture_in_order(home, server) -> None:
+    home.env["CITEWATCH_ANALYSE_CAPTURES"] = "0"
+    url = server.route("/story", ws.static(page(BODY).encode()))
+    versions = [BODY, [*BODY, "A first new paragraph with 12 cases."], [*BODY, "A second one with 14 cases."]]
+    for version in versions:
+        server.route("/story", ws.static(page(version, random.Random(len(version))).encode()))
+        assert capture(home, url)["analysis"] is None
+    assert changes(home) == []
+    proc = home.run("analyse", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (found,) = json.loads(proc.stdout)
+    assert [c["summary"].split(",")[0] for c in found["changes"]] == [
+        "1 sentence added",
+        "1 sentence changed",
+    ]
+    assert [c["id"] for c in changes(home)] == [c["id"] for c in found["changes"]][::-1]
+    assert json.loads(home.run("analyse", "--json").stdout) == []  # nothing left to do
+
+
+def test_a_server_error_retried_within_one_capture_is_not_gone_and_back(home, server) -> None:
+    url = server.route("/story", ws.static(page(BODY).encode()))
+    capture(home, url)
+    calls = []
+
+    def flaky(h):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 1:
+            h.send_body(503, b"busy", "text/plain")
+        else:
+            h.send_body(200, page(BODY, random.Random(9)).encode())
+
+    server.route("/story", flaky)
+    result = capture(home, url)
+    assert len(calls) == 2, "retried once"
+    assert result["analysis"]["changes"] == [] and result["analysis"]["state"] == "content"
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_far_less_text_over_http_is_captured_again_in_the_browser(home, server) -> None:
+    full = [f"{p} (section {i})" for i, p in enumerate(BODY * 2)]
+    url = server.route("/story", ws.static(page(full).encode()))
+    capture(home, url)
+    script = (
+        "<script>fetch('/rest.json').then(r => r.json()).then(ps => {"
+        " const a = document.querySelector('article');"
+        " for (const t of ps) { const p = document.createElement('p'); p.textContent = t; a.appendChild(p); }"
+        " });</script>"
+    )
+    server.route("/rest.json", ws.static(json.dumps(full[1:]).encode(), "application/json"))
+    server.route(
+        "/story", ws.static(page(full[:1], random.Random(4)).replace("</body>", script + "</body>").encode())
+    )
+    proc = home.run("capture", "--json", url)
+    assert proc.returncode == 0, proc.stderr
+    assert "capturing " + url + " again in the browser" in proc.stderr
+    result = json.loads(proc.stdout)[0]
+    assert result["via"] == "browser"
+    assert result["analysis"]["state"] == "content" and result["analysis"]["changes"] == []
+    sessions = connect(home.database_url())
+    with sessions() as session:
+        outcomes = [
+            o
+            for (o,) in session.execute(
+                select(Snapshot.outcome).where(Snapshot.url == url, Snapshot.via == "http")
+            )
+        ]
+    sessions.kw["bind"].dispose()
+    assert outcomes[-1] == "thin-text", outcomes
