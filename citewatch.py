@@ -314,9 +314,14 @@ def _change_line(url: str, analysis: Any) -> str | None:
 def _print_results(results: list[Any], as_json: bool, analyses: dict[str, Any] | None = None) -> None:
     analyses = analyses or {}
     if as_json:
-        from archive.changelog import analysis_dict
-
-        _print_json([{**_result_dict(r), "analysis": analysis_dict(analyses.get(r.url))} for r in results])
+        if analyses:  # the change log's module imports SQLAlchemy: only when there is analysis
+            from archive.changelog import analysis_dict
+        _print_json(
+            [
+                {**_result_dict(r), "analysis": analysis_dict(analyses[r.url]) if r.url in analyses else None}
+                for r in results
+            ]
+        )
         return
     table = Table("url", "outcome", "status", "via", "snapshot", "message")
     table.columns[0].overflow = "fold"
@@ -873,11 +878,14 @@ def diff(
 
 def _diff_header(view: Any) -> str:
     a, b = view.old.snapshot, view.new.snapshot
-    return (
-        f"--- snapshot {a.id} {a.url} {a.captured_at:%Y-%m-%d %H:%M:%S} ({view.old.words} words)\n"
-        f"+++ snapshot {b.id} {b.url} {b.captured_at:%Y-%m-%d %H:%M:%S} ({view.new.words} words)\n"
-        f"+{view.diff.words_added} -{view.diff.words_removed} words"
-    )
+    lines = [
+        f"--- snapshot {a.id} {a.url} {a.captured_at:%Y-%m-%d %H:%M:%S} ({view.old.words} words)",
+        f"+++ snapshot {b.id} {b.url} {b.captured_at:%Y-%m-%d %H:%M:%S} ({view.new.words} words)",
+        f"+{view.diff.words_added} -{view.diff.words_removed} words",
+    ]
+    if view.change is not None:
+        lines.append(f"change {view.change.id} ({view.change.kind}): {view.change.summary}")
+    return "\n".join([*lines, *view.claim_lines()])
 
 
 def _print_diff(view: Any, context: bool) -> None:

@@ -130,46 +130,33 @@ def _decode(body: bytes, content_type: str | None) -> str:
     return str(best) if best is not None else body.decode("utf-8", "replace")
 
 
+def _text(extractor: str, text: str, **fields: Any) -> ExtractedText:
+    """An extraction result: the normalised text with its fingerprint and word count."""
+    return ExtractedText(
+        extractor=extractor,
+        text=text,
+        extracted_at=utcnow(),
+        fingerprint=fingerprint(text) if text else None,
+        words=len(text.split()),
+        **fields,
+    )
+
+
 def extract(body: bytes, mime: str | None, url: str) -> ExtractedText:
     """The text of a payload (not yet keyed by digest): trafilatura for HTML, pypdf for PDF."""
-    now = utcnow()
     if mime == "application/pdf" or body[:5] == b"%PDF-":
         try:
-            text = normalise_text(pdf_text(body))
+            return _text("pypdf", normalise_text(pdf_text(body)))
         except ValueError as exc:
-            return ExtractedText(extractor="pypdf", text="", extracted_at=now, words=0, error=str(exc))
-        return ExtractedText(
-            extractor="pypdf",
-            text=text,
-            extracted_at=now,
-            fingerprint=fingerprint(text),
-            words=len(text.split()),
-        )
+            return _text("pypdf", "", error=str(exc))
     if mime == "text/plain":
-        text = normalise_text(_decode(body, mime))
-        return ExtractedText(
-            extractor="plain",
-            text=text,
-            extracted_at=now,
-            fingerprint=fingerprint(text),
-            words=len(text.split()),
-        )
+        return _text("plain", normalise_text(_decode(body, mime)))
     try:
         page = html_text(_decode(body, mime), url)
     except Exception as exc:  # trafilatura and lxml fail in many ways on broken markup
-        return ExtractedText(
-            extractor="trafilatura", text="", extracted_at=now, words=0, error=str(exc)[:500]
-        )
-    return ExtractedText(
-        extractor="trafilatura",
-        text=page.text,
-        extracted_at=now,
-        title=page.title,
-        author=page.author,
-        published=(page.date or "")[:32] or None,
-        fingerprint=page.fingerprint,
-        words=len(page.text.split()),
-    )
+        return _text("trafilatura", "", error=str(exc)[:500])
+    published = (page.date or "")[:32] or None
+    return _text("trafilatura", page.text, title=page.title, author=page.author, published=published)
 
 
 class Analyser:
@@ -202,14 +189,12 @@ class Analyser:
         if snapshot.record_type == "revisit" and snapshot.refers_to_id:
             original = self.session.get(Snapshot, snapshot.refers_to_id) or snapshot
         if mime and mime not in _TEXT_MIMES and not mime.endswith("+xml"):
-            found = ExtractedText(extractor="none", text="", extracted_at=utcnow(), words=0, error=f"{mime}")
+            found = _text("none", "", error=mime)
         else:
             try:
                 body = read_payload(self.warc_dir, original)
             except ValueError as exc:
-                found = ExtractedText(
-                    extractor="none", text="", extracted_at=utcnow(), words=0, error=str(exc)
-                )
+                found = _text("none", "", error=str(exc))
             else:
                 found = extract(body, mime or None, snapshot.url.removeprefix("urn:dom:"))
                 self.extracted += 1
@@ -399,8 +384,10 @@ class Analyser:
             source.id, source.url, snapshot.id, verdict.availability.state, verdict.availability.reason
         )
         if verdict.problem:
+            # A browser may find text a script inserts; it cannot make a truncated body whole.
+            textless = snapshot.outcome == "ok"
             self._note_problem(snapshot, verdict)
-            result.retry_browser = snapshot.via == "http" and not snapshot.url.startswith("urn:")
+            result.retry_browser = textless and snapshot.via == "http" and not snapshot.url.startswith("urn:")
             result.details = verdict.details
             return result
         if verdict.kind is not None:

@@ -190,6 +190,17 @@ class DiffView:
     diff: TextDiff
     sentences_removed: list[str]
     sentences_added: list[str]
+    change: Change | None = None  # the recorded change between these two snapshots, if any
+    source_url: str | None = None
+
+    def claim_lines(self) -> list[str]:
+        """The recorded change's effect on claims, one line per claim it touches."""
+        claims = (self.change.details or {}).get("claims", []) if self.change is not None else []
+        return [
+            f"claim {c['claim_id']} ({c['status']}): {c['text']}"
+            for c in claims
+            if c["status"] != "unaffected"
+        ]
 
     def paragraphs(self) -> list[list[tuple[int, str]]]:
         """The diff cut into paragraphs (lines of the extracted text): each a list of (op, text)."""
@@ -230,7 +241,11 @@ def load_diff(session: Session, warc_dir: Path, old_id: int, new_id: int) -> Dif
     old, new = _side(session, analyser, old_id), _side(session, analyser, new_id)
     session.commit()  # keep what was extracted
     removed, added, _moved = sentence_changes(old.text, new.text)
-    return DiffView(old, new, word_diff(old.text, new.text), removed, added)
+    change = session.scalars(
+        select(Change).where(Change.old_snapshot_id == old_id, Change.new_snapshot_id == new_id)
+    ).first()
+    url = session.get(Source, change.source_id).url if change is not None else None  # type: ignore[union-attr]
+    return DiffView(old, new, word_diff(old.text, new.text), removed, added, change, url)
 
 
 _OPS = {DELETE: "delete", EQUAL: "equal", INSERT: "insert"}
@@ -258,6 +273,7 @@ def diff_dict(view: DiffView) -> dict[str, Any]:
         "words_removed": view.diff.words_removed,
         "sentences_removed": view.sentences_removed,
         "sentences_added": view.sentences_added,
+        "change": change_dict(view.change, view.source_url or "") if view.change is not None else None,
         "paragraphs": [
             {
                 "changed": any(op != EQUAL for op, _ in paragraph),
@@ -309,7 +325,8 @@ p {{ color: #888; }} p.changed {{ color: #222; }}
 <header><h1>{e(view.new.title or new.url)}</h1>
 <p>{e(old.url)}<br>before: snapshot {old.id}, {e(_iso(old.captured_at) or "")}, {view.old.words} words<br>
 after: snapshot {new.id}, {e(_iso(new.captured_at) or "")}, {view.new.words} words<br>
-<strong>+{view.diff.words_added}</strong> / <strong>-{view.diff.words_removed}</strong> words</p></header>
+<strong>+{view.diff.words_added}</strong> / <strong>-{view.diff.words_removed}</strong> words</p>
+{"".join(f"<p class=claim>{e(line)}</p>" for line in view.claim_lines())}</header>
 {chr(10).join(rows)}
 </body></html>
 """

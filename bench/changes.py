@@ -18,6 +18,10 @@ appended, a quotation altered, a paragraph added).
    texts.
 3. It prints precision and recall of ``content``/``correction`` changes, the
    share of noise variants that recorded no change, and the misses.
+4. With ``--log-rows N`` (default 1,000,000; 0 skips it) it fills a fresh
+   SQLite database with N changes over N/10 sources and N snapshots, and times
+   the change log's queries (first page, a page deep into the log by keyset,
+   by kind, by source, by an article's sources, since a date).
 
 Run: ``.venv/bin/python bench/changes.py [--stories 60]``. Targets: recall
 100%, at least 99% of noise silent, at least 200 comparisons per second per core.
@@ -131,10 +135,104 @@ def classify_only(session, sources) -> tuple[int, float]:  # type: ignore[no-unt
     return len(pairs), time.perf_counter() - started
 
 
+def log_queries(rows: int, work: Path) -> None:
+    """Time ``citewatch changes`` queries on a database with ``rows`` changes and snapshots."""
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import insert
+
+    from archive.changelog import list_changes
+    from archive.db import migrated
+    from archive.models import Change, Snapshot, Source
+
+    sessions = migrated(f"sqlite:///{work / 'log.db'}")
+    rng = random.Random(7)
+    sources = max(rows // 10, 1)
+    start = datetime(2024, 1, 1)
+    kinds = ["content"] * 6 + ["correction", "metadata", "gone", "back", "status"]
+    started = time.perf_counter()
+    with sessions() as session:
+        session.execute(
+            insert(Source),
+            [
+                {
+                    "id": i,
+                    "url": f"https://s{i}.example/a",
+                    "surt": f"example,s{i})/a",
+                    "created_at": start,
+                    "paused": False,
+                }
+                for i in range(1, sources + 1)
+            ],
+        )
+        for chunk in range(0, rows, 50_000):
+            n = min(50_000, rows - chunk)
+            session.execute(
+                insert(Snapshot),
+                [
+                    {
+                        "id": chunk + i + 1,
+                        "url": "u",
+                        "surt": "s",
+                        "source_id": rng.randint(1, sources),
+                        "captured_at": start,
+                        "outcome": "ok",
+                        "via": "http",
+                    }
+                    for i in range(n)
+                ],
+            )
+            session.execute(
+                insert(Change),
+                [
+                    {
+                        "source_id": rng.randint(1, sources),
+                        "old_snapshot_id": chunk + i + 1,
+                        "new_snapshot_id": chunk + i + 1,
+                        "kind": rng.choice(kinds),
+                        "detected_at": start + timedelta(seconds=(chunk + i) * 60),
+                        "summary": "1 sentence changed",
+                        "details": {},
+                    }
+                    for i in range(n)
+                ],
+            )
+        session.commit()
+    print(
+        f"change log: {rows:,} changes and snapshots over {sources:,} sources, "
+        f"filled in {time.perf_counter() - started:.0f} s"
+    )
+    with sessions() as session:
+        deep = list_changes(session, limit=1, before=None)[0].id - rows // 2
+        article = sorted(rng.sample(range(1, sources + 1), 40))
+        cases = {
+            "first page (50)": {},
+            "page at the middle of the log (keyset)": {"before": deep},
+            "kind correction": {"kinds": ["correction"]},
+            "kind status (gone, back, status)": {"kinds": ["status"]},
+            "one source": {"source_ids": [rng.randint(1, sources)]},
+            "an article's 40 sources": {"source_ids": article},
+            "since 30 days before the end": {
+                "since": start + timedelta(seconds=rows * 60) - timedelta(days=30)
+            },
+        }
+        for name, query in cases.items():
+            times = []
+            for _ in range(5):
+                t = time.perf_counter()
+                found = list_changes(session, **query)  # type: ignore[arg-type]
+                times.append(time.perf_counter() - t)
+            print(f"  {name}: {sorted(times)[2] * 1000:.1f} ms median of 5 ({len(found)} rows)")
+    sessions.kw["bind"].dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stories", type=int, default=60, help="generated stories (13 sources each)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--log-rows", type=int, default=1_000_000, help="changes in the query timing (0: skip)"
+    )
     args = parser.parse_args()
 
     base, variant, kinds = build(args.stories, args.seed)
@@ -209,6 +307,8 @@ def main() -> None:
         "targets (recall 100%, noise silent >= 99%, >= 200 comparisons/s/core): "
         + ("met" if met else "MISSED")
     )
+    if args.log_rows:
+        log_queries(args.log_rows, work)
 
 
 if __name__ == "__main__":

@@ -209,6 +209,8 @@ def test_editing_a_number_in_a_source_marks_exactly_the_claims_that_used_it(home
     assert "claim '" in change["summary"] and "253000 -> 260000" in change["summary"]
     assert number_forms("253,000") == {"253000"}
     assert [c["id"] for c in changes(home, "--article", str(article_id))] == [change["id"]]
+    shown = home.run("diff", str(change["old_snapshot_id"]), str(change["new_snapshot_id"])).stdout
+    assert {int(line.split()[1]) for line in shown.splitlines() if line.startswith("claim ")} == users
     with sessions() as session:
         stored = session.get(Change, change["id"])
         assert stored is not None and stored.details["claims"] == change["claims"]

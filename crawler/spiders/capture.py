@@ -170,7 +170,7 @@ class CaptureSpider(scrapy.Spider):
         self.recorder.prefetch(seeds)
         source_ids = self.recorder.source_ids(seeds)
         self.recorder.commit()
-        yield from self._probe_requests(seeds)
+        self._queue_probes(seeds)
         for url in seeds:
             self._started[url] = time.monotonic()
             source_id = source_ids[url]
@@ -185,27 +185,17 @@ class CaptureSpider(scrapy.Spider):
                     dont_filter=True,
                 )
 
-    def _probe_requests(self, seeds: list[str]) -> Iterable[scrapy.Request]:
-        """One request per host for a made-up URL (archive.urls.probe_url), unless a fresh
-        capture of it exists: what the host's soft-404 pages look like."""
+    def _queue_probes(self, seeds: list[str]) -> None:
+        """Ask which hosts need a soft-404 probe (a made-up URL, archive.urls.probe_url) and fetch
+        those a moment later, like requisites, with no wait: what the host's "not found" pages
+        look like, captured once per ``probe_max_age``."""
         if not self.settings.getbool("ARCHIVE_PROBE_SOFT_404"):
             return
         probes = {probe_url(url): url for url in seeds}
         since = utcnow() - timedelta(seconds=self.settings.getfloat("ARCHIVE_PROBE_MAX_AGE"))
-        fresh = self.recorder.prefetch(list(probes), fresh_since=since)
-        for probe, seed in probes.items():
-            if probe not in fresh:
-                yield scrapy.Request(
-                    probe,
-                    callback=self.parse_probe,
-                    errback=self.on_error,
-                    meta=self._meta(seed, None, requisite=True, probe=True),
-                    dont_filter=True,
-                    priority=-1,
-                )
-
-    def parse_probe(self, response: Response) -> None:
-        """Archived by the WARC middleware; read when sources of this host are analysed."""
+        fresh = self.recorder.prefetch_later(list(probes), fresh_since=since)
+        self._checking.append(([(probe, (seed, None)) for probe, seed in probes.items()], fresh))
+        asyncio.get_running_loop().call_later(_ANSWER_DELAY, self._schedule_checked)
 
     def _flush_when_idle(self) -> None:
         """Requisites wait to be batched and looked up; an idle crawl sends the last of them out."""
