@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from archive.changes import KINDS, comparable_text, sentence_changes
@@ -124,25 +124,39 @@ def list_changes(
     limit: int = 50,
 ) -> list[tuple[Change, str]]:
     """Changes newest first, with their sources' URLs; ``before`` is a change id (keyset)."""
-    stmt = select(Change, Source.url).join(Source, Change.source_id == Source.id)
+    newest = (Change.detected_at.desc(), Change.id.desc())
+    ids = select(Change.id)
     if since is not None:
-        stmt = stmt.where(Change.detected_at >= since)
+        ids = ids.where(Change.detected_at >= since)
     if until is not None:
-        stmt = stmt.where(Change.detected_at < until)
+        ids = ids.where(Change.detected_at < until)
     if source_ids is not None:
-        stmt = stmt.where(Change.source_id.in_(source_ids or [-1]))
-    if kinds:
-        wanted = sorted({k for kind in kinds for k in KIND_GROUPS.get(kind, (kind,))})
-        unknown = [k for k in wanted if k not in KINDS]
-        if unknown:
-            raise UsageError(f"unknown kind {unknown[0]!r}: choose from {', '.join(KINDS)}")
-        stmt = stmt.where(Change.kind.in_(wanted))
+        ids = ids.where(Change.source_id.in_(source_ids or [-1]))
     if before is not None:
         anchor = session.get(Change, before)
         if anchor is None:
             raise UsageError(f"no change {before}: --before takes the id of a listed change")
-        stmt = stmt.where(tuple_(Change.detected_at, Change.id) < tuple_(anchor.detected_at, anchor.id))
-    stmt = stmt.order_by(Change.detected_at.desc(), Change.id.desc()).limit(limit)
+        ids = ids.where(tuple_(Change.detected_at, Change.id) < tuple_(anchor.detected_at, anchor.id))
+    wanted = sorted({k for kind in kinds or () for k in KIND_GROUPS.get(kind, (kind,))})
+    unknown = [k for k in wanted if k not in KINDS]
+    if unknown:
+        raise UsageError(f"unknown kind {unknown[0]!r}: choose from {', '.join(KINDS)}")
+    if len(wanted) == 1:
+        ids = ids.where(Change.kind == wanted[0])
+    elif wanted:
+        # Newest of each kind through its (kind, detected_at, id) index, then merged: one IN
+        # over several kinds would sort every change of those kinds.
+        per_kind = [ids.where(Change.kind == k).order_by(*newest).limit(limit).subquery() for k in wanted]
+        ids = union_all(*(select(sub.c.id) for sub in per_kind))
+    if not wanted or len(wanted) == 1:
+        ids = ids.order_by(*newest).limit(limit)
+    stmt = (
+        select(Change, Source.url)
+        .join(Source, Change.source_id == Source.id)
+        .where(Change.id.in_(ids.subquery().select()))
+        .order_by(*newest)
+        .limit(limit)
+    )
     return [(change, url) for change, url in session.execute(stmt)]
 
 

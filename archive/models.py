@@ -238,8 +238,8 @@ class Change(Base):
     __table_args__ = (
         UniqueConstraint("old_snapshot_id", "new_snapshot_id"),
         Index("ix_changes_detected_id", "detected_at", "id"),
-        Index("ix_changes_kind_detected", "kind", "detected_at"),
-        Index("ix_changes_source_detected", "source_id", "detected_at"),
+        Index("ix_changes_kind_detected", "kind", "detected_at", "id"),
+        Index("ix_changes_source_detected", "source_id", "detected_at", "id"),
         Index("ix_changes_new_snapshot", "new_snapshot_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -135,17 +135,18 @@ def classify_only(session, sources) -> tuple[int, float]:  # type: ignore[no-unt
     return len(pairs), time.perf_counter() - started
 
 
-def log_queries(rows: int, work: Path) -> None:
-    """Time ``citewatch changes`` queries on a database with ``rows`` changes and snapshots."""
+def log_queries(rows: int, work: Path, database_url: str | None = None) -> None:
+    """Time ``citewatch changes`` queries on a database with ``rows`` changes and snapshots
+    (SQLite in ``work``, or the empty database ``database_url``)."""
     from datetime import datetime, timedelta
 
-    from sqlalchemy import insert
+    from sqlalchemy import insert, text
 
     from archive.changelog import list_changes
     from archive.db import migrated
     from archive.models import Change, Snapshot, Source
 
-    sessions = migrated(f"sqlite:///{work / 'log.db'}")
+    sessions = migrated(database_url or f"sqlite:///{work / 'log.db'}")
     rng = random.Random(7)
     sources = max(rows // 10, 1)
     start = datetime(2024, 1, 1)
@@ -198,12 +199,16 @@ def log_queries(rows: int, work: Path) -> None:
                 ],
             )
         session.commit()
+        if session.bind.dialect.name == "postgresql":  # what autovacuum soon does after a bulk load
+            session.execute(text("ANALYZE"))
+            session.commit()
     print(
-        f"change log: {rows:,} changes and snapshots over {sources:,} sources, "
+        f"change log ({sessions.kw['bind'].dialect.name}): {rows:,} changes and snapshots "
+        f"over {sources:,} sources, "
         f"filled in {time.perf_counter() - started:.0f} s"
     )
     with sessions() as session:
-        deep = list_changes(session, limit=1, before=None)[0].id - rows // 2
+        deep = list_changes(session, limit=1)[0][0].id - rows // 2
         article = sorted(rng.sample(range(1, sources + 1), 40))
         cases = {
             "first page (50)": {},
@@ -233,7 +238,12 @@ def main() -> None:
     parser.add_argument(
         "--log-rows", type=int, default=1_000_000, help="changes in the query timing (0: skip)"
     )
+    parser.add_argument("--log-database", help="an empty database for the query timing (default: SQLite)")
+    parser.add_argument("--log-only", action="store_true", help="only the change-log query timing")
     args = parser.parse_args()
+    if args.log_only:
+        log_queries(args.log_rows, Path(tempfile.mkdtemp(prefix="citewatch-bench-log-")), args.log_database)
+        return
 
     base, variant, kinds = build(args.stories, args.seed)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
@@ -308,7 +318,7 @@ def main() -> None:
         + ("met" if met else "MISSED")
     )
     if args.log_rows:
-        log_queries(args.log_rows, work)
+        log_queries(args.log_rows, work, args.log_database)
 
 
 if __name__ == "__main__":

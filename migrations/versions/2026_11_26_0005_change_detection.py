@@ -45,8 +45,8 @@ def upgrade() -> None:
         batch_op.create_index("ix_sources_state", ["state"])
     with op.batch_alter_table("changes", schema=None) as batch_op:
         batch_op.create_index("ix_changes_detected_id", ["detected_at", "id"])
-        batch_op.create_index("ix_changes_kind_detected", ["kind", "detected_at"])
-        batch_op.create_index("ix_changes_source_detected", ["source_id", "detected_at"])
+        batch_op.create_index("ix_changes_kind_detected", ["kind", "detected_at", "id"])
+        batch_op.create_index("ix_changes_source_detected", ["source_id", "detected_at", "id"])
         batch_op.create_index("ix_changes_new_snapshot", ["new_snapshot_id"])
     with op.batch_alter_table("snapshots", schema=None) as batch_op:
         batch_op.create_index("ix_snapshots_source_id_id", ["source_id", "id"])
