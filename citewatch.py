@@ -712,8 +712,12 @@ def citations(obj: Context, article: str | None, as_json: bool, top: int) -> Non
 def analyse(obj: Context, urls: tuple[str, ...], as_json: bool) -> None:
     """Extract text and record changes for the captures not analysed yet (of URLS, or of every
     source). Capture and add do this themselves unless analyse_captures is off."""
+    from sqlalchemy import select
+
     from archive.analysis import Analyser, analyse_urls
     from archive.changelog import analysis_dict
+    from archive.models import Source
+    from archive.urls import check_url
 
     settings = obj.settings()
     sessions = _database(settings)
@@ -726,7 +730,12 @@ def analyse(obj: Context, urls: tuple[str, ...], as_json: bool) -> None:
 
     with sessions() as session:
         if urls:
-            found = list(analyse_urls(session, settings.warc_dir, urls).values())
+            wanted = [check_url(u) for u in urls]
+            tracked = set(session.scalars(select(Source.url).where(Source.url.in_(wanted))))
+            untracked = [u for u in wanted if u not in tracked]
+            if untracked:
+                raise UsageError(f"{untracked[0]} is not a tracked source: see `citewatch snapshots URL`")
+            found = list(analyse_urls(session, settings.warc_dir, wanted).values())
         else:
             found = Analyser(session, settings.warc_dir).analyse(on_progress=progress)
         data = [{"url": f.url, **(analysis_dict(f) or {})} for f in found]
@@ -740,6 +749,7 @@ def analyse(obj: Context, urls: tuple[str, ...], as_json: bool) -> None:
     out.print(f"analysed {len(data)} sources: {changed} changes", markup=False, highlight=False)
 
 
+_ID = click.IntRange(1, 2**63 - 1)  # a row id: anything larger overflows the database's integers
 _KIND_CHOICES = ("content", "correction", "metadata", "status", "gone", "back")
 
 
@@ -760,7 +770,7 @@ _KIND_CHOICES = ("content", "correction", "metadata", "status", "gone", "back")
 @click.option(
     "--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="Changes per page."
 )
-@click.option("--before", type=click.IntRange(min=1), help="The page after this change id (keyset paging).")
+@click.option("--before", type=_ID, help="The page after this change id (keyset paging).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--atom", "as_atom", is_flag=True, help="Print an Atom feed.")
 @click.pass_obj
@@ -803,8 +813,8 @@ def changes(
             source_ids = cited if source_ids is None else [i for i in source_ids if i in cited]
         rows = changelog.list_changes(
             session,
-            since=changelog.parse_when(since) if since else None,
-            until=changelog.parse_when(until) if until else None,
+            since=changelog.parse_when(since) if since is not None else None,
+            until=changelog.parse_when(until) if until is not None else None,
             source_ids=source_ids,
             kinds=list(kinds) or None,
             before=before,
@@ -841,8 +851,8 @@ def changes(
 
 
 @cli.command()
-@click.argument("old", type=click.IntRange(min=1))
-@click.argument("new", type=click.IntRange(min=1))
+@click.argument("old", type=_ID)
+@click.argument("new", type=_ID)
 @click.option("--html", "as_html", is_flag=True, help="Print a standalone HTML page.")
 @click.option("--json", "as_json", is_flag=True, help="Print the structured diff as JSON.")
 @click.option("--all", "context", is_flag=True, help="Show unchanged paragraphs too.")

@@ -16,8 +16,10 @@ crawl captures once per host and ``probe_max_age``.
 
 A capture problem (truncated, no text, far less text than before) makes no
 Change: the snapshot's outcome says so (``thin-text``, ``no-text``) and the
-next capture is compared with the same baseline. Thin text seen twice in a
-row with the same fingerprint is taken to be the source's text.
+next capture is compared with the same baseline. Much the same thin text seen
+twice (by the HTTP capture and its browser retry, or by two checks) is taken
+to be the source's text. A first server error or timeout after content is only
+noted; the second in a row makes the source ``gone``.
 
 ``Change.details`` holds ``significance``, ``words_added``/``words_removed``,
 ``sentences_removed``/``sentences_added``, ``corrections``, ``metadata``,
@@ -37,17 +39,21 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from archive import index
 from archive.articles import claim_drafts
 from archive.changes import (
     CONTENT,
+    MISSING,
+    PROBLEM_OUTCOMES,
     Availability,
     Observation,
     Verdict,
     classify,
     comparable_text,
+    similarity,
 )
 from archive.extract import fingerprint, html_text, normalise_text, pdf_text
 from archive.impact import claim_impact
@@ -61,7 +67,9 @@ logger = logging.getLogger(__name__)
 _SAME_ATTEMPT = 60.0
 # Decoded payloads larger than this are not extracted (a page of text is far smaller).
 MAX_EXTRACT_BYTES = 20 * 1024 * 1024
-_TEXT_MIMES = ("text/html", "application/xhtml+xml", "text/plain", "application/pdf")
+_HTML_MIMES = ("text/html", "application/xhtml+xml")
+_PLAIN_MIMES = ("text/plain", "text/csv", "text/markdown", "application/json", "text/xml", "application/xml")
+_TEXT_MIMES = (*_HTML_MIMES, *_PLAIN_MIMES, "application/pdf")
 
 
 @dataclass
@@ -88,9 +96,12 @@ def _readable(warc_dir: Path, name: str) -> Path:
     return closed if closed.exists() else warc_dir / (name + OPEN_SUFFIX)
 
 
-def read_payload(warc_dir: Path, snapshot: Snapshot, limit: int = MAX_EXTRACT_BYTES) -> bytes:
-    """The payload of a response or resource record, content-encoding removed; ValueError when
-    it is larger than ``limit`` once decoded, or cannot be read."""
+def read_payload(
+    warc_dir: Path, snapshot: Snapshot, limit: int = MAX_EXTRACT_BYTES
+) -> tuple[bytes, str | None]:
+    """The payload of a response or resource record, content-encoding removed, and its
+    Content-Type (with any charset); ValueError when it is larger than ``limit`` once decoded,
+    or cannot be read."""
     from warcio.archiveiterator import ArchiveIterator
 
     if snapshot.warc_file is None or snapshot.offset is None or snapshot.length is None:
@@ -102,13 +113,15 @@ def read_payload(warc_dir: Path, snapshot: Snapshot, limit: int = MAX_EXTRACT_BY
             data = handle.read(snapshot.length)
         record = next(iter(ArchiveIterator(io.BytesIO(data))))
         body = record.content_stream().read(limit + 1)
+        headers = record.http_headers if record.rec_type in ("response", "revisit") else record.rec_headers
+        content_type = headers.get_header("Content-Type") if headers is not None else None
     except (OSError, StopIteration, ValueError, EOFError) as exc:
         raise ValueError(f"cannot read the record in {path.name} at {snapshot.offset}: {exc}") from exc
     except Exception as exc:  # decoding errors of a broken gzip or deflate body
         raise ValueError(f"cannot decode the payload in {path.name} at {snapshot.offset}: {exc}") from exc
     if len(body) > limit:
         raise ValueError(f"payload over {limit} bytes once decoded")
-    return body
+    return body, content_type
 
 
 def _charset(content_type: str | None) -> str | None:
@@ -126,8 +139,9 @@ def _decode(body: bytes, content_type: str | None) -> str:
                 return body.decode(charset)
             except (UnicodeDecodeError, LookupError):
                 continue
-    best = from_bytes(body[:200_000]).best()
-    return str(best) if best is not None else body.decode("utf-8", "replace")
+    best = from_bytes(body[:200_000]).best()  # the encoding is guessed from a sample...
+    encoding = best.encoding if best is not None else "utf-8"
+    return body.decode(encoding, "replace")  # ...and the whole body decoded with it
 
 
 def _text(extractor: str, text: str, **fields: Any) -> ExtractedText:
@@ -142,17 +156,17 @@ def _text(extractor: str, text: str, **fields: Any) -> ExtractedText:
     )
 
 
-def extract(body: bytes, mime: str | None, url: str) -> ExtractedText:
+def extract(body: bytes, mime: str | None, url: str, content_type: str | None = None) -> ExtractedText:
     """The text of a payload (not yet keyed by digest): trafilatura for HTML, pypdf for PDF."""
     if mime == "application/pdf" or body[:5] == b"%PDF-":
         try:
             return _text("pypdf", normalise_text(pdf_text(body)))
         except ValueError as exc:
             return _text("pypdf", "", error=str(exc))
-    if mime == "text/plain":
-        return _text("plain", normalise_text(_decode(body, mime)))
+    if mime in _PLAIN_MIMES:
+        return _text("plain", normalise_text(_decode(body, content_type or mime)))
     try:
-        page = html_text(_decode(body, mime), url)
+        page = html_text(_decode(body, content_type), url)
     except Exception as exc:  # trafilatura and lxml fail in many ways on broken markup
         return _text("trafilatura", "", error=str(exc)[:500])
     published = (page.date or "")[:32] or None
@@ -185,22 +199,31 @@ class Analyser:
             stored = self.session.get(ExtractedText, digest)
         if stored is not None:
             return stored
-        original = snapshot
-        if snapshot.record_type == "revisit" and snapshot.refers_to_id:
-            original = self.session.get(Snapshot, snapshot.refers_to_id) or snapshot
-        if mime and mime not in _TEXT_MIMES and not mime.endswith("+xml"):
-            found = _text("none", "", error=mime)
+        if mime and mime not in _TEXT_MIMES:
+            found = _text("binary", "", error=mime)  # an image or a data file: nothing to read
         else:
             try:
-                body = read_payload(self.warc_dir, original)
+                body, content_type = read_payload(self.warc_dir, self._original(snapshot))
             except ValueError as exc:
-                found = _text("none", "", error=str(exc))
-            else:
-                found = extract(body, mime or None, snapshot.url.removeprefix("urn:dom:"))
-                self.extracted += 1
+                # Not stored: the record may be readable next time (a file being renamed).
+                return _text("none", "", error=str(exc))
+            found = extract(body, mime or None, snapshot.url.removeprefix("urn:dom:"), content_type)
+            self.extracted += 1
         found.payload_digest = digest
         self.session.add(found)  # committed with the analysis of its source
         self._texts[digest] = found
+        return found
+
+    def _original(self, snapshot: Snapshot) -> Snapshot:
+        """The record holding a capture's payload: itself, or a revisit's original."""
+        if snapshot.record_type != "revisit":
+            return snapshot
+        found = self.session.get(Snapshot, snapshot.refers_to_id) if snapshot.refers_to_id else None
+        if found is None and snapshot.payload_digest:  # rows indexed by reconcile name no original
+            row = index.original_of(self.session, snapshot.surt, snapshot.payload_digest)
+            found = self.session.get(Snapshot, row.id) if row is not None else None
+        if found is None:
+            raise ValueError(f"the original of revisit {snapshot.id} is not in the index")
         return found
 
     def observation(self, snapshot: Snapshot, url: str, page: Snapshot | None = None) -> Observation:
@@ -218,11 +241,14 @@ class Analyser:
             captured_at=snapshot.captured_at,
             mime=head.mime,
         )
+        if snapshot.url.startswith("urn:dom:") and page is None:
+            obs.outcome = "no-page"
         if text is not None:
             obs.text, obs.title, obs.author, obs.date = text.text, text.title, text.author, text.published
-            if not text.text and text.extractor == "none" and not (text.error or "").startswith("cannot"):
-                # A file that is not text (an image, a data file): its payload stands for its text.
+            if text.extractor == "binary":  # a file that is not text: its payload stands for its text
                 obs.text = f"[{head.mime or 'file'} {snapshot.payload_digest}]"
+            elif text.extractor == "none":  # unreadable now: a capture problem, not an empty page
+                obs.outcome, obs.error = "unreadable", text.error
         if obs.outcome in {"thin-text", "no-text"}:
             obs.outcome = "ok"  # an earlier verdict, not a fact about the fetch
         return obs
@@ -307,7 +333,14 @@ class Analyser:
                     done += 1
                     if on_progress is not None:
                         on_progress(done, len(ids))
-            self.session.commit()
+            try:
+                self.session.commit()
+            except IntegrityError:
+                # Another analysis (a concurrent capture or `citewatch analyse`) recorded the
+                # same changes or texts first; its work stands, this chunk's is dropped.
+                self.session.rollback()
+                logger.warning("sources %s were analysed concurrently elsewhere", chunk)
+                results = [r for r in results if r.source_id not in set(chunk)]
             self._texts.clear()
             self._checked = set()
         return results
@@ -380,16 +413,22 @@ class Analyser:
         verdict = classify(state, baseline, new, probe)
         if verdict.details.get("thin") and self._confirmed(source, new):
             verdict = classify(state, baseline, new, probe, accept_thin=True)
+        if verdict.details.get("first_failure") and self._failed_before(source, snapshot):
+            verdict = classify(state, baseline, new, probe, accept_failure=True)
         result = SourceAnalysis(
             source.id, source.url, snapshot.id, verdict.availability.state, verdict.availability.reason
         )
         if verdict.problem:
-            # A browser may find text a script inserts; it cannot make a truncated body whole.
-            textless = snapshot.outcome == "ok"
-            self._note_problem(snapshot, verdict)
-            result.retry_browser = textless and snapshot.via == "http" and not snapshot.url.startswith("urn:")
+            textless = self._note_problem(snapshot, verdict)
+            # A browser may find text a script inserts into an HTML page; it cannot make a
+            # truncated body whole, nor a PDF longer.
+            result.retry_browser = (
+                textless and snapshot.via == "http" and (snapshot.mime or "") in _HTML_MIMES
+            )
             result.details = verdict.details
             return result
+        if verdict.details.get("first_failure"):
+            return result  # the source keeps its state until a second check fails too
         if verdict.kind is not None:
             old_id = (
                 baseline.snapshot_id if baseline and verdict.kind != "status" else None
@@ -419,8 +458,9 @@ class Analyser:
         return self.observation(row, source.url, page)
 
     def _confirmed(self, source: Source, new: Observation) -> bool:
-        """Was this thin text seen before, since the source's last good capture (by the HTTP
-        capture before a browser retry, or by the previous check)? Then it is its text now."""
+        """Was much the same thin text seen before, since the source's last good capture (by
+        the HTTP capture before a browser retry, or by the previous check)? Then it is the
+        source's text now."""
         earlier = self.session.scalars(
             select(Snapshot)
             .where(
@@ -434,19 +474,45 @@ class Analyser:
         )
         for row in earlier:
             text = self.text_of(row)
-            if text is not None and abs((text.words or 0) - new.words) <= max(new.words, 1) * 0.2:
+            if text is not None and similarity(comparable_text(text.text), comparable_text(new.text)) >= 0.8:
                 return True
         return False
 
-    def _note_problem(self, snapshot: Snapshot, verdict: Verdict) -> None:
-        if snapshot.outcome != "ok":
-            return  # truncated and friends say so already
-        outcome = "thin-text" if verdict.details.get("thin") else "no-text"
+    def _failed_before(self, source: Source, snapshot: Snapshot) -> bool:
+        """Did the check before this one fail too (a failure row, or a server error, since the
+        source's last good capture)?"""
+        failed = (Snapshot.record_type.is_(None) & Snapshot.outcome.not_in(PROBLEM_OUTCOMES)) | (
+            (Snapshot.status >= 400) & Snapshot.status.not_in((404, 410, 451))
+        )
+        stmt = (
+            select(Snapshot.id)
+            .where(
+                Snapshot.source_id == source.id,
+                Snapshot.id > (source.observed_id or 0),
+                Snapshot.id < snapshot.id,
+                failed,
+            )
+            .limit(1)
+        )
+        return self.session.scalars(stmt).first() is not None
+
+    def _note_problem(self, snapshot: Snapshot, verdict: Verdict) -> bool:
+        """Mark a whole capture with too little text ``thin-text`` or ``no-text``; True when it
+        was one (other problems, such as truncation, say so already or are not the capture's)."""
+        if verdict.details.get("thin"):
+            outcome = "thin-text"
+        elif verdict.availability.reason == PROBLEM_OUTCOMES["no-text"]:
+            outcome = "no-text"
+        else:
+            return False
+        if snapshot.outcome not in ("ok", "thin-text", "no-text"):
+            return False
         self.session.execute(
             update(Snapshot)
             .where(Snapshot.id == snapshot.id)
             .values(outcome=outcome, error=verdict.availability.reason[:2000])
         )
+        return True
 
     def _record(
         self,
@@ -505,7 +571,7 @@ class Analyser:
             entry: dict[str, Any] = {"claim_id": claim.id, "article_id": claim.article_id, "text": claim.text}
             label = draft.quantities[0] if draft.quantities else _short(claim.text)
             entry["label"] = label
-            if verdict.kind == "gone":
+            if verdict.kind == "gone" and verdict.availability.state == MISSING:
                 entry.update(status="lost-support", lost=["the source itself"], changed=[])
             elif baseline is not None and verdict.diff is not None:
                 impact = claim_impact(

@@ -85,19 +85,19 @@ def parse_when(text: str, *, now: datetime | None = None) -> datetime:
     """
     raw = text.strip()
     age = _RELATIVE.match(raw.lower())
-    if age:
-        base = now or datetime.now(UTC).replace(tzinfo=None)
-        return base - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
     try:
+        if age:
+            base = now or datetime.now(UTC).replace(tzinfo=None)
+            return base - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
         when = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        if when.tzinfo is not None:
+            when = when.astimezone(UTC).replace(tzinfo=None)
+        return when
+    except (ValueError, OverflowError):
         raise UsageError(
             f"cannot read the time {text!r}: give an ISO date (2026-11-20), a date and time "
-            "(2026-11-20T14:00), or an age (2h, 7d)"
+            "(2026-11-20T14:00), or an age (2h, 7d), after the year 1"
         ) from None
-    if when.tzinfo is not None:
-        when = when.astimezone(UTC).replace(tzinfo=None)
-    return when
 
 
 def sources_of_article(session: Session, article_id: int) -> list[int]:

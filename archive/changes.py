@@ -77,13 +77,22 @@ class Availability:
 
 
 _MISSING_OUTCOMES = {"dns": "the host name no longer resolves"}
-_PROBLEM_OUTCOMES = {
+# Outcomes that say something about the capture, not about the source.
+PROBLEM_OUTCOMES = {
     "truncated": "the capture was truncated",
     "too-large": "the response was larger than the size limit",
     "thin-text": "far less text was extracted than before",
     "no-text": "no main text could be extracted",
+    "no-page": "the browser capture lacks its page's own response",
+    "unreadable": "the archived record could not be read back",
     "interrupted": "the capture was interrupted",
+    "cancelled": "the download was cancelled",
+    "ignored": "the request was dropped",
     "bad-url": "the URL was rejected",
+    "robots": "robots.txt forbids fetching it",
+    "blocked": "the network guard refused an address on the way",
+    "browser": "the browser could not load the page",
+    "error": "the capture failed inside citewatch",
 }
 _PARKED = re.compile(
     r"\b(?:this domain (?:name )?(?:is|may be) for sale|buy this domain|domain (?:is )?parked|"
@@ -91,12 +100,20 @@ _PARKED = re.compile(
     r"this web ?page is parked|domain for sale)\b",
     re.IGNORECASE,
 )
-_NOT_FOUND = re.compile(
-    r"\b(?:page (?:was )?not found|404|cannot be found|can't be found|could not be found|"
-    r"no longer (?:available|exists)|does not exist|doesn't exist|page you (?:requested|are looking for))\b",
+# A "not found" page says so in its title, or in the little text it has.
+_NOT_FOUND_TITLE = re.compile(
+    r"\bpage not found\b|\b404\s*(?:error|not found|page)\b|\berror\s*404\b|^\W*404\W*$|\bnot found\W*$",
     re.IGNORECASE,
 )
-_SHORT_PAGE_WORDS = 150
+_NOT_FOUND_TEXT = re.compile(
+    r"\bpage (?:was |could )?not (?:be )?found\b"
+    r"|\b(?:the )?page you (?:requested|are looking for|were looking for)\b"
+    r"|\b404\s*(?:error|not found)\b|\berror\s*404\b"
+    r"|\b(?:this|the) (?:page|article|story) (?:no longer exists|does not exist|doesn't exist"
+    r"|is no longer available|(?:could|can)not be found|can't be found)\b",
+    re.IGNORECASE,
+)
+_NOT_FOUND_MAX_WORDS = 60
 
 
 def _front_page(url: str) -> bool:
@@ -104,7 +121,7 @@ def _front_page(url: str) -> bool:
     return path in {"", "/"} or path.lower() in {"/index.html", "/index.php", "/home", "/en", "/en/"}
 
 
-def _similar(a: str, b: str) -> float:
+def similarity(a: str, b: str) -> float:
     """Jaccard similarity of the two texts' word sets (1.0 for two empty texts)."""
     x, y = set(a.lower().split()), set(b.lower().split())
     if not x and not y:
@@ -113,11 +130,22 @@ def _similar(a: str, b: str) -> float:
 
 
 def _like_probe(obs: Observation, probe: Observation) -> bool:
-    """Does a page look like what its host serves for a URL that does not exist?"""
-    same_title = (obs.title or "") == (probe.title or "")
-    if obs.text and probe.text:
-        return same_title and _similar(obs.text, probe.text) >= 0.8
-    return same_title and bool(obs.title) and obs.words < 30 and probe.words < 30
+    """Does a page look like what its host serves for a URL that does not exist? (Never a front
+    page: hosts that answer unknown paths with their home page would make it one.)"""
+    if _front_page(obs.url) or not obs.text or not probe.text:
+        return False
+    return (obs.title or "") == (probe.title or "") and similarity(obs.text, probe.text) >= 0.8
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").removeprefix("www.")
+
+
+def _sent_home(source: str, final: str) -> bool:
+    """Was ``source`` redirected to its own site's front page (not to a login, consent or other
+    site's page, and not to a front page with a query such as ``/?p=123``)?"""
+    query = urlsplit(final).query
+    return _host(source) == _host(final) and _front_page(final) and not query and not _front_page(source)
 
 
 def availability(obs: Observation, probe: Observation | None = None) -> Availability:
@@ -132,8 +160,8 @@ def availability(obs: Observation, probe: Observation | None = None) -> Availabi
     >>> availability(Observation("https://a.example/x", 503)).state
     'failing'
     """
-    if obs.outcome in _PROBLEM_OUTCOMES:
-        return Availability(PROBLEM, _PROBLEM_OUTCOMES[obs.outcome])
+    if obs.outcome in PROBLEM_OUTCOMES:
+        return Availability(PROBLEM, PROBLEM_OUTCOMES[obs.outcome])
     if obs.status is None:  # the fetch failed: no HTTP answer at all
         if obs.outcome in _MISSING_OUTCOMES:
             return Availability(MISSING, _MISSING_OUTCOMES[obs.outcome])
@@ -145,19 +173,19 @@ def availability(obs: Observation, probe: Observation | None = None) -> Availabi
     if 300 <= obs.status < 400:
         return Availability(FAILING, f"HTTP {obs.status} without a usable redirect")
     final = obs.final_url or obs.url
-    if final != obs.url and _front_page(final) and not _front_page(obs.url):
+    if final != obs.url and _sent_home(obs.url, final):
         return Availability(MISSING, "redirects to the front page")
     head = " ".join(filter(None, [obs.title, obs.text[:2000]]))
     if _PARKED.search(head) and obs.words < 400:
         return Availability(MISSING, "the domain is parked or for sale")
     if probe is not None and probe.status == 200 and _like_probe(obs, probe):
         return Availability(MISSING, "soft 404: the page matches the host's page for a made-up URL")
-    if obs.words < _SHORT_PAGE_WORDS and _NOT_FOUND.search(
-        " ".join(filter(None, [obs.title, obs.text[:600]]))
+    if _NOT_FOUND_TITLE.search(obs.title or "") or (
+        obs.words < _NOT_FOUND_MAX_WORDS and _NOT_FOUND_TEXT.search(obs.text)
     ):
         return Availability(MISSING, "soft 404: the page says it was not found")
     if not obs.text:
-        return Availability(PROBLEM, _PROBLEM_OUTCOMES["no-text"])
+        return Availability(PROBLEM, PROBLEM_OUTCOMES["no-text"])
     where = f" from {final}" if final != obs.url else ""
     return Availability(CONTENT, f"HTTP {obs.status}{where}")
 
@@ -165,26 +193,142 @@ def availability(obs: Observation, probe: Observation | None = None) -> Availabi
 # -- noise ---------------------------------------------------------------------
 
 _RELATIVE_TIME = re.compile(
-    r"\b(?:\d+|a|an|one|few)\s+(?:sec(?:ond)?s?|min(?:ute)?s?|h(?:ou)?rs?|days?|weeks?|months?)\s+ago\b"
+    r"\b(?:\d+|a|an|one|few|several)\s*(?:s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?"
+    r"|w|wks?|weeks?|mos?|months?|y|yrs?|years?)\s+ago\b"
     r"|\bjust now\b"
     r"|\b(?:updated|posted|published)\s+(?:today|yesterday)(?:\s+at\s+\d{1,2}[:.]\d{2}\s*(?:[ap]\.?m\.?)?)?",
     re.IGNORECASE,
 )
-_MONTHS = (
-    "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
-    "|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+_MONTH_NAMES = (
+    "jan|january|feb|february|mar|march|apr|april|may|jun|june|jul|july|aug|august|sep|sept|september"
+    "|oct|october|nov|november|dec|december"
 )
-_DATE_PART = (
-    rf"(?:\d{{1,2}}[:.]\d{{2}}(?::\d{{2}})?\s*(?:[ap]\.?m\.?)?|\d{{4}}-\d{{2}}-\d{{2}}(?:T[\d:.]+Z?)?"
-    rf"|\d{{1,2}}[/.]\d{{1,2}}[/.]\d{{2,4}}|{_MONTHS}|\d{{1,4}}(?:st|nd|rd|th)?|[a-z]{{3,9}}day|utc|gmt|[a-z]{{2,4}}t"
-    rf"|at|on|,|\||-|·|•)"
+_MONTHS = frozenset(_MONTH_NAMES.split("|"))
+_WEEKDAYS = frozenset(
+    {
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "mon",
+        "tue",
+        "tues",
+        "wed",
+        "thu",
+        "thur",
+        "thurs",
+        "fri",
+        "sat",
+        "sun",
+    }
 )
-# A line that is only a timestamp ("Updated 10:32 GMT, 12 March 2026", "3 hours ago").
-_TIMESTAMP_LINE = re.compile(
-    rf"^(?:(?:last\s+)?(?:updated|modified|published|posted|edited)\s*:?\s*)?"
-    rf"(?:(?:{_DATE_PART})\s*)+$|^(?:(?:last\s+)?(?:updated|published|posted)\s*:?\s*)?{_RELATIVE_TIME.pattern}\.?$",
+_ZONES = frozenset(
+    {
+        "utc",
+        "gmt",
+        "z",
+        "et",
+        "est",
+        "edt",
+        "ct",
+        "cst",
+        "cdt",
+        "mt",
+        "mst",
+        "mdt",
+        "pt",
+        "pst",
+        "pdt",
+        "bst",
+        "cet",
+        "cest",
+        "eet",
+        "eest",
+        "wet",
+        "west",
+        "msk",
+        "ist",
+        "jst",
+        "kst",
+        "aest",
+        "aedt",
+        "hkt",
+        "sgt",
+    }
+)
+_STAMP_WORDS = frozenset(
+    {
+        "updated",
+        "modified",
+        "published",
+        "posted",
+        "edited",
+        "last",
+        "at",
+        "on",
+        "am",
+        "pm",
+        "a.m.",
+        "p.m.",
+        "today",
+        "yesterday",
+        "ago",
+        "just",
+        "now",
+    }
+)
+# Whole date and time expressions, replaced by a marker before a line is judged.
+_ISO_TIME = re.compile(
+    r"\b\d{4}-\d{2}-\d{2}(?:[t ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:z|[+-]\d{2}:?\d{2})?)?(?!\w)",
     re.IGNORECASE,
 )
+_CLOCK = re.compile(r"\b\d{1,2}[:.]\d{2}(?::\d{2})?(?:\s*[ap]\.?\s?m\b\.?)?", re.IGNORECASE)
+_NUMERIC_DATE = re.compile(r"\b\d{1,2}[/.]\d{1,2}[/.]\d{2,4}\b")
+_STAMP_TOKEN = re.compile(r"<[dtr]>|[a-z]+(?:\.[a-z]\.?)?|\d+(?:st|nd|rd|th)?|\S")
+_STAMP_MAX_WORDS = 14
+
+
+def _masked_times(line: str) -> str:
+    line = _ISO_TIME.sub(" <d> ", line)
+    line = _NUMERIC_DATE.sub(" <d> ", line)
+    line = _CLOCK.sub(" <t> ", line)
+    return _RELATIVE_TIME.sub(" <r> ", line)
+
+
+def _timestamp_line(line: str) -> bool:
+    """Is ``line`` only a date or time ("Updated 10:32 AM ET, 12 March 2026", "3h ago")?
+
+    It needs a real date or time in it (a clock time, a date, a month or weekday, a relative
+    time): a line of numbers, a table row or a short sentence is never one.
+
+    >>> [_timestamp_line(x) for x in ("Today, 10:32", "5h ago", "| 2023 | 253,000 |", "At least 40")]
+    [True, True, False, False]
+    """
+    tokens = _STAMP_TOKEN.findall(_masked_times(line.lower()))
+    if not tokens or len(tokens) > _STAMP_MAX_WORDS * 2:
+        return False
+    anchored = False
+    for token in tokens:
+        if (
+            token in ("<d>", "<t>", "<r>")
+            or token in _MONTHS
+            or token in _WEEKDAYS
+            or token in ("today", "yesterday")
+        ):
+            anchored = True
+        elif not (
+            token in _STAMP_WORDS
+            or token in _ZONES
+            or (token[0].isdigit() and len(token.rstrip("stndrh")) <= 4)
+            or token in {",", "|", "-", ":", "\u00b7", "\u2022", "/", "(", ")"}
+        ):
+            return False
+    return anchored
+
+
 _COUNTER_LINE = re.compile(
     r"^(?:\(?[\d.,]+\s*[km]?\)?\s+)?(?:comments?|shares?|views?|reads?|likes?|readers?|reactions?|replies)"
     r"(?:\s*\(?[\d.,]+\s*[km]?\)?)?$|^[\d.,]+\s*[km]?\s+(?:comments?|shares?|views?|reads?|likes?|readers?|"
@@ -196,22 +340,31 @@ _AD_LINE = re.compile(
     r"ad|ads by \w+|story continues below(?: advertisement)?|continue reading below|skip advertisement)$",
     re.IGNORECASE,
 )
+# A teaser is its label alone, or the label, a separator and a headline ("Read more: ...").
 _TEASER_LINE = re.compile(
     r"^(?:read more|related|see also|also read|more from|most read|most popular|recommended|trending|"
-    r"you may also like|don't miss|watch|listen)\b\s*[:|-]?",
+    r"you may also like|don't miss|watch|listen)(?:\s*[:|\u2014\u2013>-]\s*\S.*)?$",
     re.IGNORECASE,
 )
 _TEASER_MAX_WORDS = 20
 _URL_QUERY = re.compile(r"(https?://[^\s?#]+)[?#]\S*")
+# Relative times are masked inside lines this short (bylines, datelines), not in sentences.
+_MASK_MAX_WORDS = 12
 
 
 def _volatile(line: str) -> bool:
     bare = line.strip(" .:;|-")
     if not bare:
         return True
-    if _TIMESTAMP_LINE.match(bare) or _COUNTER_LINE.match(bare) or _AD_LINE.match(bare):
+    if _COUNTER_LINE.match(bare) or _AD_LINE.match(bare) or _timestamp_line(bare):
         return True
     return bool(_TEASER_LINE.match(bare)) and len(bare.split()) <= _TEASER_MAX_WORDS
+
+
+def _mask(line: str) -> str:
+    if len(line.split()) <= _MASK_MAX_WORDS:
+        line = _RELATIVE_TIME.sub("<time>", line)
+    return _URL_QUERY.sub(r"\1", line)
 
 
 def comparable_text(text: str, headlines: tuple[str | None, ...] = ()) -> str:
@@ -237,9 +390,7 @@ def comparable_text(text: str, headlines: tuple[str | None, ...] = ()) -> str:
         for line in normalise_text(text).split("\n")
         if not line or not (_volatile(line) or headline(line))
     ]
-    kept = "\n".join(lines)
-    kept = _RELATIVE_TIME.sub("<time>", kept)
-    kept = _URL_QUERY.sub(r"\1", kept)
+    kept = "\n".join(_mask(line) for line in lines)
     return re.sub(r"\n{3,}", "\n\n", kept).strip()
 
 
@@ -261,17 +412,26 @@ def _bare_title(text: str) -> str:
 
 
 def meta_value(value: str | None) -> str:
-    """A title, byline or date with its volatile parts (timestamps, "Updated", separators) removed.
+    """A title, byline or date without its timestamps, "Updated"/"Posted" labels and separators;
+    every other word and number is kept.
 
     >>> meta_value("Amara Okafor \u00b7 \u00b7 Updated just now") == meta_value("Amara Okafor \u00b7 \u00b7")
     True
+    >>> meta_value("10 killed in Kyiv blast") == meta_value("25 killed in Kyiv blast")
+    False
     """
-    text = _RELATIVE_TIME.sub(" ", normalise_text(value or ""))
+    text = _masked_times(normalise_text(value or "").lower())
     text = re.sub(
-        r"\b(?:last\s+)?(?:updated|posted|published|modified|edited)\b", " ", text, flags=re.IGNORECASE
+        rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTH_NAMES})\b,?(?:\s+\d{{4}})?"
+        rf"|(?:{_MONTH_NAMES})\s+\d{{1,2}}(?:st|nd|rd|th)?\b,?(?:\s+\d{{4}})?)",
+        " <d> ",
+        text,
     )
-    words = [w for w in re.findall(r"\w+", text) if not re.fullmatch(_DATE_PART, w, re.IGNORECASE)]
-    return " ".join(words).lower()
+    text = re.sub(r"\b(?:last\s+)?(?:updated|posted|published|modified|edited)\b", " ", text)
+    words = [
+        w for w in re.findall(r"<[dtr]>|\w+", text) if w not in ("<d>", "<t>", "<r>") and w not in _ZONES
+    ]
+    return " ".join(words)
 
 
 def correction_notes(text: str) -> list[str]:
@@ -287,7 +447,7 @@ def correction_notes(text: str) -> list[str]:
         if not line or not _CORRECTION.search(line) or _volatile(line):
             continue
         rest = _CORRECTION.sub(" ", line, count=1)
-        words = [w for w in re.findall(r"[^\W\d_]+", rest) if not re.fullmatch(_MONTHS, w, re.IGNORECASE)]
+        words = [w for w in re.findall(r"[^\W\d_]+", rest) if w.lower() not in _MONTHS]
         if len(words) >= 3:
             notes.append(line)
     return notes
@@ -435,13 +595,17 @@ def classify(
     probe: Observation | None = None,
     *,
     accept_thin: bool = False,
+    accept_failure: bool = False,
 ) -> Verdict:
     """The change (if any) that capture ``new`` shows.
 
     ``state`` is the source's availability after its previous capture (None
     for a first capture); ``baseline`` its last capture that had content.
     ``accept_thin``: the thin text was seen before (confirmed), so it is the
-    source's text now, not a failed extraction.
+    source's text now, not a failed extraction. ``accept_failure``: the
+    source failed (5xx, timeout) at its previous check too; a first failure
+    after content is only noted (``details["first_failure"]``), as one bad
+    minute of a server is not the source gone.
     """
     now = availability(new, probe)
     if now.state == PROBLEM:
@@ -452,6 +616,8 @@ def classify(
     status = {"old": state.reason, "new": now.reason} if state is not None else None
     if state is None or state.state == PROBLEM:
         return Verdict(now)
+    if state.state == CONTENT and now.state == FAILING and not accept_failure:
+        return Verdict(now, details={"first_failure": True})
     if state.state == CONTENT and now.state != CONTENT:
         return Verdict(now, "gone", f"gone: {now.reason}", {"status": status})
     if state.state != CONTENT and now.state != CONTENT:
@@ -475,7 +641,3 @@ def classify(
     if old_final is not None and old_final != new_final:
         return Verdict(now, "status", f"now served from {new.final_url}", {"status": status})
     return Verdict(now)
-
-
-def _host(url: str) -> str:
-    return (urlsplit(url).hostname or "").removeprefix("www.")

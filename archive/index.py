@@ -21,7 +21,8 @@ ARCHIVED_TYPES = ("response", "revisit", "resource")
 # Outcomes of a record whose payload is whole: it can be the original of a revisit. The
 # analysis may mark a whole capture thin-text or no-text (archive/analysis.py).
 WHOLE_OUTCOMES = ("ok", "thin-text", "no-text")
-# In the path of every soft-404 probe (archive.urls.probe_url): any answer of a probe is fresh.
+# In the path of every soft-404 probe (archive.urls.probe_url): a probe's answer is fresh
+# whatever its status, unless the server was overloaded or failing (429, 5xx).
 PROBE_MARK = "/citewatch-probe-"
 
 # The capture hot path uses Core statements on these tables: one ORM round
@@ -88,7 +89,7 @@ def versions(session: Session, surts: list[str], fresh_since: datetime | None = 
     if fresh_since is not None:
         recent = (
             (SNAPSHOTS.c.captured_at >= fresh_since)
-            & ((SNAPSHOTS.c.status < 400) | SNAPSHOTS.c.surt.contains(PROBE_MARK))
+            & _answered()
             & SNAPSHOTS.c.record_type.in_(("response", "revisit"))
         )
         versions = versions | recent
@@ -96,9 +97,18 @@ def versions(session: Session, surts: list[str], fresh_since: datetime | None = 
     return list(session.connection().execute(stmt))
 
 
+def _answered():  # type: ignore[no-untyped-def]
+    """:func:`answered` as SQL."""
+    probe_ok = (
+        SNAPSHOTS.c.surt.contains(PROBE_MARK) & (SNAPSHOTS.c.status < 500) & (SNAPSHOTS.c.status != 429)
+    )
+    return (SNAPSHOTS.c.status < 400) | probe_ok
+
+
 def answered(row: Row) -> bool:  # type: ignore[type-arg]
-    """Does this capture count as fresh: an answer under 400, or any answer to a probe?"""
-    return (row.status or 0) < 400 or PROBE_MARK in row.surt
+    """Does this capture count as fresh: an answer under 400, or a probe's answer under 500 but 429?"""
+    status = row.status or 0
+    return status < 400 or (PROBE_MARK in row.surt and status < 500 and status != 429)
 
 
 def fresh_surts(session: Session, surts: list[str], since: datetime) -> set[str]:
@@ -107,7 +117,7 @@ def fresh_surts(session: Session, surts: list[str], since: datetime) -> set[str]
     stmt = select(SNAPSHOTS.c.surt).where(
         SNAPSHOTS.c.surt.in_(surts),
         SNAPSHOTS.c.captured_at >= since,
-        (SNAPSHOTS.c.status < 400) | SNAPSHOTS.c.surt.contains(PROBE_MARK),
+        _answered(),
         SNAPSHOTS.c.record_type.in_(("response", "revisit")),
     )
     return set(session.connection().execute(stmt).scalars())

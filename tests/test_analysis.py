@@ -286,3 +286,61 @@ def test_far_less_text_over_http_is_captured_again_in_the_browser(home, server) 
         ]
     sessions.kw["bind"].dispose()
     assert outcomes[-1] == "thin-text", outcomes
+
+
+def test_a_source_failing_twice_in_a_row_is_gone_once(home, server) -> None:
+    home.env["CITEWATCH_RETRIES"] = "0"
+    url = server.route("/story", ws.static(page(BODY).encode()))
+    capture(home, url)
+    server.route("/story", ws.static(b"down", "text/plain", status=503))
+    first = capture(home, url)["analysis"]
+    assert first["state"] == "failing" and first["changes"] == []
+    second = capture(home, url)["analysis"]
+    assert [c["kind"] for c in second["changes"]] == ["gone"]
+    assert second["changes"][0]["claims"] == []
+    server.route("/story", ws.static(page(BODY, random.Random(3)).encode()))
+    assert [c["kind"] for c in capture(home, url)["analysis"]["changes"]] == ["back"]
+
+
+def test_analysis_in_small_chunks_finds_what_one_chunk_finds(home, server) -> None:
+    from archive.analysis import Analyser
+
+    home.env["CITEWATCH_ANALYSE_CAPTURES"] = "0"
+    urls = [server.route(f"/c{i}", ws.static(page(BODY, random.Random(i)).encode())) for i in range(5)]
+    for url in urls:
+        capture(home, url)
+    for i, _url in enumerate(urls):
+        server.route(
+            f"/c{i}", ws.static(page([*BODY, f"Now {i + 100} more cases."], random.Random(i)).encode())
+        )
+    for url in urls:
+        capture(home, url)
+    sessions = connect(home.database_url())
+    with sessions() as session:
+        analyser = Analyser(session, home.warc_dir)
+        analyser.commit_every = 2  # chunks of 2, 2 and 1
+        found = analyser.analyse()
+        assert sorted(f.url for f in found) == sorted(urls)
+        assert all([c.kind for c in f.changes] == ["content"] for f in found)
+        assert all(f.change is not None and f.change.id for f in found)
+        assert analyser.extracted == 10  # each payload once
+    sessions.kw["bind"].dispose()
+    assert len(changes(home)) == 5
+
+
+def test_bad_ids_and_untracked_urls_are_usage_errors(home, server) -> None:
+    url = server.route("/x", ws.static(page(BODY).encode()))
+    capture(home, url)
+    for args in (
+        ("changes", "--before", "99999999999999999999"),
+        ("diff", "99999999999999999999", "1"),
+        ("changes", "--since", "99999999999w"),
+        ("changes", "--since", "0001-01-01T00:00+01:00"),
+        ("changes", "--since", ""),
+        ("analyse", "https://not.tracked.example/"),
+    ):
+        proc = home.run(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr and "rror" in proc.stderr.splitlines()[-1], proc.stderr
+    missing = home.run("diff", "1", "999999")
+    assert missing.returncode == 2 and "no snapshot 999999" in missing.stderr

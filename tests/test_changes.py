@@ -176,7 +176,6 @@ def _content() -> Observation:
     [
         (Observation(URL, 404), "HTTP 404"),
         (Observation(URL, 410), "HTTP 410"),
-        (Observation(URL, 503), "HTTP 503"),
         (
             Observation(URL, None, outcome="dns", error="DNS lookup failed"),
             "the host name no longer resolves",
@@ -332,3 +331,108 @@ def test_volatile_lines_inside_the_article_body_are_dropped(line: str) -> None:
 def test_a_number_inside_a_sentence_is_never_taken_for_a_counter() -> None:
     text = "Officials said 1,204 comments were submitted to the consultation."
     assert comparable_text(text) == text
+
+
+# -- what is not noise -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "253,000",
+        "| 2023 | 253,000 |",
+        "At least 40",
+        "Last night",
+        "East",
+        "Not yet.",
+        "Related charges were filed against 3 other officials.",
+        "Watch groups said 253 people were detained in Minsk.",
+        "Most popular among voters was the proposal to cut taxes by 5%.",
+        "Recommended doses were cut from 50 to 25 milligrams.",
+    ],
+)
+def test_real_lines_are_never_taken_for_noise(line: str) -> None:
+    text = "\n".join([BODY[0], line, BODY[1]])
+    assert comparable_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "5h ago",
+        "12m ago",
+        "2 years ago",
+        "Today, 10:32",
+        "Updated 10:32 AM ET, 12 March 2026",
+        "Updated: 2026-03-12T10:32:00+00:00",
+        "Posted 3:15 p.m. PT",
+        "Tuesday 12 March 2026 08.15 GMT",
+    ],
+)
+def test_timestamp_lines_in_every_common_form_are_noise(line: str) -> None:
+    assert comparable_text("\n".join([BODY[0], line, BODY[1]])) == "\n".join(BODY[:2])
+
+
+def test_a_number_in_a_table_row_changing_is_a_content_change() -> None:
+    table = "<table><tr><td>2023</td><td>253,000</td></tr><tr><td>2024</td><td>61,500</td></tr></table>"
+    edited = table.replace("253,000", "258,000")
+    old = page(BODY).replace("</article>", table + "</article>")
+    new = page(BODY, random.Random(3)).replace("</article>", edited + "</article>")
+    assert compare(old, new).kind == "content"
+
+
+def test_a_relative_time_inside_a_sentence_is_text() -> None:
+    said = "The law passed 3 months ago after a long debate in parliament about the budget and the courts."
+    verdict = compare(
+        page([*BODY, said]), page([*BODY, said.replace("3 months", "9 months")], random.Random(2))
+    )
+    assert verdict.kind == "content"
+
+
+@pytest.mark.parametrize(
+    ("old_title", "new_title"),
+    [
+        ("Jury finds him not guilty", "Jury finds him guilty"),
+        ("10 killed in Kyiv blast", "25 killed in Kyiv blast"),
+    ],
+)
+def test_a_headline_with_a_changed_number_or_negation_is_a_metadata_change(
+    old_title: str, new_title: str
+) -> None:
+    verdict = compare(page(BODY, title=old_title), page(BODY, random.Random(5), title=new_title))
+    assert verdict.kind == "metadata"
+
+
+def test_a_short_article_that_mentions_404_is_content() -> None:
+    brief = ["Flight 404 landed safely in Lisbon after a bird strike, the airline said; no one was hurt."]
+    assert availability(observe(page(brief, title="Flight 404 lands safely"))).state == "content"
+
+
+def test_a_front_page_like_the_hosts_page_for_a_made_up_url_is_not_a_soft_404() -> None:
+    home = observe(page(BODY, title="Example News"))
+    home.url = "https://news.example/"
+    probe = observe(page(BODY, random.Random(4), title="Example News"))
+    assert availability(home, probe).state == "content"
+
+
+@pytest.mark.parametrize(
+    "final",
+    ["https://consent.other.example/?continue=x", "https://news.example/?p=123", "https://login.example/"],
+)
+def test_a_redirect_to_another_sites_page_or_a_query_is_not_a_redirect_home(final: str) -> None:
+    moved = observe(page(BODY), final_url=final)
+    assert availability(moved).reason != "redirects to the front page"
+
+
+@pytest.mark.parametrize("outcome", ["cancelled", "browser", "error", "robots", "blocked"])
+def test_failures_of_the_capture_itself_are_capture_problems(outcome: str) -> None:
+    verdict = classify(availability(_content()), _content(), Observation(URL, None, outcome=outcome))
+    assert verdict.problem and verdict.kind is None
+
+
+def test_one_server_error_is_noted_and_the_second_in_a_row_is_gone() -> None:
+    old = _content()
+    first = classify(availability(old), old, Observation(URL, 503))
+    assert first.kind is None and first.details == {"first_failure": True}
+    second = classify(availability(old), old, Observation(URL, 503), accept_failure=True)
+    assert second.kind == "gone" and second.summary == "gone: HTTP 503"
