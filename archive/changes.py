@@ -399,7 +399,7 @@ def comparable_text(text: str, headlines: tuple[str | None, ...] = ()) -> str:
 _CORRECTION = re.compile(
     r"^\W*(?:correction|clarification|update|updated|editor'?s note|amendment|erratum)s?\b\s*"
     r"(?:\(\s*[^)]{0,40}\))?\s*[:\-\u2014]"
-    r"|\b(?:this|the) (?:article|story|report|piece|post) (?:has been|was) "
+    r"|\bthis (?:article|story|report|piece|post) (?:has been|was) "
     r"(?:amended|corrected|updated|changed)"
     r"|\ban earlier version of this (?:article|story|report|piece|post)\b"
     r"|\bwe (?:have )?(?:corrected|amended|updated) this (?:article|story|report)\b",
