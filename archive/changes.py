@@ -289,6 +289,7 @@ _CLOCK = re.compile(r"\b\d{1,2}[:.]\d{2}(?::\d{2})?(?:\s*[ap]\.?\s?m\b\.?)?", re
 _NUMERIC_DATE = re.compile(r"\b\d{1,2}[/.]\d{1,2}[/.]\d{2,4}\b")
 _STAMP_TOKEN = re.compile(r"<[dtr]>|[a-z]+(?:\.[a-z]\.?)?|\d+(?:st|nd|rd|th)?|\S")
 _STAMP_MAX_WORDS = 14
+_STAMP_MAX_CHARS = 90
 
 
 def _masked_times(line: str) -> str:
@@ -307,6 +308,8 @@ def _timestamp_line(line: str) -> bool:
     >>> [_timestamp_line(x) for x in ("Today, 10:32", "5h ago", "| 2023 | 253,000 |", "At least 40")]
     [True, True, False, False]
     """
+    if len(line) > _STAMP_MAX_CHARS:  # most lines are paragraphs: not one of these
+        return False
     tokens = _STAMP_TOKEN.findall(_masked_times(line.lower()))
     if not tokens or len(tokens) > _STAMP_MAX_WORDS * 2:
         return False
