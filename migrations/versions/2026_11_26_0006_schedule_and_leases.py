@@ -1,0 +1,44 @@
+"""schedule and leases: when each source was checked and changed, its failures, interval and claim
+
+``next_check_at`` (indexed since 0001) says when a source is due; a paused
+source has none. A worker claims due sources by moving their
+``next_check_at`` to the end of its lease (``lease_until``) and writing its
+name in ``claimed_by``: a claim is one UPDATE, and the work of a worker that
+dies comes due again when its lease ends. ``last_checked_at``,
+``last_change_at`` and ``failures`` are what the scheduling policy
+(scheduler.py) reads; ``every_seconds`` is a source's own interval.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-26 05:50:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0006"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_COLUMNS = ("lease_until", "claimed_by", "every_seconds", "failures", "last_change_at", "last_checked_at")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("sources", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("last_checked_at", sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column("last_change_at", sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column("failures", sa.Integer(), nullable=False, server_default="0"))
+        batch_op.add_column(sa.Column("every_seconds", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("claimed_by", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("lease_until", sa.DateTime(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("sources", schema=None) as batch_op:
+        for name in _COLUMNS:
+            batch_op.drop_column(name)
