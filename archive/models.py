@@ -151,14 +151,20 @@ class Source(Base):
     observed_id: Mapped[int | None] = mapped_column(Integer)
     baseline_id: Mapped[int | None] = mapped_column(Integer)
     analysed_through: Mapped[int | None] = mapped_column(Integer)
-    # Scheduling (scheduler.py, archive/queue.py): what the policy reads, the source's own
-    # interval, and the lease of the worker that claimed it (next_check_at is then its end).
+    # Scheduling (scheduler.py): what the policy reads, and the source's own interval.
     last_checked_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_change_at: Mapped[datetime | None] = mapped_column(DateTime)
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     every_seconds: Mapped[int | None] = mapped_column(Integer)
-    claimed_by: Mapped[str | None] = mapped_column(String(64))
-    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Lease(Base):
+    """A worker's claim on a due source, until its lease ends (archive/queue.py)."""
+
+    __tablename__ = "leases"
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True)
+    claimed_by: Mapped[str] = mapped_column(String(64))
+    lease_until: Mapped[datetime] = mapped_column(DateTime)
 
 
 class WarcFile(Base):

@@ -2,14 +2,16 @@
 
 A source is due when ``next_check_at <= now`` (a paused source has no
 ``next_check_at``). :func:`claim` takes up to ``limit`` due sources, most
-overdue first, in one UPDATE: it writes the worker's name in ``claimed_by``
-and moves ``next_check_at`` to the end of the lease, so the claimed rows leave
-the due range of the index and a dead worker's sources come due again when
-its lease ends, with nothing to clean up. On PostgreSQL the rows are picked
-with ``FOR UPDATE SKIP LOCKED``, so concurrent claimers never wait on each
-other; on SQLite the single UPDATE holds the database's write lock, which
-makes it atomic. :func:`record_check` stores a check's result and the next
-check time (the policy that computes it lives in ``scheduler.py``);
+overdue first, that no live lease holds, and writes a lease for each (the
+worker's name in ``claimed_by``, ``lease_until``) in one statement: an
+insert into the small ``leases`` table, which takes over leases that have run
+out. So a dead worker's sources come due again when its leases end, with
+nothing to clean up, and a claim writes a few pages rather than a thousand
+scattered source rows. On PostgreSQL the due sources are picked ``FOR UPDATE
+SKIP LOCKED``, so concurrent claimers never wait on each other; on SQLite the
+statement holds the database's write lock, which makes it atomic.
+:func:`record_check` stores a check's result and the next check time (the
+policy that computes it lives in ``scheduler.py``) and drops the lease;
 :func:`release` gives unfinished claims back at a graceful stop.
 """
 
@@ -17,12 +19,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, delete, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from archive.models import Source
+from archive.models import Lease, Source
 
 SOURCES = Source.__table__
+LEASES = Lease.__table__
 
 
 def claim(
@@ -30,25 +34,33 @@ def claim(
 ) -> list[tuple[int, str]]:
     """Claim up to ``limit`` due sources for ``worker`` until ``now + lease``; returns their
     (id, url), most overdue first. Commits."""
+    held = select(LEASES.c.source_id).where(LEASES.c.lease_until > now)
     due = (
-        select(SOURCES.c.id)
-        .where(SOURCES.c.next_check_at <= now)
+        select(SOURCES.c.id, literal(worker), literal(now + lease))
+        .where(SOURCES.c.next_check_at <= now, SOURCES.c.id.not_in(held))
         .order_by(SOURCES.c.next_check_at, SOURCES.c.id)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    until = now + lease
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        due = due.with_for_update(skip_locked=True, of=SOURCES)
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(LEASES)
     stmt = (
-        update(SOURCES)
-        .where(SOURCES.c.id.in_(due.scalar_subquery()))
-        .values(claimed_by=worker, lease_until=until, next_check_at=until)
-        .returning(SOURCES.c.id, SOURCES.c.url, SOURCES.c.last_checked_at)
+        insert.from_select(["source_id", "claimed_by", "lease_until"], due)
+        .on_conflict_do_update(
+            index_elements=[LEASES.c.source_id],
+            set_={"claimed_by": insert.excluded.claimed_by, "lease_until": insert.excluded.lease_until},
+            where=LEASES.c.lease_until <= now,  # take over a lease that ran out, never a live one
+        )
+        .returning(LEASES.c.source_id)
     )
-    rows = session.execute(stmt).all()
+    ids = [row.source_id for row in session.execute(stmt)]
+    rows = session.execute(
+        select(SOURCES.c.id, SOURCES.c.url)
+        .where(SOURCES.c.id.in_(ids))
+        .order_by(SOURCES.c.next_check_at, SOURCES.c.id)
+    ).all()
     session.commit()
-    # RETURNING has no order; the oldest check first is the closest to the order claimed in.
-    rows.sort(key=lambda r: (r.last_checked_at is not None, r.last_checked_at or now, r.id))
     return [(r.id, r.url) for r in rows]
 
 
@@ -62,32 +74,36 @@ def record_check(
     changed: bool,
     failed: bool,
 ) -> bool:
-    """Store a check of ``source_id``: when, whether it changed or failed, when it is due next.
-    Returns False when ``worker`` no longer held the lease (it ran out and another worker may
-    have the source): then the result is kept but the other claim is left alone."""
-    values: dict[str, object] = {"last_checked_at": checked_at}
+    """Store a check of ``source_id`` (when, whether it changed or failed, when it is due next)
+    and drop ``worker``'s lease on it. Returns False when the lease was no longer ``worker``'s
+    (it ran out and another worker took the source over): the result is kept, the schedule is
+    left to the worker that holds the source now."""
+    values: dict[str, object] = {
+        "last_checked_at": checked_at,
+        "failures": SOURCES.c.failures + 1 if failed else 0,
+    }
     if changed:
         values["last_change_at"] = checked_at
-    values["failures"] = SOURCES.c.failures + 1 if failed else 0
-    mine = SOURCES.c.claimed_by.is_(None) if worker is None else SOURCES.c.claimed_by == worker
-    held = session.execute(
-        update(SOURCES)
-        .where(SOURCES.c.id == source_id, mine)
-        .values(**values, next_check_at=next_check_at, claimed_by=None, lease_until=None)
-    ).rowcount
-    if not held:
-        session.execute(update(SOURCES).where(SOURCES.c.id == source_id).values(**values))
-    return bool(held)
+    held = True
+    if worker is not None:
+        mine = and_(LEASES.c.source_id == source_id, LEASES.c.claimed_by == worker)
+        held = bool(session.execute(delete(LEASES).where(mine)).rowcount)
+        other = session.scalar(select(LEASES.c.claimed_by).where(LEASES.c.source_id == source_id))
+        held = held or other is None
+    if held:
+        values["next_check_at"] = next_check_at
+    session.execute(update(SOURCES).where(SOURCES.c.id == source_id).values(**values))
+    return held
 
 
 def release(session: Session, worker: str, source_ids: list[int], now: datetime) -> int:
     """Give back claims ``worker`` will not finish (a graceful stop): due again at once."""
     if not source_ids:
         return 0
-    count = session.execute(
-        update(SOURCES)
-        .where(SOURCES.c.id.in_(source_ids), SOURCES.c.claimed_by == worker)
-        .values(claimed_by=None, lease_until=None, next_check_at=now)
-    ).rowcount
+    mine = select(LEASES.c.source_id).where(LEASES.c.source_id.in_(source_ids), LEASES.c.claimed_by == worker)
+    ids = list(session.scalars(mine))
+    if ids:
+        session.execute(delete(LEASES).where(LEASES.c.source_id.in_(ids)))
+        session.execute(update(SOURCES).where(SOURCES.c.id.in_(ids)).values(next_check_at=now))
     session.commit()
-    return count
+    return len(ids)

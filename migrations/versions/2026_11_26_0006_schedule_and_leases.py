@@ -1,12 +1,14 @@
-"""schedule and leases: when each source was checked and changed, its failures, interval and claim
+"""schedule and leases: when each source was checked and changed, its failures and interval; leases
 
 ``next_check_at`` (indexed since 0001) says when a source is due; a paused
-source has none. A worker claims due sources by moving their
-``next_check_at`` to the end of its lease (``lease_until``) and writing its
-name in ``claimed_by``: a claim is one UPDATE, and the work of a worker that
-dies comes due again when its lease ends. ``last_checked_at``,
-``last_change_at`` and ``failures`` are what the scheduling policy
-(scheduler.py) reads; ``every_seconds`` is a source's own interval.
+source has none. A worker claims due sources by inserting rows in ``leases``
+(its name in ``claimed_by``, ``lease_until``): a small table of the work in
+flight, so claiming writes a few pages, not a thousand scattered source rows.
+A claim whose lease has ended counts for nothing and is taken over by the next
+claimer: a dead worker's work returns to the queue by itself.
+``last_checked_at``, ``last_change_at`` and ``failures`` are what the
+scheduling policy (scheduler.py) reads; ``every_seconds`` is a source's own
+interval.
 
 Revision ID: 0006
 Revises: 0005
@@ -25,7 +27,7 @@ down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_COLUMNS = ("lease_until", "claimed_by", "every_seconds", "failures", "last_change_at", "last_checked_at")
+_COLUMNS = ("every_seconds", "failures", "last_change_at", "last_checked_at")
 
 
 def upgrade() -> None:
@@ -34,11 +36,18 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("last_change_at", sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column("failures", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("every_seconds", sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column("claimed_by", sa.String(length=64), nullable=True))
-        batch_op.add_column(sa.Column("lease_until", sa.DateTime(), nullable=True))
+    op.create_table(
+        "leases",
+        sa.Column("source_id", sa.Integer(), nullable=False),
+        sa.Column("claimed_by", sa.String(length=64), nullable=False),
+        sa.Column("lease_until", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["source_id"], ["sources.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("source_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("leases")
     with op.batch_alter_table("sources", schema=None) as batch_op:
         for name in _COLUMNS:
             batch_op.drop_column(name)
