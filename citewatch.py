@@ -247,6 +247,41 @@ def _analyse_results(settings: Any, results: list[Any]) -> dict[str, Any]:
         return analyse_urls(session, settings.warc_dir, urls)
 
 
+def _schedule_results(
+    settings: Any, results: list[Any], analyses: dict[str, Any], *, tracked_only: bool
+) -> None:
+    """Record the checks just made and schedule each source's next (scheduler.py)."""
+    from sqlalchemy import select
+
+    import scheduler
+    from archive.models import Source
+    from archive.warc import utcnow
+
+    done = [r for r in results if r.outcome not in {"bad-url", "interrupted"}]
+    if not done:
+        return
+    now = utcnow()
+    sessions = _database(settings)
+    with sessions() as session:
+        ids: dict[str, int] = {}
+        urls = [r.url for r in done]
+        for start in range(0, len(urls), 500):
+            chunk = urls[start : start + 500]
+            rows = session.execute(select(Source.url, Source.id).where(Source.url.in_(chunk)))
+            ids.update((u, sid) for u, sid in rows)
+        checks = [
+            scheduler.Check(
+                ids[r.url],
+                now,
+                changed=bool(analyses[r.url].changes) if r.url in analyses else False,
+                failed=analyses[r.url].state == "failing" if r.url in analyses else not r.ok,
+            )
+            for r in done
+            if r.url in ids
+        ]
+        scheduler.after_checks(session, checks, scheduler.policy_from(settings), tracked_only=tracked_only)
+
+
 def _retry_in_browser(
     obj: Context, settings: Any, thin: list[Any], results: list[Any], found: dict[str, Any]
 ) -> tuple[list[Any], dict[str, Any]]:
@@ -411,6 +446,7 @@ def capture(
     thin = [r for r in results if r.url in found and found[r.url].retry_browser]
     if thin and settings.auto_browser and not browser:
         results, found = _retry_in_browser(obj, settings, thin, results, found)
+    _schedule_results(settings, results, found, tracked_only=True)  # a manual check counts
     _print_results(results, as_json, found)
     if bad:
         sys.exit(UsageError.exit_code)
@@ -609,7 +645,8 @@ def add(obj: Context, source: str, no_resolve: bool, as_json: bool) -> None:
     )
     if added.article_id is None:
         raise CitewatchError(f"cannot add {source}: {added.error or 'the crawl stopped'}")
-    _analyse_results(settings, results)  # the texts later captures are compared with
+    found = _analyse_results(settings, results)  # the texts later captures are compared with
+    _schedule_results(settings, results, found, tracked_only=False)  # what it cites is tracked
     with sessions() as session:
         view = articles.article_view(session, articles.find_article(session, str(added.article_id)))
     if as_json:
@@ -702,6 +739,46 @@ def citations(obj: Context, article: str | None, as_json: bool, top: int) -> Non
             raise UsageError(f"no article {article!r}: see `citewatch citations` for the list")
         view = articles.article_view(session, found, top=top)
     _print_json(view) if as_json else _print_article(view)
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--every", help="Check it this often (30m, 6h, 1d, 1w) instead of by the ladder.")
+@click.option("--pause/--resume", "paused", default=None, help="Stop checking it, or start again.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@command
+def track(obj: Context, url: str, every: str | None, paused: bool | None, as_json: bool) -> None:
+    """Track one source URL: the daemon checks it on its schedule (due at once when new)."""
+    import scheduler
+    from archive.urls import check_url
+    from archive.warc import utcnow
+
+    checked = check_url(url)
+    try:
+        interval = scheduler.parse_duration(every) if every is not None else None
+    except ValueError as exc:
+        raise UsageError(f"--every: {exc}") from None
+    settings = obj.settings()
+    sessions = _database(settings)
+    with sessions() as session:
+        source = scheduler.track(session, checked, utcnow(), every=interval, paused=paused)
+        data = {
+            "source_id": source.id,
+            "url": source.url,
+            "paused": source.paused,
+            "every_seconds": source.every_seconds,
+            "next_check_at": source.next_check_at.isoformat() + "Z" if source.next_check_at else None,
+            "last_checked_at": source.last_checked_at.isoformat() + "Z" if source.last_checked_at else None,
+        }
+    if as_json:
+        _print_json(data)
+        return
+    when = "paused" if data["paused"] else f"next check {data['next_check_at']}"
+    how = f"every {every}" if every else ("its own interval" if data["every_seconds"] else "by the ladder")
+    out.print(
+        f"tracking {data['url']} (source {data['source_id']}): {when}, {how}", markup=False, highlight=False
+    )
 
 
 @cli.command()

@@ -24,69 +24,35 @@ Dispatch after downtime needs no rule here: due sources are claimed oldest
 daemon started after a week off works through the backlog in order of
 lateness instead of firing it all at once.
 
-The daemon itself (APScheduler jobs, leases, crawl workers) is built on this.
+Below the policy: :func:`after_checks` records checks and writes each
+source's next check time, and :func:`track` starts, pauses and resumes
+tracking. The daemon (APScheduler jobs, crawl workers) is built on these.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-DEFAULT_LADDER = "6h:30m, 2d:1h, 14d:6h, 90d:1d, *:7d"
+from archive import index, queue
+from archive.durations import DEFAULT_LADDER, Ladder, parse_duration
+from archive.models import Source
 
-
-def parse_duration(text: str) -> timedelta:
-    """A duration such as ``30m``, ``6h``, ``2d``, ``1w`` or ``90s``.
-
-    >>> parse_duration("90m")
-    datetime.timedelta(seconds=5400)
-    """
-    found = _DURATION.match(text)
-    if not found:
-        raise ValueError(f"not a duration: {text!r} (use a number and s, m, h, d or w: 30m, 6h, 2d)")
-    seconds = float(found.group(1)) * _UNITS[found.group(2).lower()]
-    if seconds <= 0:
-        raise ValueError(f"not a positive duration: {text!r}")
-    return timedelta(seconds=seconds)
-
-
-@dataclass(frozen=True)
-class Ladder:
-    """Check intervals by the time since the last change: ``(up to this age, this often)``; the
-    last step (age ``None``) holds for ever after."""
-
-    steps: tuple[tuple[timedelta | None, timedelta], ...]
-
-    @classmethod
-    def parse(cls, text: str) -> Ladder:
-        """``"6h:30m, 2d:1h, *:7d"``: up to 6 hours every 30 minutes, up to 2 days hourly, then weekly.
-
-        >>> Ladder.parse("6h:30m, *:1d").interval(timedelta(hours=7))
-        datetime.timedelta(days=1)
-        """
-        steps: list[tuple[timedelta | None, timedelta]] = []
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            age, sep, every = part.partition(":")
-            if not sep:
-                raise ValueError(f"ladder step {part!r} is not AGE:INTERVAL (such as 6h:30m, or *:7d last)")
-            limit = None if age.strip() == "*" else parse_duration(age)
-            if steps and (steps[-1][0] is None or (limit is not None and limit <= steps[-1][0])):
-                raise ValueError(f"ladder steps must grow in age and end with *: {text!r}")
-            steps.append((limit, parse_duration(every)))
-        if not steps or steps[-1][0] is not None:
-            raise ValueError(f"the ladder must end with a step for every age, such as *:7d: {text!r}")
-        return cls(tuple(steps))
-
-    def interval(self, age: timedelta) -> timedelta:
-        for limit, every in self.steps:
-            if limit is None or age < limit:
-                return every
-        raise AssertionError("a parsed ladder ends with an open step")
+__all__ = [
+    "DEFAULT_LADDER",
+    "History",
+    "Ladder",
+    "Policy",
+    "due_order",
+    "interval",
+    "next_check",
+    "parse_duration",
+]
 
 
 @dataclass(frozen=True)
@@ -162,3 +128,85 @@ def due_order(due: list[tuple[int, datetime]], capacity: int) -> list[int]:
     [1, 2]
     """
     return [sid for sid, _at in sorted(due, key=lambda item: (item[1], item[0]))[:capacity]]
+
+
+# -- the schedule in the database --------------------------------------------------------
+
+
+def policy_from(settings: Any) -> Policy:
+    """The policy that ``settings`` (archive.settings.Settings) describe."""
+    return Policy(
+        ladder=Ladder.parse(settings.schedule_ladder),
+        failure_backoff=timedelta(seconds=settings.failure_backoff),
+        failure_backoff_max=timedelta(seconds=settings.failure_backoff_max),
+        gone_every=timedelta(seconds=settings.gone_every),
+        jitter=settings.schedule_jitter,
+    )
+
+
+@dataclass(frozen=True)
+class Check:
+    """How one check of a source went, as the schedule needs it."""
+
+    source_id: int
+    checked_at: datetime
+    changed: bool  # a Change was recorded
+    failed: bool  # no answer, or a server error
+
+
+def after_checks(
+    session: Session, checks: list[Check], policy: Policy, *, tracked_only: bool, worker: str | None = None
+) -> dict[int, datetime | None]:
+    """Record checks and schedule each source's next one; with ``tracked_only``, sources that
+    are not tracked (never scheduled, or paused) keep no schedule. Returns source id -> next
+    check. Commits."""
+    sources = {
+        s.id: s for s in session.scalars(select(Source).where(Source.id.in_([c.source_id for c in checks])))
+    }
+    found: dict[int, datetime | None] = {}
+    for check in checks:
+        source = sources.get(check.source_id)
+        if source is None or (tracked_only and (source.next_check_at is None or source.paused)):
+            continue
+        history = History(
+            source.id,
+            source.created_at,
+            last_check_at=check.checked_at,
+            last_change_at=check.checked_at if check.changed else source.last_change_at,
+            failures=(source.failures or 0) + 1 if check.failed else 0,
+            gone=source.state == "missing",
+            every=timedelta(seconds=source.every_seconds) if source.every_seconds else None,
+            paused=source.paused,
+        )
+        found[source.id] = next_check(history, policy)
+        queue.record_check(
+            session,
+            source.id,
+            worker,
+            checked_at=check.checked_at,
+            next_check_at=found[source.id],
+            changed=check.changed,
+            failed=check.failed,
+        )
+    session.commit()
+    return found
+
+
+def track(
+    session: Session, url: str, now: datetime, *, every: timedelta | None = None, paused: bool | None = None
+) -> Source:
+    """Track ``url`` (already checked): create its Source if new, set its own interval when
+    ``every`` is given, pause or resume it; a tracked source with no schedule is due at once."""
+    source_id = index.source_ids(session, [url], now)[url]
+    source = session.get(Source, source_id)
+    assert source is not None
+    if every is not None:
+        source.every_seconds = max(int(every.total_seconds()), 1)
+    if paused is not None:
+        source.paused = paused
+    if source.paused:
+        source.next_check_at = None
+    elif source.next_check_at is None:
+        source.next_check_at = now
+    session.commit()
+    return source

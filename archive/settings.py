@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from archive.durations import DEFAULT_LADDER, Ladder
 from archive.errors import SettingsError
 
 ENV_PREFIX = "CITEWATCH_"
@@ -54,6 +55,19 @@ def _parse_seconds(raw: Any) -> float:
     value = float(raw)
     if value < 0:
         raise ValueError(f"expected zero or more seconds, got {raw!r}")
+    return value
+
+
+def _parse_ladder(raw: Any) -> str:
+    text = str(raw)
+    Ladder.parse(text)  # raises ValueError saying what is wrong
+    return text
+
+
+def _parse_share(raw: Any) -> float:
+    value = float(raw)
+    if not 0 <= value < 1:
+        raise ValueError(f"expected a share from 0 to below 1, got {raw!r}")
     return value
 
 
@@ -227,6 +241,32 @@ SETTINGS: tuple[Setting, ...] = (
         30 * 86400.0,
         "Seconds a host's soft-404 probe stays valid before the next capture fetches it again.",
         _parse_seconds,
+    ),
+    Setting(
+        "schedule_ladder",
+        DEFAULT_LADDER,
+        "How often a tracked source is checked, by the time since it last changed: AGE:EVERY steps, "
+        "the last for every age (*). A change starts it again.",
+        _parse_ladder,
+    ),
+    Setting(
+        "failure_backoff",
+        1800.0,
+        "Seconds after a failed check before the next; doubles with each failure in a row.",
+        _parse_seconds,
+    ),
+    Setting("failure_backoff_max", 86400.0, "Longest wait, in seconds, after failed checks.", _parse_seconds),
+    Setting(
+        "gone_every",
+        86400.0,
+        "Shortest time, in seconds, between two checks of a gone source.",
+        _parse_seconds,
+    ),
+    Setting(
+        "schedule_jitter",
+        0.1,
+        "Share of each interval by which a check may come early or late, so sources drift apart.",
+        _parse_share,
     ),
     Setting(
         "outlets",

@@ -1,0 +1,85 @@
+"""Tracking through the command line: `citewatch track`, and the schedule that captures and
+`citewatch add` write (next check by the ladder, failures backing off, untracked sources left
+unscheduled)."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from archive.db import connect
+from archive.models import Source
+from tests import webserver as ws
+from tests.test_changes import BODY, page
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text.removesuffix("Z"))
+
+
+def _source(home, url: str) -> Source:  # type: ignore[no-untyped-def]
+    sessions = connect(home.database_url())
+    with sessions() as session:
+        found = session.scalars(select(Source).where(Source.url == url)).one()
+    sessions.kw["bind"].dispose()
+    return found
+
+
+def test_track_pause_resume_and_its_own_interval(home) -> None:
+    url = "https://news.example/story"
+    before = datetime.utcnow() - timedelta(seconds=5)
+    data = json.loads(home.run("track", "--json", url, check=True).stdout)
+    assert data["url"] == url and not data["paused"] and data["every_seconds"] is None
+    assert before <= _when(data["next_check_at"]) <= before + timedelta(minutes=1)  # due at once
+    paused = json.loads(home.run("track", "--json", "--pause", url, check=True).stdout)
+    assert paused["paused"] and paused["next_check_at"] is None
+    resumed = json.loads(home.run("track", "--json", "--resume", "--every", "1h", url, check=True).stdout)
+    assert not resumed["paused"] and resumed["every_seconds"] == 3600 and resumed["next_check_at"]
+    assert resumed["source_id"] == data["source_id"]
+    bad = home.run("track", "--every", "soon", url)
+    assert bad.returncode == 2 and "--every" in bad.stderr
+    assert home.run("track", "ftp://x/").returncode == 2
+
+
+def test_a_check_of_a_tracked_source_schedules_the_next_by_the_ladder(home, server) -> None:
+    url = server.route("/story", ws.static(page(BODY).encode()))
+    untracked = server.route("/other", ws.static(page(BODY, random.Random(2)).encode()))
+    home.run("track", url, check=True)
+    proc = home.run("capture", url, untracked)
+    assert proc.returncode == 0, proc.stderr
+    source = _source(home, url)
+    assert source.last_checked_at is not None and source.next_check_at is not None
+    gap = source.next_check_at - source.last_checked_at
+    assert timedelta(minutes=27) <= gap <= timedelta(minutes=33)  # 30 minutes, +-10% jitter
+    assert source.failures == 0
+    other = _source(home, untracked)
+    assert other.next_check_at is None and other.last_checked_at is None  # captured, not tracked
+
+
+def test_failed_checks_back_off(home, server) -> None:
+    home.env["CITEWATCH_RETRIES"] = "0"
+    url = server.route("/down", ws.static(b"busy", "text/plain", status=503))
+    home.run("track", url, check=True)
+    gaps = []
+    for _ in range(3):
+        home.run("capture", url)
+        source = _source(home, url)
+        assert source.next_check_at is not None and source.last_checked_at is not None
+        gaps.append(source.next_check_at - source.last_checked_at)
+    assert _source(home, url).failures == 3
+    for gap, minutes in zip(gaps, (30, 60, 120), strict=True):
+        assert timedelta(minutes=minutes * 0.9) <= gap <= timedelta(minutes=minutes * 1.1)
+
+
+def test_what_an_added_article_cites_is_tracked(home, server, tmp_path) -> None:
+    url = server.route("/report", ws.static(page(BODY).encode()))
+    article = tmp_path / "article.md"
+    article.write_text(f"Prosecutors opened 253,000 criminal cases, [the report]({url}) says.\n")
+    proc = home.run("add", "--no-resolve", str(article))
+    assert proc.returncode == 0, proc.stderr
+    source = _source(home, url)
+    assert source.next_check_at is not None and source.last_checked_at is not None
+    assert source.next_check_at > source.last_checked_at
