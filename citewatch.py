@@ -826,6 +826,44 @@ def analyse(obj: Context, urls: tuple[str, ...], as_json: bool) -> None:
     out.print(f"analysed {len(data)} sources: {changed} changes", markup=False, highlight=False)
 
 
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@command
+def status(obj: Context, as_json: bool) -> None:
+    """Sources by state, work due and overdue, leases held, recent captures and failures, the
+    last error of each failing host, and the disk the WARC files use."""
+    from archive.status import status as gather
+    from archive.warc import utcnow
+
+    settings = obj.settings()
+    sessions = _database(settings)
+    with sessions() as session:
+        data = gather(session, settings.warc_dir, utcnow())
+    if as_json:
+        _print_json(data)
+        return
+    s = data["sources"]
+    states = ", ".join(f"{n} {state}" for state, n in s["by_state"].items()) or "none"
+    lines = [
+        f"sources: {s['total']} ({s['tracked']} tracked, {s['paused']} paused; {states})",
+        f"due now: {data['due_now']} ({data['overdue']} overdue by more than 15 minutes); "
+        f"next due: {data['next_due_at'] or '-'}",
+        f"leases held: {data['leases']['held']}"
+        + "".join(f", {n} by {w}" for w, n in data["leases"]["by_worker"].items()),
+        f"last hour: {data['last_hour']['captures']} captures, {data['last_hour']['failures']} failures; "
+        f"last day: {data['last_day']['captures']} captures, {data['last_day']['failures']} failures",
+        f"WARC files: {data['warc_bytes'] / 1e6:,.1f} MB",
+    ]
+    for h in data["failing_hosts"]:
+        lines.append(
+            f"failing: {h['host']} ({h['sources']} sources, {h['failures_in_a_row']} failures in a row): "
+            f"{h['last_error']}"
+        )
+    for line in lines:
+        out.print(line, markup=False, highlight=False)
+
+
 _ID = click.IntRange(1, 2**63 - 1)  # a row id: anything larger overflows the database's integers
 _KIND_CHOICES = ("content", "correction", "metadata", "status", "gone", "back")
 

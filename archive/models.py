@@ -154,7 +154,7 @@ class Source(Base):
     # Scheduling (scheduler.py): what the policy reads, and the source's own interval.
     last_checked_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_change_at: Mapped[datetime | None] = mapped_column(DateTime)
-    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
     every_seconds: Mapped[int | None] = mapped_column(Integer)
 
 
@@ -197,6 +197,8 @@ class Snapshot(Base):
         Index("ix_snapshots_record_id", "record_id"),
         # A source's snapshots since the last analysis.
         Index("ix_snapshots_source_id_id", "source_id", "id"),
+        # citewatch status: captures in the last hour and day.
+        Index("ix_snapshots_captured_at", "captured_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"), index=True)

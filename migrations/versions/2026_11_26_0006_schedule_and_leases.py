@@ -8,7 +8,8 @@ A claim whose lease has ended counts for nothing and is taken over by the next
 claimer: a dead worker's work returns to the queue by itself.
 ``last_checked_at``, ``last_change_at`` and ``failures`` are what the
 scheduling policy (scheduler.py) reads; ``every_seconds`` is a source's own
-interval.
+interval. ``citewatch status`` counts recent captures by ``captured_at`` and
+finds failing sources by ``failures``, both indexed.
 
 Revision ID: 0006
 Revises: 0005
@@ -36,6 +37,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("last_change_at", sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column("failures", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("every_seconds", sa.Integer(), nullable=True))
+        batch_op.create_index("ix_sources_failures", ["failures"])
+    with op.batch_alter_table("snapshots", schema=None) as batch_op:
+        batch_op.create_index("ix_snapshots_captured_at", ["captured_at"])
     op.create_table(
         "leases",
         sa.Column("source_id", sa.Integer(), nullable=False),
@@ -48,6 +52,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("leases")
+    with op.batch_alter_table("snapshots", schema=None) as batch_op:
+        batch_op.drop_index("ix_snapshots_captured_at")
     with op.batch_alter_table("sources", schema=None) as batch_op:
+        batch_op.drop_index("ix_sources_failures")
         for name in _COLUMNS:
             batch_op.drop_column(name)

@@ -1,0 +1,128 @@
+"""``citewatch status``: the state of the archive and its schedule, from indexed queries only.
+
+Sources by state, tracked and paused; due now and overdue; leases held, by
+worker; page captures and failures in the last hour and day; the last error
+of each failing host; and the disk the WARC files use. Every count is served
+by an index (``next_check_at``, ``state``, ``failures``, ``captured_at``,
+the ``leases`` table), so it stays fast with millions of rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from archive.models import Lease, Snapshot, Source, WarcFile
+from archive.warc import OPEN_SUFFIX
+
+OVERDUE = timedelta(minutes=15)  # due this long ago and not yet claimed: the daemon is behind
+_FAILING_HOSTS = 20
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() + "Z" if when is not None else None
+
+
+def _activity(session: Session, since: datetime) -> dict[str, int]:
+    """Page captures and failed checks of tracked sources since ``since``."""
+    failed = (Snapshot.record_type.is_(None)) | (Snapshot.status >= 500)
+    row = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((failed, 1), else_=0)), 0),
+        ).where(
+            Snapshot.captured_at >= since, Snapshot.source_id.is_not(None), ~Snapshot.url.startswith("urn:")
+        )
+    ).one()
+    return {"captures": int(row[0]) - int(row[1]), "failures": int(row[1])}
+
+
+def _failing_hosts(session: Session) -> list[dict[str, Any]]:
+    """The last error of each host with failing sources (the most recently failed first)."""
+    failing = session.execute(
+        select(Source.id, Source.url, Source.failures, Source.last_checked_at)
+        .where(Source.failures > 0)
+        .order_by(Source.last_checked_at.desc())
+        .limit(500)
+    ).all()
+    hosts: dict[str, dict[str, Any]] = {}
+    for sid, url, failures, checked in failing:
+        host = urlsplit(url).hostname or url
+        if host in hosts:
+            hosts[host]["sources"] += 1
+            continue
+        if len(hosts) >= _FAILING_HOSTS:
+            continue
+        last = session.execute(
+            select(Snapshot.outcome, Snapshot.status, Snapshot.error)
+            .where(Snapshot.source_id == sid, (Snapshot.record_type.is_(None)) | (Snapshot.status >= 400))
+            .order_by(Snapshot.id.desc())
+            .limit(1)
+        ).first()
+        error = (last.error or (f"HTTP {last.status}" if last.status else last.outcome)) if last else None
+        hosts[host] = {
+            "host": host,
+            "sources": 1,
+            "failures_in_a_row": failures,
+            "last_checked_at": _iso(checked),
+            "last_error": error,
+        }
+    return list(hosts.values())
+
+
+def _warc_bytes(session: Session, warc_dir: Path) -> int:
+    closed = session.scalar(
+        select(func.coalesce(func.sum(WarcFile.size), 0)).where(WarcFile.closed_at.is_not(None))
+    )
+    open_now = sum(p.stat().st_size for p in warc_dir.glob(f"*{OPEN_SUFFIX}")) if warc_dir.exists() else 0
+    return int(closed or 0) + open_now
+
+
+def status(session: Session, warc_dir: Path, now: datetime) -> dict[str, Any]:
+    """Everything ``citewatch status`` shows, as one JSON-able dict."""
+    by_state = dict(session.execute(select(Source.state, func.count()).group_by(Source.state)).tuples().all())
+    total = sum(by_state.values())
+    paused = session.scalar(select(func.count()).where(Source.paused.is_(True))) or 0
+    held = select(Lease.source_id).where(Lease.lease_until > now)
+    due = session.scalar(select(func.count()).where(Source.next_check_at <= now, Source.id.not_in(held))) or 0
+    overdue = (
+        session.scalar(
+            select(func.count()).where(Source.next_check_at <= now - OVERDUE, Source.id.not_in(held))
+        )
+        or 0
+    )
+    leases = dict(
+        session.execute(
+            select(Lease.claimed_by, func.count()).where(Lease.lease_until > now).group_by(Lease.claimed_by)
+        )
+        .tuples()
+        .all()
+    )
+    next_due = session.scalar(select(func.min(Source.next_check_at)).where(Source.next_check_at > now))
+    return {
+        "at": _iso(now),
+        "sources": {
+            "total": total,
+            "tracked": session.scalar(
+                select(func.count()).where(Source.next_check_at.is_not(None), Source.paused.is_(False))
+            )
+            or 0,
+            "paused": paused,
+            "by_state": {
+                state or "unchecked": n for state, n in sorted(by_state.items(), key=lambda kv: kv[0] or "")
+            },
+        },
+        "due_now": due,
+        "overdue": overdue,
+        "next_due_at": _iso(next_due),
+        "leases": {"held": sum(leases.values()), "by_worker": leases},
+        "last_hour": _activity(session, now - timedelta(hours=1)),
+        "last_day": _activity(session, now - timedelta(days=1)),
+        "failing_hosts": _failing_hosts(session),
+        "warc_bytes": _warc_bytes(session, warc_dir),
+    }
