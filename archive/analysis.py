@@ -124,24 +124,19 @@ def read_payload(
     return body, content_type
 
 
-def _charset(content_type: str | None) -> str | None:
-    if content_type and "charset=" in content_type.lower():
-        return content_type.lower().split("charset=", 1)[1].split(";")[0].strip(" \"'") or None
-    return None
+def _guess_encoding(body: bytes) -> str | None:
+    """The most likely encoding of a body that declares none (from a sample of it)."""
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(body[:200_000]).best()
+    return best.encoding if best is not None else None
 
 
 def _decode(body: bytes, content_type: str | None) -> str:
-    from charset_normalizer import from_bytes
+    """A payload as text: by its BOM, the HTTP charset, a ``<meta charset>``, or a guess."""
+    from w3lib.encoding import html_to_unicode
 
-    for charset in (_charset(content_type), "utf-8"):
-        if charset:
-            try:
-                return body.decode(charset)
-            except (UnicodeDecodeError, LookupError):
-                continue
-    best = from_bytes(body[:200_000]).best()  # the encoding is guessed from a sample...
-    encoding = best.encoding if best is not None else "utf-8"
-    return body.decode(encoding, "replace")  # ...and the whole body decoded with it
+    return html_to_unicode(content_type, body, auto_detect_fun=_guess_encoding)[1]
 
 
 def _text(extractor: str, text: str, **fields: Any) -> ExtractedText:
@@ -164,7 +159,7 @@ def extract(body: bytes, mime: str | None, url: str, content_type: str | None = 
         except ValueError as exc:
             return _text("pypdf", "", error=str(exc))
     if mime in _PLAIN_MIMES:
-        return _text("plain", normalise_text(_decode(body, content_type or mime)))
+        return _text("plain", normalise_text(_decode(body, content_type)))
     try:
         page = html_text(_decode(body, content_type), url)
     except Exception as exc:  # trafilatura and lxml fail in many ways on broken markup
@@ -174,7 +169,8 @@ def extract(body: bytes, mime: str | None, url: str, content_type: str | None = 
 
 
 class Analyser:
-    """Analyses sources' new captures in one session; :meth:`analyse` commits per source."""
+    """Analyses sources' new captures in one session; :meth:`analyse` commits every
+    ``commit_every`` sources."""
 
     def __init__(self, session: Session, warc_dir: Path, *, probe_max_age: float = 30 * 86400):
         self.session = session
@@ -595,13 +591,6 @@ def _claim_phrase(claim: dict[str, Any]) -> str:
         pairs = ", ".join(f"{a} -> {b}" for a, b in claim["changed"][:2])
         return f"claim '{claim['label']}' changed ({pairs})"
     return f"claim '{claim['label']}' lost support"
-
-
-def analyse(
-    session: Session, warc_dir: Path, source_ids: Iterable[int] | None = None
-) -> list[SourceAnalysis]:
-    """Analyse the new captures of ``source_ids`` (default: every source with new captures)."""
-    return Analyser(session, warc_dir).analyse(source_ids)
 
 
 def analyse_urls(session: Session, warc_dir: Path, urls: Iterable[str]) -> dict[str, SourceAnalysis]:

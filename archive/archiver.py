@@ -191,9 +191,6 @@ class ArchiverProcess:
     def note(self, key: str, outcome: str, error: str) -> None:
         self._send("note", key, outcome, error)
 
-    def store_text(self, digest: str, extractor: str, text: str) -> None:
-        self._send("store_text", digest, extractor, text)
-
     def prepare(self, rejected: list[tuple[str, str]]) -> int:
         """Have the archiver bring the database to the newest migration, repair what a crash
         left (:func:`archive.reconcile.reconcile`) and record ``rejected`` (URL, why) as
@@ -323,7 +320,6 @@ _HANDLERS: dict[str, Callable[..., Any]] = {
     "record_resource": _record_resource,
     "record_failure": _record_failure,
     "note": lambda r, key, outcome, error: r.note(key, outcome, error),
-    "store_text": lambda r, digest, extractor, text: r.store_text(digest, extractor, text),
     "prefetch": lambda r, urls: r.prefetch(urls),
     "commit": lambda r: r.commit(),
     "close": lambda r: r.close(),

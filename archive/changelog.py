@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from archive.changes import KINDS, comparable_text, sentence_changes
 from archive.diff import DELETE, EQUAL, INSERT, TextDiff, word_diff
-from archive.errors import UsageError
+from archive.errors import CitewatchError, UsageError
 from archive.models import Candidate, Change, Citation, Snapshot, Source
 
 # `--kind status` also lists the status changes that are gone or back.
@@ -229,7 +229,8 @@ class DiffView:
         return [p for p in paragraphs if any(text.strip() for _, text in p)]
 
 
-def _side(session: Session, analyser: Any, snapshot_id: int) -> Side:
+def _observe(session: Session, analyser: Any, snapshot_id: int) -> tuple[Snapshot, Any]:
+    """A snapshot and what it shows (a browser capture's page id gives its rendered DOM)."""
     row = session.get(Snapshot, snapshot_id)
     if row is None:
         raise UsageError(f"no snapshot {snapshot_id}: see `citewatch snapshots URL` for ids")
@@ -243,23 +244,28 @@ def _side(session: Session, analyser: Any, snapshot_id: int) -> Side:
         )
     source = session.get(Source, row.source_id) if row.source_id else None
     obs = analyser.observation(shown, source.url if source else row.url, row if dom else None)
-    text = comparable_text(obs.text)
-    return Side(row, text, obs.title, len(text.split()))
+    if obs.outcome == "unreadable":
+        raise CitewatchError(f"snapshot {snapshot_id}: {obs.error}")
+    return row, obs
 
 
 def load_diff(session: Session, warc_dir: Path, old_id: int, new_id: int) -> DiffView:
-    """The word diff of the extracted text of two snapshots (extracting what is not yet)."""
+    """The word diff of the extracted text of two snapshots (extracting what is not yet), as
+    change detection compares them: noise dropped, headlines inside the body set aside."""
     from archive.analysis import Analyser
 
     analyser = Analyser(session, warc_dir)
-    old, new = _side(session, analyser, old_id), _side(session, analyser, new_id)
+    (old_row, old), (new_row, new) = _observe(session, analyser, old_id), _observe(session, analyser, new_id)
     session.commit()  # keep what was extracted
-    removed, added, _moved = sentence_changes(old.text, new.text)
+    titles = (old.title, new.title)
+    a, b = comparable_text(old.text, titles), comparable_text(new.text, titles)
+    sides = [Side(old_row, a, old.title, len(a.split())), Side(new_row, b, new.title, len(b.split()))]
+    removed, added, _moved = sentence_changes(a, b)
     change = session.scalars(
         select(Change).where(Change.old_snapshot_id == old_id, Change.new_snapshot_id == new_id)
     ).first()
     url = session.get(Source, change.source_id).url if change is not None else None  # type: ignore[union-attr]
-    return DiffView(old, new, word_diff(old.text, new.text), removed, added, change, url)
+    return DiffView(sides[0], sides[1], word_diff(a, b), removed, added, change, url)
 
 
 _OPS = {DELETE: "delete", EQUAL: "equal", INSERT: "insert"}

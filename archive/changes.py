@@ -204,81 +204,21 @@ _MONTH_NAMES = (
     "|oct|october|nov|november|dec|december"
 )
 _MONTHS = frozenset(_MONTH_NAMES.split("|"))
-_WEEKDAYS = frozenset(
-    {
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-        "mon",
-        "tue",
-        "tues",
-        "wed",
-        "thu",
-        "thur",
-        "thurs",
-        "fri",
-        "sat",
-        "sun",
-    }
+
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+_WEEKDAYS = _word_set(
+    "monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs fri sat sun"
 )
-_ZONES = frozenset(
-    {
-        "utc",
-        "gmt",
-        "z",
-        "et",
-        "est",
-        "edt",
-        "ct",
-        "cst",
-        "cdt",
-        "mt",
-        "mst",
-        "mdt",
-        "pt",
-        "pst",
-        "pdt",
-        "bst",
-        "cet",
-        "cest",
-        "eet",
-        "eest",
-        "wet",
-        "west",
-        "msk",
-        "ist",
-        "jst",
-        "kst",
-        "aest",
-        "aedt",
-        "hkt",
-        "sgt",
-    }
+_ZONES = _word_set(
+    "utc gmt z et est edt ct cst cdt mt mst mdt pt pst pdt bst cet cest eet eest wet west msk ist jst kst"
+    " aest aedt hkt sgt"
 )
-_STAMP_WORDS = frozenset(
-    {
-        "updated",
-        "modified",
-        "published",
-        "posted",
-        "edited",
-        "last",
-        "at",
-        "on",
-        "am",
-        "pm",
-        "a.m.",
-        "p.m.",
-        "today",
-        "yesterday",
-        "ago",
-        "just",
-        "now",
-    }
+_STAMP_WORDS = _word_set(
+    "updated modified published posted edited last at on am pm a.m. p.m. today yesterday ago just now"
 )
 # Whole date and time expressions, replaced by a marker before a line is judged.
 _ISO_TIME = re.compile(
@@ -287,6 +227,11 @@ _ISO_TIME = re.compile(
 )
 _CLOCK = re.compile(r"\b\d{1,2}[:.]\d{2}(?::\d{2})?(?:\s*[ap]\.?\s?m\b\.?)?", re.IGNORECASE)
 _NUMERIC_DATE = re.compile(r"\b\d{1,2}[/.]\d{1,2}[/.]\d{2,4}\b")
+_WORD_DATE = re.compile(
+    rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTH_NAMES})\b,?(?:\s+\d{{4}})?"
+    rf"|(?:{_MONTH_NAMES})\s+\d{{1,2}}(?:st|nd|rd|th)?\b,?(?:\s+\d{{4}})?)",
+    re.IGNORECASE,
+)
 _STAMP_TOKEN = re.compile(r"<[dtr]>|[a-z]+(?:\.[a-z]\.?)?|\d+(?:st|nd|rd|th)?|\S")
 _STAMP_MAX_WORDS = 14
 _STAMP_MAX_CHARS = 90
@@ -295,6 +240,7 @@ _STAMP_MAX_CHARS = 90
 def _masked_times(line: str) -> str:
     line = _ISO_TIME.sub(" <d> ", line)
     line = _NUMERIC_DATE.sub(" <d> ", line)
+    line = _WORD_DATE.sub(" <d> ", line)
     line = _CLOCK.sub(" <t> ", line)
     return _RELATIVE_TIME.sub(" <r> ", line)
 
@@ -424,12 +370,6 @@ def meta_value(value: str | None) -> str:
     False
     """
     text = _masked_times(normalise_text(value or "").lower())
-    text = re.sub(
-        rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTH_NAMES})\b,?(?:\s+\d{{4}})?"
-        rf"|(?:{_MONTH_NAMES})\s+\d{{1,2}}(?:st|nd|rd|th)?\b,?(?:\s+\d{{4}})?)",
-        " <d> ",
-        text,
-    )
     text = re.sub(r"\b(?:last\s+)?(?:updated|posted|published|modified|edited)\b", " ", text)
     words = [
         w for w in re.findall(r"<[dtr]>|\w+", text) if w not in ("<d>", "<t>", "<r>") and w not in _ZONES
@@ -538,8 +478,8 @@ def significance(diff: TextDiff, old_words: int) -> float:
     return round(min(score, 1.0), 3)
 
 
-def _text_change(old: Observation, new: Observation) -> tuple[str, str, dict[str, Any], TextDiff] | None:
-    """Kind, summary, details and diff of a change between two texts, or None when only noise differs."""
+def _text_change(old: Observation, new: Observation, now: Availability) -> Verdict | None:
+    """The ``content`` or ``correction`` change between two texts, or None when only noise differs."""
     titles = (old.title, new.title)
     a, b = comparable_text(old.text, titles), comparable_text(new.text, titles)
     if a == b:
@@ -557,7 +497,7 @@ def _text_change(old: Observation, new: Observation) -> tuple[str, str, dict[str
     notes = [n for n in correction_notes(b) if n not in set(correction_notes(a))]
     if not gone and not came and moved:
         details["significance"] = 0.05
-        return "content", "sentences moved, none changed", details, diff
+        return Verdict(now, "content", "sentences moved, none changed", details, diff)
     details["significance"] = significance(diff, len(a.split()))
     pieces = []
     if gone and came:
@@ -572,8 +512,8 @@ def _text_change(old: Observation, new: Observation) -> tuple[str, str, dict[str
     summary = ", ".join(pieces)
     if notes:
         details["corrections"] = notes
-        return "correction", f"correction note: {notes[0][:120]}; {summary}", details, diff
-    return "content", summary, details, diff
+        return Verdict(now, "correction", f"correction note: {notes[0][:120]}; {summary}", details, diff)
+    return Verdict(now, "content", summary, details, diff)
 
 
 def _metadata_change(old: Observation, new: Observation) -> dict[str, list[str | None]]:
@@ -617,7 +557,7 @@ def classify(
         reason = f"extracted {new.words} words; the last capture with content had {baseline.words}"
         return Verdict(Availability(PROBLEM, reason), details={"thin": True})
     status = {"old": state.reason, "new": now.reason} if state is not None else None
-    if state is None or state.state == PROBLEM:
+    if state is None:  # a first capture (a source's state is never a capture problem)
         return Verdict(now)
     if state.state == CONTENT and now.state == FAILING and not accept_failure:
         return Verdict(now, details={"first_failure": True})
@@ -627,14 +567,14 @@ def classify(
         if state.reason == now.reason:
             return Verdict(now)
         return Verdict(now, "status", f"{state.reason} -> {now.reason}", {"status": status})
-    text = _text_change(baseline, new) if baseline is not None else None
+    text = _text_change(baseline, new, now) if baseline is not None else None
     if state.state != CONTENT:
-        summary = f"back: {now.reason}" + (f", and changed: {text[1]}" if text else "")
-        details = {"status": status, **(text[2] if text else {})}
-        return Verdict(now, "back", summary, details, text[3] if text else None)
+        if text is None:
+            return Verdict(now, "back", f"back: {now.reason}", {"status": status})
+        details = {"status": status, **text.details}
+        return Verdict(now, "back", f"back: {now.reason}, and changed: {text.summary}", details, text.diff)
     if text is not None:
-        kind, summary, details, diff = text
-        return Verdict(now, kind, summary, details, diff)
+        return text
     meta = _metadata_change(baseline, new) if baseline is not None else {}
     if meta:
         summary = "; ".join(f"{name}: {old!r} -> {new_!r}" for name, (old, new_) in meta.items())

@@ -1,7 +1,7 @@
 """Text from captured payloads: what later diffs compare.
 
-Pure functions over bytes. PDF text is extracted at capture time (pypdf) and
-stored once per payload digest. HTML pages give their main text and metadata
+Pure functions over bytes, run by archive/analysis.py after captures land. PDFs
+give their text (pypdf). HTML pages give their main text and metadata
 (trafilatura), without the site's chrome; :func:`fingerprint` folds away the
 differences no reader would call a change (Unicode forms, quote and dash
 styles, whitespace), so two captures compare equal when their text is.

@@ -29,8 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from archive import db, index
 from archive.errors import DatabaseError
 from archive.exchange import Exchange, Recorder, SnapshotRef
-from archive.extract import fingerprint, normalise_text
-from archive.models import ExtractedText, Snapshot, WarcFile
+from archive.models import Snapshot, WarcFile
 from archive.warc import (
     Clock,
     IdFactory,
@@ -359,24 +358,6 @@ class CaptureRecorder:
         stmt = update(Snapshot).where(Snapshot.id == row_id).values(outcome=outcome, error=error[:2000])
         self.session.execute(stmt)
         self._pending += 1
-
-    def store_text(self, digest: str, extractor: str, text: str) -> None:
-        """Keep the text extracted from a payload (a PDF's, at capture time), normalised, with
-        its fingerprint and word count, as the analysis would have."""
-        self._check()
-        if self.session.get(ExtractedText, digest) is None:
-            text = normalise_text(text)
-            self.session.add(
-                ExtractedText(
-                    payload_digest=digest,
-                    extractor=extractor,
-                    text=text,
-                    extracted_at=self.now(),
-                    fingerprint=fingerprint(text) if text else None,
-                    words=len(text.split()),
-                )
-            )
-            self._pending += 1
 
     def source_ids(self, urls: list[str]) -> dict[str, int]:
         return index.source_ids(self.session, urls, self.now())

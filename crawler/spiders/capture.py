@@ -3,8 +3,8 @@
 Each seed URL ends in one :class:`SeedResult`. The HTTP path archives what the
 server sends (``WarcWriterMiddleware`` writes the records); for HTML it then
 queues the page's requisites and, when the page shows no text without
-JavaScript (or ``--browser`` was given), captures it again in Chromium. PDFs
-have their text extracted for later diffing.
+JavaScript (or ``--browser`` was given), captures it again in Chromium. Text
+extraction (HTML and PDF alike) happens after the crawl (archive/analysis.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Response, TextResponse
 
 from archive.errors import CitewatchError
-from archive.extract import pdf_text
 from archive.urls import probe_url
 from archive.warc import utcnow
 from crawler import browser, guardproxy
@@ -211,8 +210,6 @@ class CaptureSpider(scrapy.Spider):
         # async-output path costs more per response than all of this.
         seed = response.meta["seed"]
         mime = (response.headers.get("Content-Type") or b"").decode("latin-1").split(";")[0].strip().lower()
-        if mime == "application/pdf" or response.body[:5] == b"%PDF-":
-            await self._extract_pdf(response.body, response.meta)
         requisites: list[str] = []
         if isinstance(response, TextResponse) and "html" in mime:
             sel = self._selector(response)
@@ -256,19 +253,6 @@ class CaptureSpider(scrapy.Spider):
             "http",
             requisites,
         )
-
-    async def _extract_pdf(self, body: bytes, meta: dict[str, Any]) -> None:
-        try:
-            text = await asyncio.to_thread(pdf_text, body)
-        except ValueError as exc:
-            self.recorder.note(
-                meta["snapshot_key"],
-                "truncated" if meta.get("truncated") else "ok",
-                f"no text extracted: {exc}",
-            )
-            return
-        if meta.get("payload_digest"):
-            self.recorder.store_text(meta["payload_digest"], "pypdf", text)
 
     # -- requisites ----------------------------------------------------------
     def _fresh_since(self) -> datetime | None:
