@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
+_LONGEST = 10 * 365 * 86400  # seconds; also keeps a source's own interval within a 32-bit column
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 
@@ -26,6 +27,8 @@ def parse_duration(text: str) -> timedelta:
     seconds = float(found.group(1)) * _UNITS[found.group(2).lower()]
     if seconds <= 0:
         raise ValueError(f"not a positive duration: {text!r}")
+    if seconds > _LONGEST:
+        raise ValueError(f"too long a duration: {text!r} (at most 10 years)")
     return timedelta(seconds=seconds)
 
 
