@@ -37,6 +37,14 @@ class Context:
 
         return load_settings({**self.flags, **more}, config_path=self.config)
 
+    def cli_args(self) -> list[str]:
+        """The options that give a citewatch subprocess this command's data folder and database."""
+        return [
+            *(["--home", self.flags["home"]] if self.flags.get("home") else []),
+            *(["--database-url", self.flags["database_url"]] if self.flags.get("database_url") else []),
+            *(["--config", self.config] if self.config else []),
+        ]
+
 
 def _print_json(data: Any) -> None:
     """JSON on stdout, as is: rich's highlighter is slow on thousands of rows."""
@@ -251,35 +259,13 @@ def _schedule_results(
     settings: Any, results: list[Any], analyses: dict[str, Any], *, tracked_only: bool
 ) -> None:
     """Record the checks just made and schedule each source's next (scheduler.py)."""
-    from sqlalchemy import select
-
     import scheduler
-    from archive.models import Source
-    from archive.warc import utcnow
 
-    done = [r for r in results if r.outcome not in {"bad-url", "interrupted"}]
-    if not done:
-        return
-    now = utcnow()
-    sessions = _database(settings)
-    with sessions() as session:
-        ids: dict[str, int] = {}
-        urls = [r.url for r in done]
-        for start in range(0, len(urls), 500):
-            chunk = urls[start : start + 500]
-            rows = session.execute(select(Source.url, Source.id).where(Source.url.in_(chunk)))
-            ids.update((u, sid) for u, sid in rows)
-        checks = [
-            scheduler.Check(
-                ids[r.url],
-                now,
-                changed=bool(analyses[r.url].changes) if r.url in analyses else False,
-                failed=analyses[r.url].state == "failing" if r.url in analyses else not r.ok,
+    if any(r.outcome not in {"bad-url", "interrupted"} for r in results):
+        with _database(settings)() as session:
+            scheduler.record_results(
+                session, results, analyses, scheduler.policy_from(settings), tracked_only=tracked_only
             )
-            for r in done
-            if r.url in ids
-        ]
-        scheduler.after_checks(session, checks, scheduler.policy_from(settings), tracked_only=tracked_only)
 
 
 def _retry_in_browser(
@@ -299,13 +285,8 @@ def _retry_in_browser(
         err.print(
             f"{found[r.url].reason}: capturing {r.url} again in the browser", markup=False, highlight=False
         )
-    flags = [
-        *(["--home", obj.flags["home"]] if obj.flags.get("home") else []),
-        *(["--database-url", obj.flags["database_url"]] if obj.flags.get("database_url") else []),
-        *(["--config", obj.config] if obj.config else []),
-    ]
     proc = subprocess.run(
-        [sys.executable, "-m", "citewatch", *flags, "capture", "--browser", "--json", *urls],
+        [sys.executable, "-m", "citewatch", *obj.cli_args(), "capture", "--browser", "--json", *urls],
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
@@ -862,6 +843,35 @@ def status(obj: Context, as_json: bool) -> None:
         )
     for line in lines:
         out.print(line, markup=False, highlight=False)
+
+
+@cli.command()
+@click.option("--workers", type=click.IntRange(1, 64), help="Crawl workers (default: setting workers, 1).")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), help="Serve Prometheus metrics on this port.")
+@click.pass_obj
+@command
+def daemon(obj: Context, workers: int | None, metrics_port: int | None) -> None:
+    """Keep every tracked source under watch: check each when due, record what changed.
+
+    Runs until SIGTERM or Ctrl-C; logs to HOME/logs/citewatch.log as well."""
+    import scheduler
+
+    settings = obj.settings()
+    _database(settings)
+    scheduler.log_to_file(settings)
+    scheduler.Daemon(settings, cli_args=obj.cli_args(), workers=workers, metrics_port=metrics_port).run()
+
+
+@cli.command(hidden=True)
+@click.option("--name", required=True)
+@click.option("--events-fd", type=int, required=True)
+@click.pass_obj
+@command
+def worker(obj: Context, name: str, events_fd: int) -> None:
+    """A daemon's crawl worker (started by citewatch daemon, fed on stdin)."""
+    import scheduler
+
+    scheduler.run_worker(obj.settings(), name, events_fd)
 
 
 _ID = click.IntRange(1, 2**63 - 1)  # a row id: anything larger overflows the database's integers

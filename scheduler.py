@@ -31,17 +31,32 @@ tracking. The daemon (APScheduler jobs, crawl workers) is built on these.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
+import logging
+import os
+import queue as stdqueue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from archive import index, queue
 from archive.durations import DEFAULT_LADDER, Ladder, parse_duration
+from archive.errors import CitewatchError
 from archive.models import Source
+from archive.warc import utcnow
 
 __all__ = [
     "DEFAULT_LADDER",
@@ -166,7 +181,19 @@ def after_checks(
     found: dict[int, datetime | None] = {}
     for check in checks:
         source = sources.get(check.source_id)
-        if source is None or (tracked_only and (source.next_check_at is None or source.paused)):
+        if source is None:
+            continue
+        if tracked_only and (source.next_check_at is None or source.paused):
+            if worker is not None:  # paused while it was being checked: no next check, no lease
+                queue.record_check(
+                    session,
+                    source.id,
+                    worker,
+                    checked_at=check.checked_at,
+                    next_check_at=None,
+                    changed=check.changed,
+                    failed=check.failed,
+                )
             continue
         history = History(
             source.id,
@@ -210,3 +237,727 @@ def track(
         source.next_check_at = now
     session.commit()
     return source
+
+
+_NOT_CHECKED = {"bad-url", "interrupted"}  # outcomes of URLs that were never fetched
+
+
+def record_results(
+    session: Session,
+    results: list[Any],
+    analyses: dict[str, Any],
+    policy: Policy,
+    *,
+    tracked_only: bool,
+    worker: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, datetime | None]:
+    """Record the checks that capture ``results`` (crawler SeedResults) and their ``analyses``
+    (archive.analysis, by URL) make, and schedule each source's next; returns URL -> next check."""
+    done = [r for r in results if r.outcome not in _NOT_CHECKED]
+    if not done:
+        return {}
+    now = now or utcnow()
+    ids: dict[str, int] = {}
+    urls = [r.url for r in done]
+    for start in range(0, len(urls), 500):
+        chunk = urls[start : start + 500]
+        ids.update(
+            (u, sid) for u, sid in session.execute(select(Source.url, Source.id).where(Source.url.in_(chunk)))
+        )
+    checks = [
+        Check(
+            ids[r.url],
+            now,
+            changed=bool(analyses[r.url].changes) if r.url in analyses else False,
+            failed=analyses[r.url].state == "failing" if r.url in analyses else not r.ok,
+        )
+        for r in done
+        if r.url in ids
+    ]
+    found = after_checks(session, checks, policy, tracked_only=tracked_only, worker=worker)
+    return {url: found[sid] for url, sid in ids.items() if sid in found}
+
+
+# -- the daemon's workers ----------------------------------------------------------------
+#
+# A worker is `citewatch worker`: one process, one long-running crawl (crawler/run.py's
+# run_watch), fed by the daemon. The daemon writes JSON lines to its stdin ({"check":
+# [[source id, url], ...]}, {"probe": [url, ...]}); end of input asks it to stop. It writes
+# JSON events to a pipe the daemon reads: one per finished check, log lines of WARNING and
+# above, and what it gave back when it stopped.
+
+
+class _EventLog(logging.Handler):
+    def __init__(self, emit: Any):
+        super().__init__(logging.WARNING)
+        self._emit_event = emit
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not kill the worker
+            message = str(record.msg)
+        self._emit_event({"event": "log", "level": record.levelno, "logger": record.name, "message": message})
+
+
+class Worker:
+    """The feed of a worker's crawl (crawler.spiders.watch.Feed): takes the checks the daemon
+    sends, analyses each capture as soon as it is committed, records the check and schedules
+    the next (dropping the lease), and reports each to the daemon."""
+
+    def __init__(self, settings: Any, name: str, commands: IO[str], events: IO[str]):
+        from archive.db import connect
+
+        self.settings = settings
+        self.name = name
+        self.sessions = connect(settings.effective_database_url)
+        self.policy = policy_from(settings)
+        self.lease = timedelta(seconds=settings.lease_time)
+        self._events = events
+        self._events_lock = threading.Lock()
+        self._inbox: stdqueue.Queue[dict[str, Any]] = stdqueue.Queue()
+        self._closed = threading.Event()
+        self._sources: dict[str, int] = {}  # URL -> source id of the checks in hand
+        self._probes: list[str] = []
+        self._renewed = time.monotonic()
+        threading.Thread(target=self._read, args=(commands,), name="commands", daemon=True).start()
+        # Log lines go to the daemon, which writes them to its log; stderr is left for crashes.
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        root.addHandler(_EventLog(self.emit))
+
+    def emit(self, event: dict[str, Any]) -> None:
+        line = json.dumps(event, default=str) + "\n"
+        with self._events_lock:
+            try:
+                self._events.write(line)
+                self._events.flush()
+            except (BrokenPipeError, ValueError):  # the daemon is gone: stop
+                self._closed.set()
+
+    def _read(self, commands: IO[str]) -> None:
+        for line in commands:
+            try:
+                self._inbox.put(json.loads(line))
+            except ValueError:
+                logging.getLogger(__name__).warning("not a command: %.80r", line)
+        self._closed.set()  # end of input: the daemon asks this worker to stop (or died)
+
+    # -- Feed -----------------------------------------------------------------------------
+    def take(self) -> list[str]:
+        urls: list[str] = []
+        while True:
+            try:
+                message = self._inbox.get_nowait()
+            except stdqueue.Empty:
+                break
+            for source_id, url in message.get("check", []):
+                self._sources[url] = source_id
+                urls.append(url)
+            self._probes.extend(message.get("probe", []))
+        if self._sources and time.monotonic() - self._renewed >= self.lease.total_seconds() / 3:
+            with self.sessions() as session:
+                queue.renew(session, self.name, utcnow(), self.lease)
+            self._renewed = time.monotonic()
+        return urls
+
+    def probes(self) -> list[str]:
+        found, self._probes = self._probes, []
+        return found
+
+    def stopping(self) -> bool:
+        return self._closed.is_set()
+
+    def done(self, results: list[Any]) -> list[str]:
+        from archive.analysis import analyse_urls
+        from archive.changelog import analysis_dict, articles_citing
+
+        now = utcnow()
+        urls = [r.url for r in results if r.outcome not in _NOT_CHECKED]
+        with self.sessions() as session:
+            analyses = (
+                analyse_urls(session, self.settings.warc_dir, urls) if self.settings.analyse_captures else {}
+            )
+            again = [
+                r.url
+                for r in results
+                if r.via == "http"
+                and self.settings.auto_browser
+                and not self.stopping()
+                and r.url in analyses
+                and analyses[r.url].retry_browser
+            ]
+            final = [r for r in results if r.url not in again]
+            nexts = record_results(
+                session, final, analyses, self.policy, tracked_only=True, worker=self.name, now=now
+            )
+            for r in final:
+                found = analyses.get(r.url)
+                event = {
+                    "event": "capture",
+                    "url": r.url,
+                    "source_id": self._sources.pop(r.url, None),
+                    "outcome": r.outcome,
+                    "status": r.status,
+                    "via": r.via,
+                    "seconds": round(r.seconds, 3),
+                    "snapshot_id": r.snapshot_id,
+                    "message": r.message,
+                    "analysis": analysis_dict(found),
+                    "next_check_at": nexts.get(r.url),
+                }
+                if found is not None and found.changes:
+                    event["articles"] = articles_citing(session, found.source_id)
+                self.emit(event)
+        return again
+
+    def unfinished(self, urls: list[str]) -> None:
+        ids = [self._sources.pop(u) for u in urls if u in self._sources]
+        with self.sessions() as session:
+            count = queue.release(session, self.name, ids)
+        self.emit({"event": "released", "count": count})
+
+
+def run_worker(settings: Any, name: str, events_fd: int) -> None:
+    """The body of ``citewatch worker``: crawl what the daemon sends until it says stop."""
+    from crawler.run import run_watch
+
+    with os.fdopen(events_fd, "w", encoding="utf-8") as events:
+        worker = Worker(settings, name, sys.stdin, events)
+        try:
+            run_watch(settings, worker)
+        finally:
+            worker.sessions.kw["bind"].dispose()
+
+
+# -- the daemon --------------------------------------------------------------------------
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per record: time, level, logger, message, and the record's extras."""
+
+    _PLAIN = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        data.update({k: v for k, v in vars(record).items() if k not in self._PLAIN})
+        if record.exc_info:
+            data["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(data, default=str)
+
+
+def log_to_file(settings: Any) -> Path:
+    """Send INFO and above to ``HOME/logs/citewatch.log`` (JSON lines, rotated), and INFO lines
+    of citewatch itself to stderr; returns the file's path."""
+    from logging.handlers import RotatingFileHandler
+
+    folder = settings.home_path / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "citewatch.log"
+    handler = RotatingFileHandler(path, maxBytes=settings.log_max_size, backupCount=settings.log_backups)
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(JsonLines())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    # A line per job run at INFO, and one per round skipped while dispatch is still busy.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    root.setLevel(min(root.level, logging.INFO))
+    for existing in root.handlers:
+        if existing is not handler and existing.level > logging.INFO:
+            existing.setLevel(logging.INFO)
+    return path
+
+
+@dataclass
+class _WorkerProcess:
+    slot: int
+    name: str
+    proc: subprocess.Popen[str]
+    started: float
+    restarts: int = 0
+
+
+class _Metrics:
+    """The daemon's Prometheus metrics (prometheus-client), served on ``--metrics-port``."""
+
+    def __init__(self, address: str, port: int):
+        from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+        self.captures = Counter("citewatch_captures_total", "Checks finished, by outcome.", ["outcome"])
+        self.changes = Counter("citewatch_changes_total", "Changes recorded, by kind.", ["kind"])
+        self.seconds = Histogram(
+            "citewatch_capture_seconds",
+            "Time from taking a check to its result.",
+            buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120),
+        )
+        self.due = Gauge("citewatch_sources_due", "Sources due for a check now.")
+        self.leases = Gauge("citewatch_leases_held", "Checks claimed by workers and not finished.")
+        self.workers = Gauge("citewatch_workers_alive", "Crawl workers running.")
+        self.restarts = Counter("citewatch_worker_restarts_total", "Workers restarted after they died.")
+        self.server, self.thread = start_http_server(port, addr=address)
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+_CURRENT: Daemon | None = None
+
+
+def run_job(name: str) -> None:
+    """What the job store names (by reference, so that it outlives restarts): the running
+    daemon's periodic job ``name``."""
+    if _CURRENT is not None:
+        _CURRENT.jobs[name]()
+
+
+class Daemon:
+    """``citewatch daemon``: APScheduler jobs, crawl workers, and their supervision.
+
+    The periodic jobs live in an SQLAlchemy job store in the citewatch database
+    (``apscheduler_jobs``): dispatch (hand due sources to workers), outlets
+    (resolve again the outlet citations of articles whose resolution was
+    interrupted), probes (refresh the soft-404 probes of hosts due soon) and
+    maintenance. Each worker is a process of its own; a dead one is restarted,
+    its claims given back at once. One daemon runs per data folder (a lock file)
+    and, on PostgreSQL, per database (an advisory lock).
+    """
+
+    def __init__(
+        self,
+        settings: Any,
+        *,
+        cli_args: list[str],
+        workers: int | None = None,
+        metrics_port: int | None = None,
+    ):
+        from archive.notify import Notifier
+
+        self.settings = settings
+        self.cli_args = cli_args
+        self.count = workers or settings.workers
+        self.metrics_port = metrics_port
+        self.policy = policy_from(settings)
+        self.lease = timedelta(seconds=settings.lease_time)
+        self.node = (
+            f"{socket.gethostname()[:32]}:{hashlib.sha1(str(settings.home_path).encode()).hexdigest()[:8]}"
+        )
+        self.workers: dict[int, _WorkerProcess] = {}
+        self.jobs: dict[str, Callable[[], None]] = {
+            "dispatch": self.dispatch,
+            "outlets": self.resolve_outlets,
+            "probes": self.refresh_probes,
+            "maintenance": self.maintain,
+        }
+        self.notifier = Notifier(
+            settings.notify_webhooks,
+            settings.notify_apprise,
+            settings.notify_kinds,
+            settings.notify_articles,
+            user_agent=settings.effective_user_agent,
+        )
+        self.metrics: _Metrics | None = None
+        self._stop = threading.Event()
+        self._force = False
+        self._lock: IO[str] | None = None
+        self._pg_lock: Any = None
+        self._send_lock = threading.Lock()
+        self._restart_at: dict[int, float] = {}
+        self.log = logging.getLogger("citewatch.daemon")
+
+    # -- start and stop -------------------------------------------------------------------
+    def run(self) -> None:
+        global _CURRENT
+        from archive.db import migrated
+        from archive.reconcile import reconcile
+
+        self._take_lock()
+        self.sessions = migrated(self.settings.effective_database_url)
+        self._take_database()
+        report = reconcile(self.sessions, self.settings.warc_dir)
+        if report.files_recovered:
+            self.log.info("recovered %d WARC files left open by a crash", len(report.files_recovered))
+        with self.sessions() as session:
+            freed = queue.release_dead(session, self.node + "/", set())
+        if freed:
+            self.log.info("gave back %d checks claimed by workers of a daemon that died", freed)
+        if self.metrics_port is not None:
+            self.metrics = _Metrics(self.settings.metrics_address, self.metrics_port)
+            self.log.info("metrics on http://%s:%d/metrics", self.settings.metrics_address, self.metrics_port)
+        _CURRENT = self
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+        for slot in range(self.count):
+            self._start_worker(slot)
+        self.scheduler = self._start_scheduler()
+        self.log.info(
+            "citewatch daemon started: %d workers, dispatch every %gs, log in %s",
+            self.count,
+            self.settings.dispatch_interval,
+            self.settings.home_path / "logs",
+        )
+        try:
+            while not self._stop.wait(1.0):
+                self._supervise()
+        finally:
+            self._shutdown()
+            _CURRENT = None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        if self._stop.is_set():
+            self._force = True  # a second signal: stop now
+            self.log.warning("stopping now: workers are killed, their checks given back")
+            return
+        self.log.warning(
+            "%s: stopping (workers finish what is in flight, %gs at most; again to stop now)",
+            signal.Signals(signum).name,
+            self.settings.stop_timeout,
+        )
+        self._stop.set()
+
+    def _take_lock(self) -> None:
+        """One daemon per data folder. Workers inherit the lock, so a daemon started again
+        after a crash waits for its predecessor's workers to stop."""
+        import fcntl
+
+        self.settings.home_path.mkdir(parents=True, exist_ok=True)
+        path = self.settings.home_path / "daemon.lock"
+        handle = open(path, "a+")  # noqa: SIM115 - held for the daemon's life
+        deadline = time.monotonic() + self.settings.stop_timeout + 10
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "unknown"
+                    handle.close()
+                    raise CitewatchError(
+                        f"another citewatch daemon runs on {self.settings.home_path} (pid {holder})"
+                    ) from None
+                time.sleep(0.5)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock = handle
+
+    def _take_database(self) -> None:
+        """On PostgreSQL, one daemon per database: a session advisory lock, held while it runs."""
+        from sqlalchemy import text
+
+        engine = self.sessions.kw["bind"]
+        if engine.dialect.name != "postgresql":
+            return
+        conn = engine.connect()
+        if not conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": _PG_LOCK_KEY}).scalar():
+            conn.close()
+            raise CitewatchError(
+                "another citewatch daemon uses this database (PostgreSQL advisory lock held)"
+            )
+        conn.commit()
+        self._pg_lock = conn
+
+    def _start_scheduler(self) -> Any:
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        from archive.db import make_engine
+
+        self._job_engine = make_engine(self.settings.effective_database_url)
+        sched = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=self._job_engine)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone=UTC,
+        )
+        sched.start(paused=True)
+        wanted = {
+            "dispatch": self.settings.dispatch_interval,
+            "outlets": self.settings.outlets_interval,
+            "probes": self.settings.probe_interval,
+            "maintenance": self.settings.maintenance_interval,
+        }
+        for name, seconds in wanted.items():
+            existing = sched.get_job(name)
+            if existing is not None and existing.trigger.interval == timedelta(seconds=seconds):
+                continue  # keep its next run: a restart must not put off a daily job for ever
+            sched.add_job(
+                "scheduler:run_job",
+                "interval",
+                args=[name],
+                id=name,
+                seconds=max(seconds, 0.1),
+                next_run_time=datetime.now(UTC) if name == "dispatch" else None,
+                replace_existing=True,
+            )
+        sched.resume()
+        return sched
+
+    def _shutdown(self) -> None:
+        from archive.reconcile import reconcile
+
+        self.log.info("stopping: waiting for the workers")
+        self.scheduler.shutdown(wait=True)
+        for w in self.workers.values():
+            self._close_input(w)
+        deadline = time.monotonic() + self.settings.stop_timeout
+        for w in self.workers.values():
+            while w.proc.poll() is None and time.monotonic() < deadline and not self._force:
+                time.sleep(0.1)
+            if w.proc.poll() is None:
+                self.log.warning("worker %d did not stop in time: killed", w.slot)
+                w.proc.kill()
+                w.proc.wait()
+            with self.sessions() as session:
+                given = queue.release(session, w.name)
+            if given:
+                self.log.info("gave back %d checks worker %d did not finish", given, w.slot)
+        reconcile(self.sessions, self.settings.warc_dir)
+        self.notifier.close(timeout=10)
+        if self.metrics is not None:
+            self.metrics.close()
+        self._job_engine.dispose()
+        if self._pg_lock is not None:
+            self._pg_lock.close()
+        self.sessions.kw["bind"].dispose()
+        if self._lock is not None:
+            self._lock.close()
+        self.log.info("citewatch daemon stopped")
+
+    # -- workers ---------------------------------------------------------------------------
+    def _start_worker(self, slot: int, restarts: int = 0) -> None:
+        name = f"{self.node}/{os.getpid()}.{slot}.{restarts}"
+        read_end, write_end = os.pipe()
+        assert self._lock is not None
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "citewatch",
+                *self.cli_args,
+                "worker",
+                "--name",
+                name,
+                "--events-fd",
+                str(write_end),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            pass_fds=(write_end, self._lock.fileno()),
+            text=True,
+        )
+        os.close(write_end)
+        w = _WorkerProcess(slot, name, proc, time.monotonic(), restarts)
+        self.workers[slot] = w
+        events = os.fdopen(read_end, encoding="utf-8")
+        threading.Thread(
+            target=self._read_events, args=(w, events), name=f"events-{slot}", daemon=True
+        ).start()
+        threading.Thread(target=self._read_stderr, args=(w,), name=f"stderr-{slot}", daemon=True).start()
+        if self.metrics is not None:
+            self.metrics.workers.set(len(self.workers))
+        self.log.info("worker %d started (pid %d)", slot, proc.pid)
+
+    def _supervise(self) -> None:
+        """Restart a worker that died, after giving its claims back (sooner when it had run a while)."""
+        from archive.reconcile import reconcile
+
+        for slot, w in list(self.workers.items()):
+            code = w.proc.poll()
+            if code is None:
+                continue
+            if slot not in self._restart_at:
+                lived = time.monotonic() - w.started
+                wait = 1.0 if lived > 60 else min(60.0, 2.0 ** min(w.restarts, 6))
+                self.log.error(
+                    "worker %d exited (code %s) after %.0fs: restarting in %.0fs", slot, code, lived, wait
+                )
+                with self.sessions() as session:
+                    queue.release(session, w.name)
+                reconcile(self.sessions, self.settings.warc_dir)
+                self._restart_at[slot] = time.monotonic() + wait
+                if self.metrics is not None:
+                    self.metrics.restarts.inc()
+            elif time.monotonic() >= self._restart_at[slot]:
+                del self._restart_at[slot]
+                self._start_worker(slot, w.restarts + 1)
+
+    def _close_input(self, w: _WorkerProcess) -> None:
+        with self._send_lock, contextlib.suppress(OSError):
+            assert w.proc.stdin is not None
+            w.proc.stdin.close()
+
+    def _send(self, w: _WorkerProcess, message: dict[str, Any]) -> bool:
+        with self._send_lock:
+            try:
+                assert w.proc.stdin is not None
+                w.proc.stdin.write(json.dumps(message) + "\n")
+                w.proc.stdin.flush()
+                return True
+            except (OSError, ValueError):  # it died, or is stopping
+                return False
+
+    def _read_stderr(self, w: _WorkerProcess) -> None:
+        assert w.proc.stderr is not None
+        for line in w.proc.stderr:
+            if line.strip():
+                self.log.warning("worker %d: %s", w.slot, line.rstrip())
+
+    def _read_events(self, w: _WorkerProcess, events: IO[str]) -> None:
+        with events:
+            for line in events:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                kind = event.get("event")
+                if kind == "capture":
+                    self._on_capture(w, event)
+                elif kind == "log":
+                    self.log.log(
+                        int(event.get("level", logging.WARNING)),
+                        "worker %d: %s",
+                        w.slot,
+                        event.get("message"),
+                    )
+                elif kind == "released" and event.get("count"):
+                    self.log.info("worker %d gave back %d unfinished checks", w.slot, event["count"])
+
+    def _on_capture(self, w: _WorkerProcess, event: dict[str, Any]) -> None:
+        """One INFO line per capture, with the figures as structured extras; metrics; notifications."""
+        analysis = event.get("analysis") or {}
+        changes = analysis.get("changes") or []
+        kinds = [c["kind"] for c in changes]
+        self.log.info(
+            "%s: %s %s, %s via %s in %.2fs",
+            event["url"],
+            event.get("status") or "-",
+            event["outcome"],
+            ", ".join(f"{k} change" for k in kinds) or "no change",
+            event.get("via"),
+            event.get("seconds") or 0.0,
+            extra={
+                "url": event["url"],
+                "status": event.get("status"),
+                "outcome": event["outcome"],
+                "change": kinds,
+                "change_ids": [c["id"] for c in changes],
+                "state": analysis.get("state"),
+                "seconds": event.get("seconds"),
+                "via": event.get("via"),
+                "source_id": event.get("source_id"),
+                "snapshot_id": event.get("snapshot_id"),
+                "next_check_at": event.get("next_check_at"),
+                "worker": w.slot,
+            },
+        )
+        if self.metrics is not None:
+            self.metrics.captures.labels(event["outcome"]).inc()
+            self.metrics.seconds.observe(event.get("seconds") or 0.0)
+            for k in kinds:
+                self.metrics.changes.labels(k).inc()
+        for change in changes:
+            self.notifier.submit(change, event.get("articles") or [])
+
+    # -- the periodic jobs -----------------------------------------------------------------
+    def dispatch(self) -> None:
+        """Claim due sources for each live worker up to its capacity, most overdue first, each
+        worker taking the hosts that fall to it; send them."""
+        now = utcnow()
+        with self.sessions() as session:
+            held = queue.held(session, now)
+            for slot, w in sorted(self.workers.items()):
+                free = self.settings.worker_capacity - held.get(w.name, 0)
+                if free <= 0 or w.proc.poll() is not None or self._stop.is_set():
+                    continue
+                claimed = queue.claim(session, w.name, now, free, self.lease, share=(slot, self.count))
+                if claimed and not self._send(w, {"check": [[sid, url] for sid, url in claimed]}):
+                    queue.release(session, w.name, [sid for sid, _ in claimed])
+            if self.metrics is not None:
+                self.metrics.due.set(
+                    session.scalar(select(func.count()).where(Source.next_check_at <= now)) or 0
+                )
+                self.metrics.leases.set(sum(queue.held(session, now).values()))
+
+    def refresh_probes(self) -> None:
+        """Have each host due within the hour probed (soft-404 pages) before its checks, when
+        its probe is older than ``probe_max_age``; the workers skip fresh ones."""
+        if not self.settings.probe_soft_404:
+            return
+        soon = utcnow() + timedelta(hours=1)
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Source.host_key, func.min(Source.url))
+                .where(Source.next_check_at <= soon)
+                .group_by(Source.host_key)
+                .limit(10_000)
+            ).all()
+        by_worker: dict[int, list[str]] = {}
+        for key, url in rows:
+            by_worker.setdefault(key % self.count, []).append(url)
+        for slot, urls in by_worker.items():
+            if slot in self.workers:
+                self._send(self.workers[slot], {"probe": urls})
+
+    def resolve_outlets(self) -> None:
+        """Articles whose outlet resolution was interrupted (a stopped ``add``) are added again,
+        one at a time, when they came from a URL; the others need the user to add them again."""
+        from archive.models import Article, Citation
+
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Citation.article_id, Citation.resolution, Article.url)
+                .join(Article, Article.id == Citation.article_id)
+                .where(Citation.kind == "outlet")
+            ).all()
+        urls = sorted({url for _aid, res, url in rows if url and (res or {}).get("status") == "interrupted"})
+        for url in urls[:5]:
+            if self._stop.is_set():
+                return
+            self.log.info("resolving the outlets of %s again", url)
+            done = subprocess.run(
+                [sys.executable, "-m", "citewatch", *self.cli_args, "add", url],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=max(600.0, self.settings.discovery_max_seconds * 4),
+            )
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+                self.log.warning("resolving the outlets of %s failed: %s", url, last)
+
+    def maintain(self) -> None:
+        """Database upkeep: fresh planner statistics, a WAL checkpoint on SQLite, stray leases."""
+        from sqlalchemy import delete, text
+
+        from archive.models import Lease
+        from archive.reconcile import reconcile
+
+        now = utcnow()
+        with self.sessions() as session:
+            stale = session.execute(delete(Lease).where(Lease.lease_until < now - self.lease)).rowcount
+            session.commit()
+        engine = self.sessions.kw["bind"]
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("ANALYZE"))
+            else:
+                conn.execute(text("PRAGMA optimize"))
+                conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+            conn.commit()
+        reconcile(self.sessions, self.settings.warc_dir)
+        self.log.info("maintenance done (%d stray leases dropped)", stale or 0)
+
+
+_PG_LOCK_KEY = 0x63697465  # "cite"

@@ -113,6 +113,17 @@ def sources_of_article(session: Session, article_id: int) -> list[int]:
     return sorted(set(session.scalars(linked)) | set(session.scalars(candidates)))
 
 
+def articles_citing(session: Session, source_id: int) -> list[int]:
+    """Ids of the articles that cite a source: by link, or through an outlet citation's candidate."""
+    linked = select(Citation.article_id).where(Citation.source_id == source_id)
+    candidates = (
+        select(Citation.article_id)
+        .join(Candidate, Candidate.citation_id == Citation.id)
+        .where(Candidate.source_id == source_id)
+    )
+    return sorted(set(session.scalars(linked)) | set(session.scalars(candidates)))
+
+
 def list_changes(
     session: Session,
     *,

@@ -29,6 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from archive.urls import host_key
+
 
 class Base(DeclarativeBase):
     pass
@@ -156,6 +158,10 @@ class Source(Base):
     last_change_at: Mapped[datetime | None] = mapped_column(DateTime)
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
     every_seconds: Mapped[int | None] = mapped_column(Integer)
+    # Which worker of a daemon checks it: a number from its host name (archive/queue.py).
+    host_key: Mapped[int] = mapped_column(
+        Integer, default=lambda ctx: host_key(ctx.get_current_parameters()["url"]), server_default="0"
+    )
 
 
 class Lease(Base):

@@ -12,14 +12,16 @@ SKIP LOCKED``, so concurrent claimers never wait on each other; on SQLite the
 statement holds the database's write lock, which makes it atomic.
 :func:`record_check` stores a check's result and the next check time (the
 policy that computes it lives in ``scheduler.py``) and drops the lease;
-:func:`release` gives unfinished claims back at a graceful stop.
+:func:`release` gives unfinished claims back at a graceful stop, :func:`release_dead`
+those of a dead daemon's workers at the next start, and :func:`renew` keeps a
+slow check's lease alive.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, literal, select, update
+from sqlalchemy import and_, delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -30,17 +32,23 @@ LEASES = Lease.__table__
 
 
 def claim(
-    session: Session, worker: str, now: datetime, limit: int, lease: timedelta
+    session: Session,
+    worker: str,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    share: tuple[int, int] | None = None,
 ) -> list[tuple[int, str]]:
     """Claim up to ``limit`` due sources for ``worker`` until ``now + lease``; returns their
-    (id, url), most overdue first. Commits."""
+    (id, url), most overdue first. ``share`` ``(i, n)``: only the sources whose ``host_key``
+    is ``i`` modulo ``n`` (worker ``i`` of ``n`` checks every source of its hosts). Commits."""
     held = select(LEASES.c.source_id).where(LEASES.c.lease_until > now)
-    due = (
-        select(SOURCES.c.id, literal(worker), literal(now + lease))
-        .where(SOURCES.c.next_check_at <= now, SOURCES.c.id.not_in(held))
-        .order_by(SOURCES.c.next_check_at, SOURCES.c.id)
-        .limit(limit)
+    due = select(SOURCES.c.id, literal(worker), literal(now + lease)).where(
+        SOURCES.c.next_check_at <= now, SOURCES.c.id.not_in(held)
     )
+    if share is not None and share[1] > 1:
+        due = due.where(SOURCES.c.host_key % share[1] == share[0])
+    due = due.order_by(SOURCES.c.next_check_at, SOURCES.c.id).limit(limit)
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         due = due.with_for_update(skip_locked=True, of=SOURCES)
@@ -96,14 +104,46 @@ def record_check(
     return held
 
 
-def release(session: Session, worker: str, source_ids: list[int], now: datetime) -> int:
-    """Give back claims ``worker`` will not finish (a graceful stop): due again at once."""
-    if not source_ids:
-        return 0
-    mine = select(LEASES.c.source_id).where(LEASES.c.source_id.in_(source_ids), LEASES.c.claimed_by == worker)
-    ids = list(session.scalars(mine))
-    if ids:
-        session.execute(delete(LEASES).where(LEASES.c.source_id.in_(ids)))
-        session.execute(update(SOURCES).where(SOURCES.c.id.in_(ids)).values(next_check_at=now))
+def release(session: Session, worker: str, source_ids: list[int] | None = None) -> int:
+    """Give back claims ``worker`` will not finish (a graceful stop, or the worker died): its
+    leases on ``source_ids`` (None: all of them) go, and those sources are due again in their
+    old place in the queue. Returns how many. Commits."""
+    mine = LEASES.c.claimed_by == worker
+    if source_ids is not None:
+        mine = and_(mine, LEASES.c.source_id.in_(source_ids))
+    count = session.execute(delete(LEASES).where(mine)).rowcount
     session.commit()
-    return len(ids)
+    return int(count or 0)
+
+
+def release_dead(session: Session, prefix: str, alive: set[str]) -> int:
+    """Drop the leases of workers named ``prefix...`` that are not in ``alive``: the workers of
+    a daemon that died, whose sources need not wait for the leases to run out. Commits."""
+    dead = and_(
+        LEASES.c.claimed_by.startswith(prefix, autoescape=True), LEASES.c.claimed_by.not_in(alive or {""})
+    )
+    count = session.execute(delete(LEASES).where(dead)).rowcount
+    session.commit()
+    return int(count or 0)
+
+
+def renew(session: Session, worker: str, now: datetime, lease: timedelta) -> int:
+    """Extend every lease ``worker`` holds to ``now + lease`` (its work is still in flight).
+    Returns how many it holds. Commits."""
+    count = session.execute(
+        update(LEASES)
+        .where(LEASES.c.claimed_by == worker, LEASES.c.lease_until > now)
+        .values(lease_until=now + lease)
+    ).rowcount
+    session.commit()
+    return int(count or 0)
+
+
+def held(session: Session, now: datetime) -> dict[str, int]:
+    """Live leases by worker name."""
+    rows = session.execute(
+        select(LEASES.c.claimed_by, func.count())
+        .where(LEASES.c.lease_until > now)
+        .group_by(LEASES.c.claimed_by)
+    )
+    return {name: int(count) for name, count in rows}

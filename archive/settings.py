@@ -85,6 +85,34 @@ def _parse_positive(raw: Any) -> int:
     return value
 
 
+def _parse_list(raw: Any) -> list[str]:
+    """A list from TOML, or words separated by spaces.
+
+    >>> _parse_list("https://a.example/hook  json://b.example")
+    ['https://a.example/hook', 'json://b.example']
+    """
+    items = raw if isinstance(raw, list | tuple) else str(raw).split()
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+_KINDS = ("content", "correction", "metadata", "status", "gone", "back")
+
+
+def _parse_kinds(raw: Any) -> list[str]:
+    kinds = [k.lower() for item in _parse_list(raw) for k in item.split(",") if k]
+    wrong = [k for k in kinds if k not in _KINDS]
+    if wrong:
+        raise ValueError(f"unknown change kind {wrong[0]!r} (one of {', '.join(_KINDS)})")
+    return kinds
+
+
+def _parse_ids(raw: Any) -> list[int]:
+    ids = [part for item in _parse_list(raw) for part in str(item).split(",") if part]
+    if not all(part.isdigit() and int(part) > 0 for part in ids):
+        raise ValueError(f"expected article ids (whole numbers), got {raw!r}")
+    return [int(part) for part in ids]
+
+
 def parse_outlets(raw: Any) -> dict[str, str]:
     """Outlet names -> domains, from a TOML table or ``"Name=domain; Other Name=other.org"``.
 
@@ -267,6 +295,84 @@ SETTINGS: tuple[Setting, ...] = (
         0.1,
         "Share of each interval by which a check may come early or late, so sources drift apart.",
         _parse_share,
+    ),
+    Setting("workers", 1, "Crawl workers the daemon runs (each its own process).", _parse_positive),
+    Setting(
+        "worker_capacity",
+        32,
+        "Checks a daemon worker holds at once (claimed, in flight or queued behind a host's delay).",
+        _parse_positive,
+    ),
+    Setting(
+        "lease_time",
+        600.0,
+        "Seconds a worker's claim on a due source lasts unless renewed; a dead worker's claims "
+        "come back to the queue after this (at once when the daemon restarts it).",
+        _parse_seconds,
+    ),
+    Setting(
+        "dispatch_interval",
+        5.0,
+        "Seconds between two rounds of handing due sources to the daemon's workers.",
+        _parse_seconds,
+    ),
+    Setting(
+        "stop_timeout",
+        60.0,
+        "Seconds a stopping daemon waits for its workers to finish what is in flight before it "
+        "kills them and gives their work back.",
+        _parse_seconds,
+    ),
+    Setting(
+        "outlets_interval",
+        900.0,
+        "Seconds between two looks for articles whose outlet resolution was interrupted.",
+        _parse_seconds,
+    ),
+    Setting(
+        "probe_interval",
+        3600.0,
+        "Seconds between two rounds of refreshing the soft-404 probes of hosts due within the hour.",
+        _parse_seconds,
+    ),
+    Setting(
+        "maintenance_interval",
+        86400.0,
+        "Seconds between two rounds of database upkeep (statistics, WAL checkpoint, stray leases).",
+        _parse_seconds,
+    ),
+    Setting("log_max_size", 10_000_000, "Size at which the daemon's log file is rotated.", parse_size),
+    Setting("log_backups", 5, "Rotated log files kept.", _parse_count),
+    Setting(
+        "metrics_address",
+        "127.0.0.1",
+        "Address the daemon's Prometheus endpoint listens on (with daemon --metrics-port).",
+    ),
+    Setting(
+        "notify_webhooks",
+        [],
+        "URLs the daemon POSTs each change to, as JSON (retried on failure). In citewatch.toml a "
+        "list; in the environment, separated by spaces.",
+        _parse_list,
+    ),
+    Setting(
+        "notify_apprise",
+        [],
+        "Apprise URLs (mailto://, slack://, ntfy://, ...) told of each change. A list, or separated "
+        "by spaces.",
+        _parse_list,
+    ),
+    Setting(
+        "notify_kinds",
+        [],
+        "Only notify changes of these kinds (content, correction, metadata, status, gone, back); empty: all.",
+        _parse_kinds,
+    ),
+    Setting(
+        "notify_articles",
+        [],
+        "Only notify changes to sources these articles (ids) cite; empty: all.",
+        _parse_ids,
     ),
     Setting(
         "outlets",

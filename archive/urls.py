@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+import zlib
 from urllib.parse import urlsplit
 
 from w3lib.url import safe_url_string
@@ -82,3 +83,14 @@ def probe_url(url: str) -> str:
     parts = urlsplit(url)
     token = hashlib.sha256(f"citewatch-probe:{(parts.hostname or '').lower()}".encode()).hexdigest()[:16]
     return f"{parts.scheme}://{parts.netloc}/citewatch-probe-{token}"
+
+
+def host_key(url: str) -> int:
+    """A stable number for the host of ``url``: workers split sources by it, so that one host's
+    checks all go through one worker and its politeness (archive/queue.py).
+
+    >>> host_key("https://Example.org/a") == host_key("http://example.org:8080/b")
+    True
+    """
+    host = (urlsplit(url).hostname or "").lower()
+    return zlib.crc32(host.encode("utf-8", "replace")) & 0x7FFFFFFF

@@ -1,7 +1,8 @@
 """Run a capture crawl in this process: citewatch settings in, seed results out.
 
-Scrapy's reactor cannot restart, so this runs once per process; the CLI calls
-it once, and long-running workers will keep one crawl open instead.
+Scrapy's reactor cannot restart, so this runs once per process: the CLI calls
+it once per command, and a daemon's worker keeps one crawl open for its whole
+life (:func:`run_watch`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from crawler.browser import BrowserGuard, launch_options
 from crawler.netguard import proxy_hosts
 from crawler.recording import attach_recorder, close_recorder, current_recorder
 from crawler.spiders.capture import CaptureSpider, SeedResult
+from crawler.spiders.watch import Feed, WatchSpider
 
 if TYPE_CHECKING:
     from crawler.spiders.citations import AddResult, ArticleInput
@@ -155,9 +157,11 @@ def _crawl(
     browser_possible: bool,
     extra: dict[str, Any] | None,
     archiver: Any = None,
+    after: Callable[[Any], Any] | None = None,
     **kwargs: Any,
 ) -> Any:
-    """Run one crawl of ``spider_cls`` to the end, then settle its captures; returns the spider."""
+    """Run one crawl of ``spider_cls`` to the end, then settle its captures (and call ``after``
+    with the spider while its recorder is still open); returns the spider."""
     from scrapy.crawler import CrawlerProcess
 
     # An archiver left unattached by an error here exits by itself when this process does.
@@ -174,6 +178,8 @@ def _crawl(
         recorder = current_recorder(crawler)
         if recorder is not None:
             crawler.spider.settle(recorder)
+        if after is not None:
+            after(crawler.spider)
     finally:
         close_recorder(crawler)
     return crawler.spider
@@ -244,3 +250,25 @@ def run_add(
     )
     seeds = ([article.url] if article.url else []) + list(spider.seeds)
     return spider.added, _results(spider, seeds)
+
+
+def run_watch(settings: Settings, feed: Feed, *, tick: float = 0.5) -> WatchSpider:
+    """Run a crawl that takes its URLs from ``feed`` until the feed (or a signal) stops it.
+
+    Writes through a recorder in this process: the feed reads what it wrote
+    (analysis, the schedule) as soon as each capture is committed. At the end,
+    the last captures are reported, the unfinished URLs are handed back, and
+    the WARC file is closed. Raises what stopped the crawl, if anything failed.
+    """
+    spider: WatchSpider = _crawl(
+        settings,
+        WatchSpider,
+        settings.auto_browser,
+        None,
+        feed=feed,
+        tick=tick,
+        after=lambda s: (s.report(), feed.unfinished(s.leftover())),
+    )
+    if spider.failure is not None:
+        raise spider.failure
+    return spider

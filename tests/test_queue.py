@@ -10,7 +10,7 @@ from sqlalchemy import insert, select
 
 from archive.db import migrated
 from archive.models import Lease, Source
-from archive.queue import claim, record_check, release
+from archive.queue import claim, held, record_check, release, release_dead, renew
 
 T0 = datetime(2026, 3, 1, 12, 0)
 LEASE = timedelta(minutes=10)
@@ -95,9 +95,50 @@ def test_release_makes_unfinished_claims_due_at_once(database_url: str) -> None:
     sessions, ids = _sources(database_url, [T0 - timedelta(minutes=1)] * 3)
     with sessions() as session:
         claim(session, "w1", T0, 3, LEASE)
-        assert release(session, "w2", ids, T0) == 0  # not w2's to give back
-        assert release(session, "w1", ids[:2], T0 + timedelta(seconds=5)) == 2
+        assert release(session, "w2", ids) == 0  # not w2's to give back
+        assert release(session, "w1", ids[:2]) == 2
         assert {sid for sid, _ in claim(session, "w2", T0 + timedelta(seconds=5), 10, LEASE)} == set(ids[:2])
+        assert release(session, "w1") == 1  # all it still holds
+    sessions.kw["bind"].dispose()
+
+
+def test_dead_workers_leases_go_and_live_ones_stay(database_url: str) -> None:
+    sessions, ids = _sources(database_url, [T0 - timedelta(minutes=1)] * 6)
+    with sessions() as session:
+        claim(session, "host:a/1.0.0", T0, 2, LEASE)
+        claim(session, "host:a/1.1.0", T0, 2, LEASE)
+        claim(session, "host:b/7.0.0", T0, 2, LEASE)
+        assert held(session, T0) == {"host:a/1.0.0": 2, "host:a/1.1.0": 2, "host:b/7.0.0": 2}
+        assert release_dead(session, "host:a/", {"host:a/1.1.0"}) == 2
+        assert held(session, T0) == {"host:a/1.1.0": 2, "host:b/7.0.0": 2}
+        assert len(claim(session, "host:a/2.0.0", T0, 10, LEASE)) == 2  # the dead worker's two
+    sessions.kw["bind"].dispose()
+
+
+def test_renew_keeps_a_slow_check_from_being_taken_over(database_url: str) -> None:
+    sessions, ids = _sources(database_url, [T0 - timedelta(minutes=1)] * 2)
+    with sessions() as session:
+        claim(session, "w1", T0, 2, LEASE)
+        assert renew(session, "w1", T0 + LEASE - timedelta(seconds=1), LEASE) == 2
+        assert claim(session, "w2", T0 + LEASE + timedelta(seconds=1), 10, LEASE) == []
+        # without renewal the leases run out and another worker takes the sources
+        assert len(claim(session, "w2", T0 + 2 * LEASE, 10, LEASE)) == 2
+    sessions.kw["bind"].dispose()
+
+
+def test_shares_split_sources_by_host(database_url: str) -> None:
+    sessions = migrated(database_url)
+    urls = [f"http://host{h}.example/page{p}" for h in range(12) for p in range(3)]
+    with sessions() as session:
+        session.execute(
+            insert(Source),
+            [{"url": u, "surt": u, "created_at": T0, "next_check_at": T0, "paused": False} for u in urls],
+        )
+        session.commit()
+        taken = [claim(session, f"w{i}", T0, 100, LEASE, share=(i, 3)) for i in range(3)]
+    hosts = [{url.split("/")[2] for _, url in mine} for mine in taken]
+    assert sum(len(mine) for mine in taken) == len(urls)  # every due source falls to some worker
+    assert not (hosts[0] & hosts[1]) and not (hosts[1] & hosts[2]) and not (hosts[0] & hosts[2])
     sessions.kw["bind"].dispose()
 
 

@@ -133,10 +133,11 @@ class CaptureSpider(scrapy.Spider):
             url, callback=self.parse_browser, errback=self.on_error, meta=meta, dont_filter=True
         )
 
-    def settle(self, recorder: Any) -> None:
-        """After the crawl: give each result its capture's row id, and fail those whose
-        capture the recorder could not save (or cannot say it saved)."""
-        keyed = [r for r in self.results.values() if r.snapshot_key]
+    def settle(self, recorder: Any, results: Iterable[SeedResult] | None = None) -> None:
+        """After the crawl (or for ``results``, the ones just finished): commit, give each
+        result its capture's row id, and fail those whose capture the recorder could not save
+        (or cannot say it saved)."""
+        keyed = [r for r in (self.results.values() if results is None else results) if r.snapshot_key]
         try:
             ids, failed = recorder.settle([r.snapshot_key for r in keyed])
         except CitewatchError as exc:
@@ -150,7 +151,7 @@ class CaptureSpider(scrapy.Spider):
         if others:
             first = next(iter(failed.values()))
             logger.warning("%d more captures (requisites, failure rows) were not saved: %s", others, first)
-            self.unsaved = others
+            self.unsaved += others
 
     # -- seeds ---------------------------------------------------------------
     async def start(self) -> AsyncIterator[scrapy.Request]:

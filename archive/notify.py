@@ -1,0 +1,140 @@
+"""Notifications of changes: JSON webhooks and Apprise URLs, sent from a thread of their own.
+
+The daemon hands every change its workers record to :meth:`Notifier.submit`.
+Changes pass the filters (``notify_kinds``, ``notify_articles``) or are
+dropped there; the rest wait in a queue that one thread empties, so a slow or
+dead endpoint never holds up a capture. A webhook gets a JSON POST (the
+change as ``citewatch changes --json`` shows it, the ids of the articles that
+cite its source, and the claims it touches), retried with a doubling wait on
+connection errors, 429 and 5xx answers; any other answer ends it with a
+logged line. Apprise URLs (mail, chat and push services) get a title and a
+short text.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+@dataclass
+class Notifier:
+    webhooks: list[str] = field(default_factory=list)
+    apprise_urls: list[str] = field(default_factory=list)
+    kinds: Iterable[str] = ()
+    articles: Iterable[int] = ()
+    retries: int = 3
+    backoff: float = 2.0  # seconds before the first retry; doubles
+    timeout: float = 10.0
+    user_agent: str = "citewatch"
+    sent: int = 0  # notifications delivered (webhook POSTs and Apprise sends)
+    failed: int = 0
+
+    def __post_init__(self) -> None:
+        self.kinds = set(self.kinds)
+        self.articles = set(self.articles)
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._apprise: Any = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.webhooks or self.apprise_urls)
+
+    def wants(self, change: dict[str, Any], articles: list[int]) -> bool:
+        """Whether ``change`` passes the kind and article filters."""
+        if self.kinds and change.get("kind") not in self.kinds:
+            return False
+        return not self.articles or bool(self.articles & set(articles))
+
+    def submit(self, change: dict[str, Any], articles: list[int]) -> bool:
+        """Queue ``change`` for sending when it passes the filters; True when queued."""
+        if not self.enabled or not self.wants(change, articles):
+            return False
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="citewatch-notify", daemon=True)
+            self._thread.start()
+        self._queue.put({"event": "change", "change": change, "articles": articles})
+        return True
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Send what is queued (for at most ``timeout`` seconds), then stop the thread."""
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+            left = self._queue.qsize()
+            if self._thread.is_alive() and left:
+                logger.warning("%d notifications not sent: the daemon stopped first", left)
+
+    # -- the sending thread -----------------------------------------------------------
+    def _run(self) -> None:
+        import httpx
+
+        with httpx.Client(timeout=self.timeout, headers={"User-Agent": self.user_agent}) as client:
+            while True:
+                item = self._queue.get()
+                if item is _STOP:
+                    return
+                for url in self.webhooks:
+                    self._count(self._post(client, url, item))
+                if self.apprise_urls:
+                    self._count(self._tell(item))
+
+    def _count(self, ok: bool) -> None:
+        if ok:
+            self.sent += 1
+        else:
+            self.failed += 1
+
+    def _post(self, client: Any, url: str, item: dict[str, Any]) -> bool:
+        import httpx
+
+        wait = self.backoff
+        for attempt in range(self.retries + 1):
+            try:
+                answer = client.post(url, json=item)
+            except httpx.HTTPError as exc:
+                why = f"{exc.__class__.__name__}: {exc}"
+            else:
+                if answer.status_code < 300:
+                    return True
+                why = f"HTTP {answer.status_code}"
+                if answer.status_code != 429 and answer.status_code < 500:
+                    logger.warning("webhook %s refused change %s: %s", url, item["change"]["id"], why)
+                    return False
+            if attempt < self.retries:
+                time.sleep(wait)
+                wait *= 2
+        logger.warning(
+            "webhook %s failed for change %s after %d tries: %s",
+            url,
+            item["change"]["id"],
+            self.retries + 1,
+            why,
+        )
+        return False
+
+    def _tell(self, item: dict[str, Any]) -> bool:
+        import apprise
+
+        if self._apprise is None:
+            self._apprise = apprise.Apprise()
+            for url in self.apprise_urls:
+                if not self._apprise.add(url):
+                    logger.warning("not an Apprise URL citewatch can use: %s", url)
+        change = item["change"]
+        lines = [change.get("summary") or "", change["url"]]
+        lines += [f"claim: {c.get('label') or c.get('text', '')}" for c in change.get("claims") or []][:5]
+        ok = bool(self._apprise.notify(title=f"citewatch: {change['kind']} change", body="\n".join(lines)))
+        if not ok:
+            logger.warning("Apprise could not deliver change %s", change["id"])
+        return ok

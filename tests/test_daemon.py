@@ -1,0 +1,276 @@
+"""The daemon for real: `citewatch daemon` with its workers, against local pages that change on a
+timetable, on SQLite and on PostgreSQL.
+
+What the pages served is known (the server keeps, per request, which version it sent), so the
+changes the daemon must record follow from it: one per switch between versions, in order,
+of the right kind. Nothing here waits for a schedule by sleeping a fixed time and hoping:
+the daemon runs until the server has seen enough requests.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from archive.warc import payload_digest
+from tests import webserver as ws
+from tests.conftest import VENV_BIN
+
+pytestmark = pytest.mark.slow
+
+PHASE = 3.0  # seconds each version of a page is served
+
+
+def _page(title: str, sentences: list[str]) -> bytes:
+    body = "".join(f"<p>{s}</p>" for s in sentences)
+    return ws.page_html(title, f"<article><h1>{title}</h1>{body}</article>")
+
+
+EDITED = [
+    _page(
+        "Court figures",
+        [
+            f"The court registered {n} criminal cases in the first half of the year, the ministry said.",
+            "Officials described the rise as steady and blamed a backlog of appeals from last year.",
+            "The report was published on the ministry's website together with regional tables.",
+        ],
+    )
+    for n in (253_000, 260_000, 271_500, 280_250)
+]
+STEADY = _page(
+    "Steady report",
+    [
+        "This page says the same thing every time it is read, from the first check to the last.",
+        "Its numbers, 42 ministers and 17 regions, never move, and nor does anything else on it.",
+    ],
+)
+VANISHING = _page(
+    "Vanishing report",
+    [
+        "The agency counted 9,400 inspections at the border crossings during the spring season.",
+        "A spokesperson said the count would be revised once the regional offices reported back.",
+    ],
+)
+
+
+@dataclass
+class Timetable:
+    """Routes whose answers depend on the time since ``start``; every answer is remembered."""
+
+    start: float | None = None  # the first request starts the clock
+    served: dict[str, list[tuple[int, bytes]]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def phase(self) -> int:
+        with self.lock:
+            self.start = self.start or time.monotonic()
+        return int((time.monotonic() - self.start) // PHASE)
+
+    def route(self, path: str, answer: Any) -> ws.Route:
+        def handle(h: ws.Handler) -> None:
+            status, body = answer(self.phase())
+            with self.lock:
+                self.served.setdefault(path, []).append((status, body))
+            h.send_body(status, body)
+
+        return handle
+
+    def count(self, path: str) -> int:
+        with self.lock:
+            return len(self.served.get(path, []))
+
+
+def _edited(phase: int) -> tuple[int, bytes]:
+    return 200, EDITED[min(phase, len(EDITED) - 1)]
+
+
+def _vanishing(phase: int) -> tuple[int, bytes]:
+    return (404, b"<html><body>not found</body></html>") if phase in (1, 2) else (200, VANISHING)
+
+
+class Hooks(http.server.BaseHTTPRequestHandler):
+    """A webhook receiver: the first POST of each change gets a 503, to make the daemon retry."""
+
+    protocol_version = "HTTP/1.1"
+    received: list[dict[str, Any]]
+    refused: set[int]
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        data = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        change_id = data["change"]["id"]
+        first = change_id not in self.server.refused  # type: ignore[attr-defined]
+        self.server.refused.add(change_id)  # type: ignore[attr-defined]
+        if not first:
+            self.server.received.append(data)  # type: ignore[attr-defined]
+        status = 503 if first else 204
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+@pytest.fixture
+def hooks() -> Iterator[Any]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hooks)
+    httpd.received, httpd.refused = [], set()  # type: ignore[attr-defined]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def daemon_env(home: Any, database_url: str, **more: str) -> dict[str, str]:
+    return {
+        **home.env,
+        "CITEWATCH_DATABASE_URL": database_url,
+        "CITEWATCH_DISPATCH_INTERVAL": "0.3",
+        "CITEWATCH_SCHEDULE_JITTER": "0",
+        "CITEWATCH_STOP_TIMEOUT": "30",
+        "CITEWATCH_GONE_EVERY": "1",  # a gone source is checked as often as the rest here
+        **more,
+    }
+
+
+def start_daemon(env: dict[str, str], *args: str, log: Any = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(VENV_BIN / "citewatch"), "daemon", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,  # its workers join its process group
+    )
+
+
+def query(database_url: str, sql: str, **params: Any) -> list[Any]:
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as conn:
+        rows = conn.execute(text(sql), params).all()
+    engine.dispose()
+    return list(rows)
+
+
+def wait_for(condition: Any, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc is None or proc.poll() is None, f"the daemon exited early with {proc.returncode}"
+        assert time.monotonic() < deadline, "timed out waiting for the daemon"
+        time.sleep(0.1)
+
+
+def _switches(served: list[tuple[int, bytes]]) -> list[tuple[tuple[int, bytes], tuple[int, bytes]]]:
+    """Consecutive pairs of different answers, in the order they were served."""
+    return [(a, b) for a, b in zip(served, served[1:], strict=False) if a != b]
+
+
+def test_daemon_records_each_timetabled_change_once_in_order(
+    home: Any, server: ws.TestServer, database_url: str, hooks: Any, tmp_path: Any
+) -> None:
+    table = Timetable()
+    urls = {
+        "edited": server.route("/edited", table.route("/edited", _edited)),
+        "steady": server.route("/steady", table.route("/steady", lambda _p: (200, STEADY))),
+        "vanishing": server.route("/vanishing", table.route("/vanishing", _vanishing)),
+    }
+    env = daemon_env(
+        home,
+        database_url,
+        CITEWATCH_NOTIFY_WEBHOOKS=f"http://127.0.0.1:{hooks.server_address[1]}/hook",
+        CITEWATCH_NOTIFY_KINDS="content,gone",
+    )
+    for url in urls.values():
+        assert home.run("track", url, "--every", "1s", env=env).returncode == 0
+    port = _free_port()
+    log = open(tmp_path / "daemon.log", "wb")  # noqa: SIM115 - closed below
+    proc = start_daemon(env, "--workers", "2", "--metrics-port", str(port), log=log)
+    try:
+        # Until every version has been served and seen again, and the page has come back.
+        wait_for(
+            lambda: table.start and table.phase() >= len(EDITED) and table.count("/edited") >= 8, 90, proc
+        )
+        wait_for(
+            lambda: table.served["/edited"][-1][1] == EDITED[-1] and table.count("/vanishing") >= 8, 60, proc
+        )
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    assert not list(home.warc_dir.glob("*.open")), "a WARC file was left open by a graceful stop"
+
+    changes = query(
+        database_url,
+        "select c.id, c.kind, c.detected_at, s.url, n.payload_digest from changes c"
+        " join sources s on s.id = c.source_id left join snapshots n on n.id = c.new_snapshot_id order by c.id",
+    )
+    by_url: dict[str, list[Any]] = {}
+    for row in changes:
+        by_url.setdefault(row.url, []).append(row)
+
+    # The edited page: one content change per switch of version, in order, each to the version served.
+    switches = _switches(table.served["/edited"])
+    assert len(switches) >= 2  # (a version can go unseen when a check comes late; none did here)
+    edits = by_url.get(urls["edited"], [])
+    assert [c.kind for c in edits] == ["content"] * len(switches)
+    assert [c.payload_digest for c in edits] == [payload_digest(new[1]) for _old, new in switches]
+    assert [c.detected_at for c in edits] == sorted(c.detected_at for c in edits)
+
+    # The page that went away and came back: gone, then back, once each.
+    kinds = {(404, True): "gone", (200, False): "back"}
+    expected = [kinds[(new[0], old[0] == 200)] for old, new in _switches(table.served["/vanishing"])]
+    assert expected[:2] == ["gone", "back"]
+    assert [c.kind for c in by_url.get(urls["vanishing"], [])] == expected
+
+    # The steady page: no change, one archived copy, every later check a revisit.
+    assert urls["steady"] not in by_url
+    records = query(
+        database_url,
+        "select n.record_type from snapshots n join sources s on s.id = n.source_id where s.url = :u",
+        u=urls["steady"],
+    )
+    types = [r.record_type for r in records]
+    assert types.count("response") == 1 and types.count("revisit") == len(types) - 1 >= 3
+    assert len(types) == table.count("/steady")  # every request it answered was recorded
+
+    # Every tracked source is still scheduled, and no claim outlived the stop.
+    assert all(r.next_check_at for r in query(database_url, "select next_check_at from sources"))
+    assert query(database_url, "select * from leases") == []
+
+    # Webhooks: each content and gone change POSTed (after one refusal each), never a back.
+    notified = sorted(d["change"]["id"] for d in hooks.received)
+    assert notified == [c.id for c in changes if c.kind in {"content", "gone"}]
+    assert {d["change"]["url"] for d in hooks.received} <= set(urls.values())
+
+    # One log line per capture, with its figures as structured fields.
+    lines = [json.loads(line) for line in (home.path / "logs" / "citewatch.log").read_text().splitlines()]
+    captures = [entry for entry in lines if "snapshot_id" in entry]
+    assert len([c for c in captures if c["url"] == urls["steady"]]) == len(types)
+    logged_changes = sorted(i for c in captures for i in c["change_ids"])
+    assert logged_changes == [c.id for c in changes]
+
+    # Metrics were served while it ran, counting captures by outcome.
+    assert 'citewatch_captures_total{outcome="ok"}' in metrics
+    assert "citewatch_workers_alive 2.0" in metrics
