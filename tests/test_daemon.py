@@ -10,6 +10,7 @@ the daemon runs until the server has seen enough requests.
 from __future__ import annotations
 
 import http.server
+import itertools
 import json
 import signal
 import socket
@@ -181,7 +182,7 @@ def wait_for(condition: Any, timeout: float, proc: subprocess.Popen[bytes] | Non
 
 def _switches(served: list[tuple[int, bytes]]) -> list[tuple[tuple[int, bytes], tuple[int, bytes]]]:
     """Consecutive pairs of different answers, in the order they were served."""
-    return [(a, b) for a, b in zip(served, served[1:], strict=False) if a != b]
+    return [(a, b) for a, b in itertools.pairwise(served) if a != b]
 
 
 def test_daemon_records_each_timetabled_change_once_in_order(
@@ -224,7 +225,8 @@ def test_daemon_records_each_timetabled_change_once_in_order(
     changes = query(
         database_url,
         "select c.id, c.kind, c.detected_at, s.url, n.payload_digest from changes c"
-        " join sources s on s.id = c.source_id left join snapshots n on n.id = c.new_snapshot_id order by c.id",
+        " join sources s on s.id = c.source_id"
+        " left join snapshots n on n.id = c.new_snapshot_id order by c.id",
     )
     by_url: dict[str, list[Any]] = {}
     for row in changes:

@@ -103,7 +103,7 @@ def test_release_makes_unfinished_claims_due_at_once(database_url: str) -> None:
 
 
 def test_dead_workers_leases_go_and_live_ones_stay(database_url: str) -> None:
-    sessions, ids = _sources(database_url, [T0 - timedelta(minutes=1)] * 6)
+    sessions, _ids = _sources(database_url, [T0 - timedelta(minutes=1)] * 6)
     with sessions() as session:
         claim(session, "host:a/1.0.0", T0, 2, LEASE)
         claim(session, "host:a/1.1.0", T0, 2, LEASE)
@@ -116,7 +116,7 @@ def test_dead_workers_leases_go_and_live_ones_stay(database_url: str) -> None:
 
 
 def test_renew_keeps_a_slow_check_from_being_taken_over(database_url: str) -> None:
-    sessions, ids = _sources(database_url, [T0 - timedelta(minutes=1)] * 2)
+    sessions, _ids = _sources(database_url, [T0 - timedelta(minutes=1)] * 2)
     with sessions() as session:
         claim(session, "w1", T0, 2, LEASE)
         assert renew(session, "w1", T0 + LEASE - timedelta(seconds=1), LEASE) == 2
