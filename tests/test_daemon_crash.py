@@ -78,7 +78,7 @@ def test_killed_again_and_again_the_daemon_loses_nothing(
         for _ in range(KILLS):
             before = len(server.state.seen)
             proc = start_daemon(env, "--workers", str(WORKERS), log=log)
-            wait_for(lambda: len(server.state.seen) > before + 2, 60, proc)  # busy capturing
+            wait_for(lambda b=before: len(server.state.seen) > b + 2, 60, proc)  # busy capturing
             time.sleep(rng.uniform(0, 2.0))
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
