@@ -859,7 +859,9 @@ def daemon(obj: Context, workers: int | None, metrics_port: int | None) -> None:
     settings = obj.settings()
     _database(settings)
     scheduler.log_to_file(settings)
-    scheduler.Daemon(settings, cli_args=obj.cli_args(), workers=workers, metrics_port=metrics_port).run()
+    running = scheduler.Daemon(settings, cli_args=obj.cli_args(), workers=workers, metrics_port=metrics_port)
+    running.run()
+    sys.exit(running.exit_code)
 
 
 @cli.command(hidden=True)

@@ -41,6 +41,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -239,7 +240,9 @@ def track(
     return source
 
 
-_NOT_CHECKED = {"bad-url", "interrupted"}  # outcomes of URLs that were never fetched
+_NOT_CHECKED = frozenset({"bad-url", "interrupted"})  # outcomes of URLs that were never fetched
+_HEARTBEAT = 10.0  # seconds between a worker's signs of life
+_HUNG_AFTER = 120.0  # a worker silent this long is killed and restarted
 
 
 def record_results(
@@ -251,10 +254,12 @@ def record_results(
     tracked_only: bool,
     worker: str | None = None,
     now: datetime | None = None,
+    skip: frozenset[str] = _NOT_CHECKED,
 ) -> dict[str, datetime | None]:
     """Record the checks that capture ``results`` (crawler SeedResults) and their ``analyses``
-    (archive.analysis, by URL) make, and schedule each source's next; returns URL -> next check."""
-    done = [r for r in results if r.outcome not in _NOT_CHECKED]
+    (archive.analysis, by URL) make, and schedule each source's next; returns URL -> next check.
+    Results with an outcome in ``skip`` (by default: URLs never fetched) are no checks."""
+    done = [r for r in results if r.outcome not in skip]
     if not done:
         return {}
     now = now or utcnow()
@@ -320,7 +325,7 @@ class Worker:
         self._closed = threading.Event()
         self._sources: dict[str, int] = {}  # URL -> source id of the checks in hand
         self._probes: list[str] = []
-        self._renewed = time.monotonic()
+        self._renewed = self._alive = time.monotonic()
         threading.Thread(target=self._read, args=(commands,), name="commands", daemon=True).start()
         # Log lines go to the daemon, which writes them to its log; stderr is left for crashes.
         root = logging.getLogger()
@@ -359,9 +364,16 @@ class Worker:
             self._probes.extend(message.get("probe", []))
         if self._sources and time.monotonic() - self._renewed >= self.lease.total_seconds() / 3:
             with self.sessions() as session:
-                queue.renew(session, self.name, utcnow(), self.lease)
+                queue.renew(session, self.name, utcnow(), self.lease, list(self._sources.values()))
             self._renewed = time.monotonic()
+        if time.monotonic() - self._alive >= _HEARTBEAT:
+            self.emit({"event": "alive", "checks": len(self._sources)})
+            self._alive = time.monotonic()
         return urls
+
+    def stop(self, *_args: Any) -> None:
+        """Stop taking work; what is in flight finishes (SIGTERM, or the end of the input)."""
+        self._closed.set()
 
     def probes(self) -> list[str]:
         found, self._probes = self._probes, []
@@ -390,8 +402,17 @@ class Worker:
                 and analyses[r.url].retry_browser
             ]
             final = [r for r in results if r.url not in again]
+            # Every result is a check here, a URL that cannot be fetched too: its lease goes and
+            # its failures back off, rather than the source coming back at once for ever.
             nexts = record_results(
-                session, final, analyses, self.policy, tracked_only=True, worker=self.name, now=now
+                session,
+                final,
+                analyses,
+                self.policy,
+                tracked_only=True,
+                worker=self.name,
+                now=now,
+                skip=frozenset(),
             )
             for r in final:
                 found = analyses.get(r.url)
@@ -426,8 +447,11 @@ def run_worker(settings: Any, name: str, events_fd: int) -> None:
 
     with os.fdopen(events_fd, "w", encoding="utf-8") as events:
         worker = Worker(settings, name, sys.stdin, events)
+        # Ctrl-C reaches the whole process group: the daemon decides when its workers stop.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, worker.stop)
         try:
-            run_watch(settings, worker)
+            run_watch(settings, worker, deadline=settings.lease_time * 0.9)
         finally:
             worker.sessions.kw["bind"].dispose()
 
@@ -514,7 +538,10 @@ def run_job(name: str) -> None:
     """What the job store names (by reference, so that it outlives restarts): the running
     daemon's periodic job ``name``."""
     if _CURRENT is not None:
-        _CURRENT.jobs[name]()
+        try:
+            _CURRENT.jobs[name]()
+        except Exception as exc:  # one line in the log; the job runs again at its next time
+            _CURRENT.log.error("the %s job failed: %s: %s", name, exc.__class__.__name__, exc, exc_info=True)
 
 
 class Daemon:
@@ -569,6 +596,10 @@ class Daemon:
         self._pg_lock: Any = None
         self._send_lock = threading.Lock()
         self._restart_at: dict[int, float] = {}
+        self._heard: dict[int, float] = {}  # slot -> when its worker last said anything
+        self._readers: list[threading.Thread] = []
+        self._dispatched = time.monotonic()  # when dispatch last ran to its end
+        self.exit_code = 0
         self.log = logging.getLogger("citewatch.daemon")
 
     # -- start and stop -------------------------------------------------------------------
@@ -596,6 +627,7 @@ class Daemon:
         for slot in range(self.count):
             self._start_worker(slot)
         self.scheduler = self._start_scheduler()
+        self._dispatched = time.monotonic()
         self.log.info(
             "citewatch daemon started: %d workers, dispatch every %gs, log in %s",
             self.count,
@@ -604,13 +636,26 @@ class Daemon:
         )
         try:
             while not self._stop.wait(1.0):
-                self._supervise()
+                try:
+                    self._supervise()
+                except Exception as exc:  # the database away for a moment, say: try again
+                    self.log.error("supervising the workers failed: %s: %s", exc.__class__.__name__, exc)
+                self._check_dispatch()
         finally:
             self._shutdown()
             _CURRENT = None
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _check_dispatch(self) -> None:
+        """A scheduler that stopped dispatching (its thread died on a database error) stops the
+        daemon, with exit code 1, for its service manager to start it again."""
+        silent = time.monotonic() - self._dispatched
+        if silent > max(60.0, 20 * self.settings.dispatch_interval) and not self._stop.is_set():
+            self.log.error("no dispatch for %.0fs: the scheduler is stuck; stopping", silent)
+            self.exit_code = 1
+            self._stop.set()
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         if self._stop.is_set():
@@ -643,7 +688,8 @@ class Daemon:
                     holder = handle.read().strip() or "unknown"
                     handle.close()
                     raise CitewatchError(
-                        f"another citewatch daemon runs on {self.settings.home_path} (pid {holder})"
+                        f"another citewatch daemon runs on {self.settings.home_path} (pid {holder}, "
+                        "or its workers are still stopping)"
                     ) from None
                 time.sleep(0.5)
         handle.seek(0)
@@ -689,16 +735,18 @@ class Daemon:
         }
         for name, seconds in wanted.items():
             existing = sched.get_job(name)
-            if existing is not None and existing.trigger.interval == timedelta(seconds=seconds):
+            same = existing is not None and existing.trigger.interval == timedelta(seconds=max(seconds, 0.1))
+            if same and name != "dispatch" and existing.next_run_time is not None:
                 continue  # keep its next run: a restart must not put off a daily job for ever
+            first = {"next_run_time": datetime.now(UTC)} if name == "dispatch" else {}
             sched.add_job(
                 "scheduler:run_job",
                 "interval",
                 args=[name],
                 id=name,
                 seconds=max(seconds, 0.1),
-                next_run_time=datetime.now(UTC) if name == "dispatch" else None,
                 replace_existing=True,
+                **first,
             )
         sched.resume()
         return sched
@@ -707,7 +755,7 @@ class Daemon:
         from archive.reconcile import reconcile
 
         self.log.info("stopping: waiting for the workers")
-        self.scheduler.shutdown(wait=True)
+        self.scheduler.shutdown(wait=False)  # a job still running sees _stop and ends
         for w in self.workers.values():
             self._close_input(w)
         deadline = time.monotonic() + self.settings.stop_timeout
@@ -722,6 +770,8 @@ class Daemon:
                 given = queue.release(session, w.name)
             if given:
                 self.log.info("gave back %d checks worker %d did not finish", given, w.slot)
+        for reader in self._readers:  # the workers' last reports, before the notifier closes
+            reader.join(timeout=5)
         reconcile(self.sessions, self.settings.warc_dir)
         self.notifier.close(timeout=10)
         if self.metrics is not None:
@@ -761,12 +811,15 @@ class Daemon:
         w = _WorkerProcess(slot, name, proc, time.monotonic(), restarts)
         self.workers[slot] = w
         events = os.fdopen(read_end, encoding="utf-8")
-        threading.Thread(
-            target=self._read_events, args=(w, events), name=f"events-{slot}", daemon=True
-        ).start()
-        threading.Thread(target=self._read_stderr, args=(w,), name=f"stderr-{slot}", daemon=True).start()
-        if self.metrics is not None:
-            self.metrics.workers.set(len(self.workers))
+        self._heard[slot] = time.monotonic()
+        self._readers = [t for t in self._readers if t.is_alive()]
+        for target, args, kind in (
+            (self._read_events, (w, events), "events"),
+            (self._read_stderr, (w,), "stderr"),
+        ):
+            reader = threading.Thread(target=target, args=args, name=f"{kind}-{slot}", daemon=True)
+            reader.start()
+            self._readers.append(reader)
         self.log.info("worker %d started (pid %d)", slot, proc.pid)
 
     def _supervise(self) -> None:
@@ -775,6 +828,10 @@ class Daemon:
 
         for slot, w in list(self.workers.items()):
             code = w.proc.poll()
+            if code is None and time.monotonic() - self._heard.get(slot, 0) > _HUNG_AFTER:
+                self.log.error("worker %d said nothing for %.0fs: killed", slot, _HUNG_AFTER)
+                w.proc.kill()
+                code = w.proc.wait()
             if code is None:
                 continue
             if slot not in self._restart_at:
@@ -792,6 +849,8 @@ class Daemon:
             elif time.monotonic() >= self._restart_at[slot]:
                 del self._restart_at[slot]
                 self._start_worker(slot, w.restarts + 1)
+        if self.metrics is not None:
+            self.metrics.workers.set(sum(w.proc.poll() is None for w in self.workers.values()))
 
     def _close_input(self, w: _WorkerProcess) -> None:
         with self._send_lock, contextlib.suppress(OSError):
@@ -817,22 +876,22 @@ class Daemon:
     def _read_events(self, w: _WorkerProcess, events: IO[str]) -> None:
         with events:
             for line in events:
+                self._heard[w.slot] = time.monotonic()
                 try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                kind = event.get("event")
-                if kind == "capture":
-                    self._on_capture(w, event)
-                elif kind == "log":
-                    self.log.log(
-                        int(event.get("level", logging.WARNING)),
-                        "worker %d: %s",
-                        w.slot,
-                        event.get("message"),
-                    )
-                elif kind == "released" and event.get("count"):
-                    self.log.info("worker %d gave back %d unfinished checks", w.slot, event["count"])
+                    self._on_event(w, json.loads(line))
+                except Exception as exc:  # a bad line must not stop the reading: the worker would block
+                    self.log.error("worker %d: unreadable event (%s): %.200r", w.slot, exc, line)
+
+    def _on_event(self, w: _WorkerProcess, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "capture":
+            self._on_capture(w, event)
+        elif kind == "log":
+            self.log.log(
+                int(event.get("level", logging.WARNING)), "worker %d: %s", w.slot, event.get("message")
+            )
+        elif kind == "released" and event.get("count"):
+            self.log.info("worker %d gave back %d unfinished checks", w.slot, event["count"])
 
     def _on_capture(self, w: _WorkerProcess, event: dict[str, Any]) -> None:
         """One INFO line per capture, with the figures as structured extras; metrics; notifications."""
@@ -860,6 +919,7 @@ class Daemon:
                 "snapshot_id": event.get("snapshot_id"),
                 "next_check_at": event.get("next_check_at"),
                 "worker": w.slot,
+                "worker_name": w.name,
             },
         )
         if self.metrics is not None:
@@ -889,6 +949,7 @@ class Daemon:
                     session.scalar(select(func.count()).where(Source.next_check_at <= now)) or 0
                 )
                 self.metrics.leases.set(sum(queue.held(session, now).values()))
+        self._dispatched = time.monotonic()
 
     def refresh_probes(self) -> None:
         """Have each host due within the hour probed (soft-404 pages) before its checks, when
@@ -926,15 +987,23 @@ class Daemon:
             if self._stop.is_set():
                 return
             self.log.info("resolving the outlets of %s again", url)
-            done = subprocess.run(
-                [sys.executable, "-m", "citewatch", *self.cli_args, "add", url],
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=max(600.0, self.settings.discovery_max_seconds * 4),
-            )
-            if done.returncode != 0:
-                last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            with tempfile.TemporaryFile("w+") as errors:
+                child = subprocess.Popen(
+                    [sys.executable, "-m", "citewatch", *self.cli_args, "add", url],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=errors,
+                    start_new_session=True,  # Ctrl-C is the daemon's to handle, not the child's
+                )
+                deadline = time.monotonic() + max(600.0, self.settings.discovery_max_seconds * 4)
+                while child.poll() is None and not self._stop.is_set() and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                if child.poll() is None:  # stopping, or stuck: it marks what it left as interrupted
+                    child.terminate()
+                    child.wait()
+                errors.seek(0)
+                last = (errors.read().strip().splitlines() or ["no output"])[-1]
+            if child.returncode != 0:
                 self.log.warning("resolving the outlets of %s failed: %s", url, last)
 
     def maintain(self) -> None:
@@ -954,7 +1023,7 @@ class Daemon:
                 conn.execute(text("ANALYZE"))
             else:
                 conn.execute(text("PRAGMA optimize"))
-                conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+                conn.execute(text("PRAGMA wal_checkpoint(PASSIVE)"))  # never makes writers wait
             conn.commit()
         reconcile(self.sessions, self.settings.warc_dir)
         self.log.info("maintenance done (%d stray leases dropped)", stale or 0)

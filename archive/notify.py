@@ -71,7 +71,7 @@ class Notifier:
         if self._thread is not None:
             self._queue.put(_STOP)
             self._thread.join(timeout)
-            left = self._queue.qsize()
+            left = self._queue.qsize() - 1  # the stop mark is still queued too
             if self._thread.is_alive() and left:
                 logger.warning("%d notifications not sent: the daemon stopped first", left)
 
@@ -85,9 +85,17 @@ class Notifier:
                 if item is _STOP:
                     return
                 for url in self.webhooks:
-                    self._count(self._post(client, url, item))
+                    self._count(self._guarded(self._post, client, url, item))
                 if self.apprise_urls:
-                    self._count(self._tell(item))
+                    self._count(self._guarded(self._tell, item))
+
+    def _guarded(self, send: Any, *args: Any) -> bool:
+        """One sending, whatever it raises: the thread must live on for the next change."""
+        try:
+            return bool(send(*args))
+        except Exception as exc:
+            logger.warning("a notification failed: %s: %s", exc.__class__.__name__, exc)
+            return False
 
     def _count(self, ok: bool) -> None:
         if ok:
@@ -112,7 +120,7 @@ class Notifier:
                     logger.warning("webhook %s refused change %s: %s", url, item["change"]["id"], why)
                     return False
             if attempt < self.retries:
-                time.sleep(wait)
+                time.sleep(_retry_after(answer) if why == "HTTP 429" else wait)
                 wait *= 2
         logger.warning(
             "webhook %s failed for change %s after %d tries: %s",
@@ -138,3 +146,11 @@ class Notifier:
         if not ok:
             logger.warning("Apprise could not deliver change %s", change["id"])
         return ok
+
+
+def _retry_after(answer: Any, longest: float = 60.0) -> float:
+    """Seconds a 429 answer asks to wait (a number of seconds; anything else: 5), capped."""
+    try:
+        return min(max(float(answer.headers.get("Retry-After", "5")), 0.0), longest)
+    except ValueError:
+        return 5.0

@@ -127,14 +127,15 @@ def release_dead(session: Session, prefix: str, alive: set[str]) -> int:
     return int(count or 0)
 
 
-def renew(session: Session, worker: str, now: datetime, lease: timedelta) -> int:
-    """Extend every lease ``worker`` holds to ``now + lease`` (its work is still in flight).
-    Returns how many it holds. Commits."""
-    count = session.execute(
-        update(LEASES)
-        .where(LEASES.c.claimed_by == worker, LEASES.c.lease_until > now)
-        .values(lease_until=now + lease)
-    ).rowcount
+def renew(
+    session: Session, worker: str, now: datetime, lease: timedelta, source_ids: list[int] | None = None
+) -> int:
+    """Extend the leases ``worker`` holds (on ``source_ids``, None: all) to ``now + lease``: its
+    work is still in flight. Returns how many it renewed. Commits."""
+    mine = and_(LEASES.c.claimed_by == worker, LEASES.c.lease_until > now)
+    if source_ids is not None:
+        mine = and_(mine, LEASES.c.source_id.in_(source_ids))
+    count = session.execute(update(LEASES).where(mine).values(lease_until=now + lease)).rowcount
     session.commit()
     return int(count or 0)
 

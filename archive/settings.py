@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from archive.durations import DEFAULT_LADDER, Ladder
 from archive.errors import SettingsError
@@ -96,6 +97,27 @@ def _parse_list(raw: Any) -> list[str]:
 
 
 _KINDS = ("content", "correction", "metadata", "status", "gone", "back")
+
+
+def _parse_urls(raw: Any) -> list[str]:
+    """Webhook URLs: http or https, each with a host.
+
+    >>> _parse_urls("ftp://x")
+    Traceback (most recent call last):
+    ...
+    ValueError: not an http(s) URL: 'ftp://x'
+    """
+    urls = _parse_list(raw)
+    for url in urls:
+        try:
+            parts = urlsplit(url)
+            good = parts.scheme in ("http", "https") and bool(parts.hostname)
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            good = False
+        if not good:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+    return urls
 
 
 def _parse_kinds(raw: Any) -> list[str]:
@@ -312,7 +334,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "dispatch_interval",
-        5.0,
+        2.0,
         "Seconds between two rounds of handing due sources to the daemon's workers.",
         _parse_seconds,
     ),
@@ -353,7 +375,7 @@ SETTINGS: tuple[Setting, ...] = (
         [],
         "URLs the daemon POSTs each change to, as JSON (retried on failure). In citewatch.toml a "
         "list; in the environment, separated by spaces.",
-        _parse_list,
+        _parse_urls,
     ),
     Setting(
         "notify_apprise",

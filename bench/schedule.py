@@ -13,21 +13,37 @@ earlier rounds' work.
 
 It also times the query behind ``citewatch status`` with as many snapshots,
 captured over the last 30 days, as sources. Targets: a claim under 50 ms,
-status under 1 s. (The daemon's memory is added here when the daemon exists.)
+status under 1 s.
 
-Run: ``.venv/bin/python bench/schedule.py [--sources 1000000] [--database URL]``.
+Then it runs ``citewatch daemon --workers 2`` on that database for
+``--daemon-seconds``, checking the due sources against a local site (an HTTP
+proxy on 127.0.0.1 answers for every made-up host), and samples the resident
+memory of the daemon and its workers every second. The peer, measured in the
+same run: plain Scrapy crawling as many of the same URLs through the same
+proxy, sampled the same way. Target: the daemon with its workers under 300 MB.
+
+Run: ``.venv/bin/python bench/schedule.py [--sources 1000000] [--database URL]
+[--daemon-seconds 60]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import http.server
+import os
 import random
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,6 +54,7 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=1_000_000)
     parser.add_argument("--database", help="an empty database (default: SQLite in a temporary folder)")
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--daemon-seconds", type=float, default=60, help="0: skip the daemon's memory")
     args = parser.parse_args()
 
     from sqlalchemy import insert, select, text
@@ -56,7 +73,7 @@ def main() -> None:
         for start in range(0, args.sources, 50_000):
             rows = [
                 {
-                    "url": f"https://h{i % 5000}.example/a/{i}",
+                    "url": f"http://h{i % 5000}.example/a/{i}",
                     "surt": f"example,h{i % 5000})/a/{i}",
                     "created_at": now - timedelta(days=90),
                     "paused": False,
@@ -71,7 +88,7 @@ def main() -> None:
             # As many snapshots, captured over the last 30 days, one in fifty a failure.
             snaps = [
                 {
-                    "url": f"https://h{i % 5000}.example/a/{i}",
+                    "url": f"http://h{i % 5000}.example/a/{i}",
                     "surt": f"example,h{i % 5000})/a/{i}",
                     "source_id": i + 1,
                     "captured_at": now - timedelta(seconds=rng.randint(0, 30 * 86400)),
@@ -132,6 +149,119 @@ def main() -> None:
         f"and {day['failures']:,} failures in the last day): {status_ms:.0f} ms median of 3"
     )
     print(f"  target status < 1 s: {'met' if status_ms < 1000 else 'MISSED'}")
+    if args.daemon_seconds > 0:
+        daemon_memory(url, args.daemon_seconds)
+
+
+class _AnyPage(http.server.BaseHTTPRequestHandler):
+    """An HTTP proxy that answers for every host: a small article page per URL."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = (
+            f"<!doctype html><html><head><title>{self.path}</title></head><body><article><h1>Report</h1>"
+            f"<p>The page at {self.path} says that inspectors counted {len(self.path) * 37} trucks at "
+            "the crossing this week, according to the agency's weekly figures.</p></article></body></html>"
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _tree_rss(proc: psutil.Process) -> tuple[int, int]:
+    """Resident bytes of a process, and of it with all its descendants."""
+    own = proc.memory_info().rss
+    total = own
+    for child in proc.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            total += child.memory_info().rss
+    return own, total
+
+
+def _sample(popen: subprocess.Popen[bytes], seconds: float) -> tuple[int, int]:
+    """Peak (own, with descendants) resident memory of ``popen`` over ``seconds`` or its life."""
+    proc = psutil.Process(popen.pid)
+    peak_own = peak_total = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and popen.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            own, total = _tree_rss(proc)
+            peak_own, peak_total = max(peak_own, own), max(peak_total, total)
+        time.sleep(1.0)
+    return peak_own, peak_total
+
+
+def daemon_memory(database_url: str, seconds: float) -> None:
+    from sqlalchemy import delete, func, select
+
+    from archive.db import migrated
+    from archive.models import Lease, Snapshot, Source
+
+    sessions = migrated(database_url)
+    with sessions() as session:
+        session.execute(delete(Lease))  # the claims timed above
+        session.commit()
+        before = session.scalar(select(func.max(Snapshot.id))) or 0
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _AnyPage)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    proxy = f"http://127.0.0.1:{httpd.server_address[1]}"
+    home = Path(tempfile.mkdtemp(prefix="citewatch-bench-daemon-"))
+    env = {
+        **os.environ,
+        "CITEWATCH_HOME": str(home),
+        "CITEWATCH_DATABASE_URL": database_url,
+        "CITEWATCH_ALLOW_PRIVATE_NETWORKS": "1",
+        "HTTP_PROXY": proxy,
+        "http_proxy": proxy,
+    }
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "citewatch", "daemon", "--workers", "2"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    print(f"  daemon log: {home / 'logs' / 'citewatch.log'}")
+    own, total = _sample(daemon, seconds)
+    daemon.send_signal(signal.SIGTERM)
+    daemon.wait(120)
+    with sessions() as session:
+        urls = list(
+            session.scalars(select(Snapshot.url).where(Snapshot.id > before, Snapshot.source_id.is_not(None)))
+        )
+        if not urls:
+            urls = list(session.scalars(select(Source.url).limit(1000)))
+    sessions.kw["bind"].dispose()
+    captures = len(urls)
+    listing = home / "urls.txt"
+    listing.write_text("\n".join(urls[: max(captures, 1000)]) + "\n")
+    peer = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "plain_scrapy.py"), str(listing), "16", "2"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _peer_own, peer_total = _sample(peer, 600)
+    peer.wait(60)
+    httpd.shutdown()
+    mb = 1024 * 1024
+    print(
+        f"  daemon with 2 workers, {seconds:.0f} s, {captures:,} checks of the 1,000,000: peak resident "
+        f"{total / mb:.0f} MB in all (daemon {own / mb:.0f} MB, the rest its workers)"
+    )
+    print(
+        f"  peer, plain Scrapy crawling {max(captures, 1000):,} of the same URLs: {peer_total / mb:.0f} MB; "
+        f"daemon with workers = {total / peer_total:.1f}x"
+    )
+    print(f"  target daemon < 300 MB: {'met' if total < 300 * mb else 'MISSED'}")
 
 
 if __name__ == "__main__":

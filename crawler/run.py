@@ -158,6 +158,7 @@ def _crawl(
     extra: dict[str, Any] | None,
     archiver: Any = None,
     after: Callable[[Any], Any] | None = None,
+    handle_signals: bool = True,
     **kwargs: Any,
 ) -> Any:
     """Run one crawl of ``spider_cls`` to the end, then settle its captures (and call ``after``
@@ -171,7 +172,7 @@ def _crawl(
     if archiver is not None:
         attach_recorder(crawler, archiver)
     process.crawl(crawler, **kwargs)
-    process.start()
+    process.start(install_signal_handlers=handle_signals)
     try:
         if crawler.spider.start_error is not None:
             raise crawler.spider.start_error
@@ -252,8 +253,9 @@ def run_add(
     return spider.added, _results(spider, seeds)
 
 
-def run_watch(settings: Settings, feed: Feed, *, tick: float = 0.5) -> WatchSpider:
-    """Run a crawl that takes its URLs from ``feed`` until the feed (or a signal) stops it.
+def run_watch(settings: Settings, feed: Feed, *, tick: float = 0.5, deadline: float = 600.0) -> WatchSpider:
+    """Run a crawl that takes its URLs from ``feed`` until the feed stops it (signals are the
+    caller's: a daemon's worker stops when the daemon says so).
 
     Writes through a recorder in this process: the feed reads what it wrote
     (analysis, the schedule) as soon as each capture is committed. At the end,
@@ -267,6 +269,8 @@ def run_watch(settings: Settings, feed: Feed, *, tick: float = 0.5) -> WatchSpid
         None,
         feed=feed,
         tick=tick,
+        deadline=deadline,
+        handle_signals=False,
         after=lambda s: (s.report(), feed.unfinished(s.leftover())),
     )
     if spider.failure is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.server
 import itertools
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -276,3 +277,109 @@ def test_daemon_records_each_timetabled_change_once_in_order(
     # Metrics were served while it ran, counting captures by outcome.
     assert 'citewatch_captures_total{outcome="ok"}' in metrics
     assert "citewatch_workers_alive 2.0" in metrics
+
+
+def _worker_pids(proc: subprocess.Popen[bytes]) -> list[int]:
+    import psutil
+
+    return [
+        p.pid
+        for p in psutil.Process(proc.pid).children()
+        if "worker" in p.cmdline() and "--events-fd" in p.cmdline()
+    ]
+
+
+def _captures_logged(home: Any) -> list[dict[str, Any]]:
+    path = home.path / "logs" / "citewatch.log"
+    if not path.exists():
+        return []
+    return [e for e in map(json.loads, path.read_text().splitlines()) if "snapshot_id" in e]
+
+
+def test_a_dead_worker_is_restarted_and_its_checks_go_on_at_once(
+    home: Any, server: ws.TestServer, database_url: str, tmp_path: Any
+) -> None:
+    url = server.route("/page", ws.static(STEADY))
+    env = daemon_env(home, database_url, CITEWATCH_LEASE_TIME="600")
+    assert home.run("track", url, "--every", "1s", env=env).returncode == 0
+    with open(tmp_path / "daemon.log", "wb") as log:
+        proc = start_daemon(env, log=log)
+        try:
+            wait_for(lambda: len(_captures_logged(home)) >= 2, 60, proc)
+            (first,) = _worker_pids(proc)
+            os.kill(first, signal.SIGKILL)
+            killed_at = len(_captures_logged(home))
+            # A new worker takes over; the source's check goes on (its lease, ten minutes long,
+            # was given back when the worker died).
+            wait_for(lambda: len(_captures_logged(home)) >= killed_at + 2, 60, proc)
+            (second,) = _worker_pids(proc)
+            jobs = query(database_url, "select id, next_run_time from apscheduler_jobs order by id")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    assert second != first
+    names = [e["worker_name"] for e in _captures_logged(home)]
+    assert names[0].endswith(".0.0") and names[-1].endswith(".0.1")  # slot 0, then its restart
+    text_log = (tmp_path / "daemon.log").read_text()
+    assert "worker 0 exited (code -9)" in text_log
+    # The daemon's periodic jobs are all in the job store, each with a next run.
+    assert [j.id for j in jobs] == ["dispatch", "maintenance", "outlets", "probes"]
+    assert all(j.next_run_time for j in jobs)
+
+
+def test_a_stop_is_bounded_and_gives_unfinished_checks_back(
+    home: Any, server: ws.TestServer, database_url: str, tmp_path: Any
+) -> None:
+    url = server.route("/slow", ws.slow(30, STEADY))
+    env = daemon_env(home, database_url, CITEWATCH_STOP_TIMEOUT="3", CITEWATCH_TIMEOUT="60")
+    assert home.run("track", url, "--every", "1s", env=env).returncode == 0
+    with open(tmp_path / "daemon.log", "wb") as log:
+        proc = start_daemon(env, log=log)
+        try:
+            wait_for(lambda: server.requests_for("/slow"), 60, proc)
+            assert query(database_url, "select claimed_by from leases")  # held while in flight
+            stopped = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0
+            took = time.monotonic() - stopped
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    assert took < 3 + 10, f"the stop took {took:.1f}s"
+    assert "did not stop in time: killed" in (tmp_path / "daemon.log").read_text()
+    assert query(database_url, "select * from leases") == []
+    (source,) = query(database_url, "select next_check_at, last_checked_at from sources")
+    assert source.next_check_at is not None and source.last_checked_at is None  # due again, unchecked
+    assert not list(home.warc_dir.glob("*.open"))
+
+
+def test_one_daemon_per_data_folder_and_per_database(home: Any, database_url: str, tmp_path: Any) -> None:
+    env = daemon_env(home, database_url, CITEWATCH_STOP_TIMEOUT="1")
+    first = start_daemon(env)
+    try:
+        log = home.path / "logs" / "citewatch.log"
+        wait_for(lambda: log.exists() and "citewatch daemon started" in log.read_text(), 60, first)
+        again = subprocess.run(
+            [str(VENV_BIN / "citewatch"), "daemon"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert again.returncode == 1
+        assert again.stderr.strip() == (
+            f"citewatch: error: another citewatch daemon runs on {home.path} (pid {first.pid}, "
+            "or its workers are still stopping)"
+        )
+        if database_url.startswith("postgresql"):
+            elsewhere = {**env, "CITEWATCH_HOME": str(tmp_path / "other")}
+            other = subprocess.run(
+                [str(VENV_BIN / "citewatch"), "daemon"],
+                env=elsewhere,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert other.returncode == 1
+            assert "another citewatch daemon uses this database" in other.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(60) == 0

@@ -72,7 +72,9 @@ def test_killed_again_and_again_the_daemon_loses_nothing(
         CITEWATCH_WORKER_CAPACITY=str(CAPACITY),
         CITEWATCH_WARC_MAX_SIZE="60KB",  # files rotate mid-run, so kills also land around a rename
     )
-    rng = random.Random()
+    seed = random.randrange(2**32)
+    print(f"kill times drawn with seed {seed}")  # shown when the test fails, to replay it
+    rng = random.Random(seed)
     log = open(tmp_path / "daemon.log", "ab")  # noqa: SIM115 - closed below
     try:
         for _ in range(KILLS):

@@ -74,3 +74,27 @@ def test_every_setting_is_documented() -> None:
     assert documented == {s.name for s in SETTINGS}
     for s in SETTINGS:
         assert s.env_var in doc, s.env_var
+
+
+def test_notification_settings_are_checked_when_loaded(tmp_path: Path) -> None:
+    from archive import changes, settings
+
+    assert settings._KINDS == changes.KINDS  # the settings module keeps its own copy (import time)
+    env = {
+        "CITEWATCH_HOME": str(tmp_path),
+        "CITEWATCH_NOTIFY_WEBHOOKS": "https://hooks.example/a http://127.0.0.1:8080/b",
+        "CITEWATCH_NOTIFY_KINDS": "content,gone",
+        "CITEWATCH_NOTIFY_ARTICLES": "3 4",
+    }
+    loaded = load_settings(env=env)
+    assert loaded.notify_webhooks == ["https://hooks.example/a", "http://127.0.0.1:8080/b"]
+    assert (loaded.notify_kinds, loaded.notify_articles) == (["content", "gone"], [3, 4])
+    for name, bad, why in [
+        ("NOTIFY_WEBHOOKS", "ftp://x.example/", "not an http(s) URL"),
+        ("NOTIFY_WEBHOOKS", "http://[::1", "not an http(s) URL"),
+        ("NOTIFY_KINDS", "content,edits", "unknown change kind 'edits'"),
+        ("NOTIFY_ARTICLES", "3,x", "expected article ids"),
+        ("WORKERS", "0", "expected 1 or more"),
+    ]:
+        with pytest.raises(SettingsError, match=re.escape(why)):
+            load_settings(env={**env, f"CITEWATCH_{name}": bad})

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import scrapy
 from scrapy import signals
+from scrapy.downloadermiddlewares.cookies import CookiesMiddleware
 from scrapy.exceptions import DontCloseSpider
 from twisted.internet import task
 
@@ -52,30 +53,53 @@ class Feed(Protocol):
 class WatchSpider(CaptureSpider):
     name = "watch"
 
-    def __init__(self, feed: Feed, tick: float = 0.5, **kwargs: Any):
+    def __init__(self, feed: Feed, tick: float = 0.5, deadline: float = 600.0, **kwargs: Any):
         super().__init__([], **kwargs)
         self.feed = feed
         self.tick = tick
-        self.in_flight: set[str] = set()
+        self.deadline = deadline  # seconds a check may take before it is given up
+        self.in_flight: dict[str, float] = {}  # URL -> when it was taken
         self.failure: BaseException | None = None
         self._ticker: task.LoopingCall | None = None
         self._closing = False
         self._closer: asyncio.Future[None] | None = None
+        # Each check gets a cookie jar of its own, dropped when it ends: a site's cookies do not
+        # pile up for the worker's whole life, nor change what a later check is shown.
+        self._jars: dict[str, int] = {}
+        self._next_jar = 0
+        self._cookies: Any = None
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         self.crawler.signals.connect(self._flush_when_idle, signal=signals.spider_idle)
         self.crawler.signals.connect(self._keep_open, signal=signals.spider_idle)
-        self.crawler.signals.connect(self._stop_ticking, signal=signals.spider_closed)
+        self.crawler.signals.connect(self._on_closed, signal=signals.spider_closed)
+        self.crawler.signals.connect(self._on_spider_error, signal=signals.spider_error)
+        self.crawler.signals.connect(self._on_dropped, signal=signals.request_dropped)
+        self._cookies = next(
+            (
+                m
+                for m in self.crawler.engine.downloader.middleware.middlewares
+                if isinstance(m, CookiesMiddleware)
+            ),
+            None,
+        )
         self._ticker = task.LoopingCall(self._tick)
         self._ticker.start(self.tick, now=True).addErrback(self._tick_failed)
         return
         yield  # an async generator with nothing to start with
 
+    def _meta(self, seed: str, source_id: int | None, **extra: Any) -> dict[str, Any]:
+        meta = super()._meta(seed, source_id, **extra)
+        if seed in self._jars:
+            meta["cookiejar"] = self._jars[seed]
+        return meta
+
     def _keep_open(self) -> None:
         if not self._closing:
             raise DontCloseSpider
 
-    def _stop_ticking(self) -> None:
+    def _on_closed(self) -> None:
+        self._closing = True
         if self._ticker is not None and self._ticker.running:
             self._ticker.stop()
 
@@ -90,8 +114,25 @@ class WatchSpider(CaptureSpider):
             self._closing = True
             self._closer = asyncio.ensure_future(self.crawler.engine.close_spider_async(reason=reason))
 
+    # -- checks that end without a result of their own -------------------------------------
+    def _end_check(self, request: Any, outcome: str, message: str) -> None:
+        seed = request.meta.get("seed")
+        if seed in self.in_flight and not request.meta.get("requisite") and seed not in self.results:
+            logger.warning("%s: %s", seed, message)
+            self._finish(SeedResult(seed, outcome, message, final_url=request.url))
+
+    def _on_spider_error(self, failure: Any, response: Any, spider: Any) -> None:
+        self._end_check(response.request, "error", f"the capture failed: {failure.getErrorMessage()}")
+
+    def _on_dropped(self, request: Any, spider: Any) -> None:
+        self._end_check(request, "error", "the crawl dropped the request")
+
     # -- one tick: report what finished, take new work -----------------------------------
     def _tick(self) -> None:
+        # Nothing this process wrote stays uncommitted while the feed writes: on SQLite its
+        # writes would wait for this very thread.
+        self.recorder.commit()
+        self._give_up_late()
         self.report()
         if self._closing:
             return
@@ -105,13 +146,26 @@ class WatchSpider(CaptureSpider):
             self._queue_probes(probes)
         new = [url for url in self.feed.take() if url not in self.in_flight]
         if new:
-            self.in_flight.update(new)
+            now = time.monotonic()
+            for url in new:
+                self.in_flight[url] = now
+                self._jars[url] = self._next_jar
+                self._next_jar += 1
             for request in self._seed_requests(new):
                 self.crawler.engine.crawl(request)
+
+    def _give_up_late(self) -> None:
+        """A check still running after ``deadline`` seconds ends as an error (its request may
+        be stuck behind a host's delay, or lost): its source must not wait for ever."""
+        late = time.monotonic() - self.deadline
+        for url, taken in list(self.in_flight.items()):
+            if taken < late and url not in self.results:
+                self._finish(SeedResult(url, "error", f"the check took more than {self.deadline:.0f}s"))
 
     def report(self) -> None:
         """Hand the captures finished since the last call to the feed, with their row ids."""
         finished = [self.results.pop(url) for url in list(self.results)]
+        finished = [r for r in finished if r.url in self.in_flight]  # a check given up finished late
         if not finished:
             return
         for result in finished:
@@ -124,7 +178,10 @@ class WatchSpider(CaptureSpider):
                 source_id = self.recorder.source_ids([result.url])[result.url]
                 self.crawler.engine.crawl(self._browser_request(result.url, result.url, source_id))
             else:
-                self.in_flight.discard(result.url)
+                del self.in_flight[result.url]
+                jar = self._jars.pop(result.url, None)
+                if self._cookies is not None:
+                    self._cookies.jars.pop(jar, None)
 
     def closed(self, reason: str) -> None:
         self._closing = True
@@ -132,4 +189,4 @@ class WatchSpider(CaptureSpider):
 
     def leftover(self) -> list[str]:
         """URLs taken but never finished (the crawl stopped first)."""
-        return sorted(self.in_flight - set(self.results))
+        return sorted(set(self.in_flight) - set(self.results))
