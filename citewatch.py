@@ -117,6 +117,9 @@ def cli(
     logging.basicConfig(level=level, handlers=[handler], force=True)
     for noisy in ("scrapy", "twisted", "asyncio", "filelock", "alembic"):
         logging.getLogger(noisy).setLevel(max(level, logging.INFO if verbose > 1 else logging.WARNING))
+    # trafilatura warns "discarding data" for every page with too little text (a 404 page, say):
+    # the analysis records that itself.
+    logging.getLogger("trafilatura").setLevel(logging.DEBUG if verbose > 1 else logging.ERROR)
     ctx.obj = Context({"home": home, "database_url": database_url}, config, debug)
 
 

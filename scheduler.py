@@ -32,6 +32,8 @@ tracking. The daemon (APScheduler jobs, crawl workers) is built on these.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import hashlib
 import json
 import logging
@@ -293,6 +295,23 @@ def record_results(
 # above, and what it gave back when it stopped.
 
 
+def _give_memory_back() -> None:
+    """Return the C heap's free pages to the system (glibc): parsing pages frees large blocks
+    that malloc would otherwise keep, and a worker runs for months."""
+    global _LIBC
+    if _LIBC is None:
+        try:
+            _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            _LIBC.malloc_trim  # noqa: B018 - raises AttributeError without it
+        except (OSError, AttributeError):
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)
+
+
+_LIBC: Any = None
+
+
 class _EventLog(logging.Handler):
     def __init__(self, emit: Any):
         super().__init__(logging.WARNING)
@@ -369,6 +388,7 @@ class Worker:
         if time.monotonic() - self._alive >= _HEARTBEAT:
             self.emit({"event": "alive", "checks": len(self._sources)})
             self._alive = time.monotonic()
+            _give_memory_back()
         return urls
 
     def stop(self, *_args: Any) -> None:

@@ -82,8 +82,10 @@ class CaptureRecorder:
         make_id: IdFactory = uuid.uuid4,
         commit_every: int = 200,
         commit_interval: float = 1.0,
+        remember: int = _KNOWN_LIMIT,
     ):
         self.now = now
+        self.remember = remember  # SURTs and record ids kept in memory (a long crawl: fewer)
         self._sessions = sessions
         self.session = sessions()
         self.store = WarcStore(
@@ -167,7 +169,7 @@ class CaptureRecorder:
             for start in range(0, len(loaded), 500):
                 chunk = loaded[start : start + 500]
                 fresh |= {by_surt[s] for s in index.fresh_surts(self.session, chunk, fresh_since)}
-        while len(self._known) > _KNOWN_LIMIT:
+        while len(self._known) > self.remember:
             self._known.popitem(last=False)
         return fresh
 
@@ -199,7 +201,7 @@ class CaptureRecorder:
     def _remember_id(self, ref: SnapshotRef) -> None:
         if ref.record_id and ref.id is not None:
             self._ids[ref.record_id] = ref.id
-            if len(self._ids) > _KNOWN_LIMIT:
+            if len(self._ids) > self.remember:
                 self._ids.popitem(last=False)
 
     def settle(self, keys: list[str]) -> tuple[dict[str, int], dict[str, str]]:

@@ -28,7 +28,6 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import justext
-from rank_bm25 import BM25Okapi
 
 from archive.claims import ClaimDraft, normalise_number, number_forms
 
@@ -288,6 +287,8 @@ def naive_utc(when: datetime) -> datetime:
 
 
 def _bm25(query: list[str], docs: list[list[str]]) -> list[float]:
+    from rank_bm25 import BM25Okapi  # and numpy with it: imported where ranking runs, only
+
     if not docs or not query or not any(docs):
         return [0.0] * len(docs)
     scores = BM25Okapi([d or ["-"] for d in docs]).get_scores(query)
@@ -305,6 +306,7 @@ def _entry_parts(entry: Entry) -> dict[str, Document]:
 
 def shortlist(entries: Sequence[Entry], claims: Sequence[ClaimDraft]) -> list[Scored]:
     """Rank what discovery knows of each page, best first."""
+
     terms = claim_terms(claims)
     texts = [f"{e.title} {e.summary} {url_words(e.url)}" for e in entries]
     similarity = _bm25(query_words(claims), [words(t) for t in texts])

@@ -45,6 +45,7 @@ def recorder_for(crawler: Any) -> Recorder:
             connect(settings["ARCHIVE_DATABASE_URL"]),
             prefix=settings.get("ARCHIVE_WARC_PREFIX", "citewatch"),
             max_size=settings.getint("ARCHIVE_WARC_MAX_SIZE"),
+            remember=settings.getint("ARCHIVE_REMEMBER", 100_000),
         )
         setattr(crawler, _ATTR, recorder)
         ticker = task.LoopingCall(recorder.maybe_commit)

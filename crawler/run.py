@@ -266,7 +266,9 @@ def run_watch(settings: Settings, feed: Feed, *, tick: float = 0.5, deadline: fl
         settings,
         WatchSpider,
         settings.auto_browser,
-        None,
+        # A crawl that lives for months keeps less in memory: each check's prefetch brings
+        # back what it needs.
+        {"ARCHIVE_REMEMBER": 5_000},
         feed=feed,
         tick=tick,
         deadline=deadline,
