@@ -726,19 +726,24 @@ def citations(obj: Context, article: str | None, as_json: bool, top: int) -> Non
 
 
 @cli.command()
-@click.argument("url")
+@click.argument("url", required=False)
+@click.option("--article", help="Every source this article (id or URL) cites, instead of one URL.")
 @click.option("--every", help="Check it this often (30m, 6h, 1d, 1w) instead of by the ladder.")
 @click.option("--pause/--resume", "paused", default=None, help="Stop checking it, or start again.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 @command
-def track(obj: Context, url: str, every: str | None, paused: bool | None, as_json: bool) -> None:
-    """Track one source URL: the daemon checks it on its schedule (due at once when new)."""
+def track(
+    obj: Context, url: str | None, article: str | None, every: str | None, paused: bool | None, as_json: bool
+) -> None:
+    """Track one source URL, or every source an article cites: the daemon checks each on its
+    schedule (due at once when new)."""
     import scheduler
     from archive.urls import check_url
     from archive.warc import utcnow
 
-    checked = check_url(url)
+    if (url is None) == (article is None):
+        raise UsageError("name one source URL, or an article with --article")
     try:
         interval = scheduler.parse_duration(every) if every is not None else None
     except ValueError as exc:
@@ -746,23 +751,42 @@ def track(obj: Context, url: str, every: str | None, paused: bool | None, as_jso
     settings = obj.settings()
     sessions = _database(settings)
     with sessions() as session:
-        source = scheduler.track(session, checked, utcnow(), every=interval, paused=paused)
-        data = {
-            "source_id": source.id,
-            "url": source.url,
-            "paused": source.paused,
-            "every_seconds": source.every_seconds,
-            "next_check_at": source.next_check_at.isoformat() + "Z" if source.next_check_at else None,
-            "last_checked_at": source.last_checked_at.isoformat() + "Z" if source.last_checked_at else None,
-        }
+        if url is not None:
+            urls = [check_url(url)]
+        else:
+            from archive import articles
+            from archive.changelog import sources_of_article
+            from archive.models import Source
+
+            found = articles.find_article(session, article or "")
+            if found is None:
+                raise UsageError(f"no article {article!r}: see `citewatch citations` for the list")
+            ids = sources_of_article(session, found.id)
+            urls = [session.get(Source, sid).url for sid in ids]  # type: ignore[union-attr]
+        now = utcnow()
+        data = [_tracked(scheduler.track(session, u, now, every=interval, paused=paused)) for u in urls]
     if as_json:
-        _print_json(data)
+        _print_json(data[0] if url is not None else data)
         return
-    when = "paused" if data["paused"] else f"next check {data['next_check_at']}"
-    how = f"every {every}" if every else ("its own interval" if data["every_seconds"] else "by the ladder")
-    out.print(
-        f"tracking {data['url']} (source {data['source_id']}): {when}, {how}", markup=False, highlight=False
-    )
+    if not data:
+        out.print(f"article {article} cites no sources to track", markup=False, highlight=False)
+    for d in data:
+        when = "paused" if d["paused"] else f"next check {d['next_check_at']}"
+        how = f"every {every}" if every else ("its own interval" if d["every_seconds"] else "by the ladder")
+        out.print(
+            f"tracking {d['url']} (source {d['source_id']}): {when}, {how}", markup=False, highlight=False
+        )
+
+
+def _tracked(source: Any) -> dict[str, Any]:
+    return {
+        "source_id": source.id,
+        "url": source.url,
+        "paused": source.paused,
+        "every_seconds": source.every_seconds,
+        "next_check_at": source.next_check_at.isoformat() + "Z" if source.next_check_at else None,
+        "last_checked_at": source.last_checked_at.isoformat() + "Z" if source.last_checked_at else None,
+    }
 
 
 @cli.command()

@@ -20,6 +20,7 @@ slow check's lease alive.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -43,33 +44,77 @@ def claim(
     (id, url), most overdue first. ``share`` ``(i, n)``: only the sources whose ``host_key``
     is ``i`` modulo ``n`` (worker ``i`` of ``n`` checks every source of its hosts). Commits."""
     held = select(LEASES.c.source_id).where(LEASES.c.lease_until > now)
-    due = select(SOURCES.c.id, literal(worker), literal(now + lease)).where(
-        SOURCES.c.next_check_at <= now, SOURCES.c.id.not_in(held)
-    )
+    wanted = [SOURCES.c.next_check_at <= now, SOURCES.c.id.not_in(held)]
     if share is not None and share[1] > 1:
-        due = due.where(SOURCES.c.host_key % share[1] == share[0])
-    due = due.order_by(SOURCES.c.next_check_at, SOURCES.c.id).limit(limit)
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        due = due.with_for_update(skip_locked=True, of=SOURCES)
-    insert = (postgresql if dialect == "postgresql" else sqlite).insert(LEASES)
-    stmt = (
-        insert.from_select(["source_id", "claimed_by", "lease_until"], due)
-        .on_conflict_do_update(
-            index_elements=[LEASES.c.source_id],
-            set_={"claimed_by": insert.excluded.claimed_by, "lease_until": insert.excluded.lease_until},
-            where=LEASES.c.lease_until <= now,  # take over a lease that ran out, never a live one
-        )
-        .returning(LEASES.c.source_id)
-    )
-    ids = [row.source_id for row in session.execute(stmt)]
-    rows = session.execute(
-        select(SOURCES.c.id, SOURCES.c.url)
-        .where(SOURCES.c.id.in_(ids))
-        .order_by(SOURCES.c.next_check_at, SOURCES.c.id)
-    ).all()
+        wanted.append(SOURCES.c.host_key % share[1] == share[0])
+    order = (SOURCES.c.next_check_at, SOURCES.c.id)
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(_claim_postgresql(worker, now, limit, lease, wanted, order)).all()
+    else:
+        rows = _claim_sqlite(session, worker, now, limit, lease, wanted, order)
     session.commit()
     return [(r.id, r.url) for r in rows]
+
+
+def _take_over(insert: Any, now: datetime) -> Any:
+    """The insert of leases, taking over a lease that ran out, never a live one."""
+    return insert.on_conflict_do_update(
+        index_elements=[LEASES.c.source_id],
+        set_={"claimed_by": insert.excluded.claimed_by, "lease_until": insert.excluded.lease_until},
+        where=LEASES.c.lease_until <= now,
+    ).returning(LEASES.c.source_id)
+
+
+def _claim_postgresql(
+    worker: str, now: datetime, limit: int, lease: timedelta, wanted: list[Any], order: tuple[Any, ...]
+) -> Any:
+    """One statement: the due rows (locked, skipping rows another claimer has locked), the
+    leases inserted for them, and their URLs, without reading the sources twice."""
+    due = (
+        select(SOURCES.c.id, SOURCES.c.url, SOURCES.c.next_check_at)
+        .where(*wanted)
+        .order_by(*order)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=SOURCES)
+        .cte("due")
+    )
+    insert = postgresql.insert(LEASES)
+    claimed = _take_over(
+        insert.from_select(
+            ["source_id", "claimed_by", "lease_until"],
+            select(due.c.id, literal(worker), literal(now + lease)),
+        ),
+        now,
+    ).cte("claimed")
+    return (
+        select(due.c.id, due.c.url)
+        .join(claimed, claimed.c.source_id == due.c.id)
+        .order_by(due.c.next_check_at, due.c.id)
+    )
+
+
+def _claim_sqlite(
+    session: Session,
+    worker: str,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    wanted: list[Any],
+    order: tuple[Any, ...],
+) -> list[Any]:
+    """SQLite has no INSERT inside WITH: insert the leases (the statement holds the database's
+    write lock, which makes it atomic), then read the claimed sources' URLs."""
+    due = (
+        select(SOURCES.c.id, literal(worker), literal(now + lease))
+        .where(*wanted)
+        .order_by(*order)
+        .limit(limit)
+    )
+    stmt = _take_over(sqlite.insert(LEASES).from_select(["source_id", "claimed_by", "lease_until"], due), now)
+    ids = [row.source_id for row in session.execute(stmt)]
+    return list(
+        session.execute(select(SOURCES.c.id, SOURCES.c.url).where(SOURCES.c.id.in_(ids)).order_by(*order))
+    )
 
 
 def record_check(

@@ -21,6 +21,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -383,3 +384,75 @@ def test_one_daemon_per_data_folder_and_per_database(home: Any, database_url: st
     finally:
         first.send_signal(signal.SIGTERM)
         assert first.wait(60) == 0
+
+
+def test_the_periodic_jobs_run(home: Any, server: ws.TestServer, database_url: str, tmp_path: Any) -> None:
+    """Outlets (an interrupted resolution is done again), probes and maintenance."""
+    story = server.route(
+        "/story",
+        ws.static(
+            ws.page_html(
+                "Floods",
+                "<article><h1>Floods</h1><p>The agency counted 9,400 flooded homes in the valley, "
+                "officials said on Monday after the river rose overnight.</p>"
+                "<p>Source: Daily Zorg</p></article>",
+            )
+        ),
+    )
+    env = daemon_env(
+        home,
+        database_url,
+        CITEWATCH_OUTLETS="Daily Zorg=dailyzorg.example",
+        CITEWATCH_DISCOVERY_MAX_SECONDS="10",
+        CITEWATCH_OUTLETS_INTERVAL="1",
+        CITEWATCH_PROBE_INTERVAL="1",
+        CITEWATCH_MAINTENANCE_INTERVAL="1",
+        CITEWATCH_PROBE_SOFT_404="1",
+    )
+    assert home.run("add", "--no-resolve", story, env=env).returncode == 0
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:  # as a run stopped half-way leaves it
+        conn.execute(
+            text("update citations set resolution = :r where kind = 'outlet'"),
+            {"r": json.dumps({"status": "interrupted", "reason": "the run stopped"})},
+        )
+    engine.dispose()
+    # A source due within the hour whose host has no probe yet, and no check in the meantime.
+    server.route("/later", ws.static(STEADY))
+    later = server.url("/later", host="localhost")  # a host of its own, with a probe of its own
+    assert home.run("track", later, "--every", "1h", env=env).returncode == 0
+    with engine.begin() as conn:
+        conn.execute(
+            text("update sources set next_check_at = :t where url = :u"),
+            {"t": datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=30), "u": later},
+        )
+    engine.dispose()
+
+    def statuses() -> list[str]:
+        rows = query(database_url, "select resolution from citations where kind = 'outlet'")
+        return [
+            (r.resolution if isinstance(r.resolution, dict) else json.loads(r.resolution))["status"]
+            for r in rows
+        ]
+
+    log = home.path / "logs" / "citewatch.log"
+    with open(tmp_path / "daemon.log", "wb") as out:
+        proc = start_daemon(env, log=out)
+        try:
+            wait_for(lambda: log.exists() and "maintenance done" in log.read_text(), 60, proc)
+            wait_for(
+                lambda: any(
+                    "citewatch-probe-" in s.path and s.headers.get("Host", "").startswith("localhost")
+                    for s in server.state.seen
+                ),
+                60,
+                proc,
+            )
+            wait_for(lambda: statuses() and "interrupted" not in statuses(), 120, proc)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    assert f"resolving the outlets of {story} again" in log.read_text()
+    assert not server.requests_for("/later")  # the probe came from the probes job, not a check

@@ -84,3 +84,28 @@ def test_what_an_added_article_cites_is_tracked(home, server, tmp_path) -> None:
     source = _source(home, url)
     assert source.next_check_at is not None and source.last_checked_at is not None
     assert source.next_check_at > source.last_checked_at
+
+
+def test_an_article_sets_the_interval_of_every_source_it_cites(home, server, tmp_path) -> None:
+    first = server.route("/first", ws.static(page(BODY).encode()))
+    second = server.route("/second", ws.static(page(BODY).encode()))
+    article = tmp_path / "article.md"
+    article.write_text(
+        f"Prosecutors opened 253,000 criminal cases, [the report]({first}) says, "
+        f"and [another]({second}) puts it at 260,000.\n"
+    )
+    assert home.run("add", "--no-resolve", str(article)).returncode == 0
+    proc = home.run("track", "--article", "1", "--every", "2h", "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert sorted(d["url"] for d in data) == sorted([first, second])
+    assert all(_source(home, u).every_seconds == 7200 for u in (first, second))
+    paused = json.loads(home.run("track", "--article", "1", "--pause", "--json").stdout)
+    assert all(d["paused"] and d["next_check_at"] is None for d in paused)
+    for args, message in [
+        (("track",), "name one source URL, or an article with --article"),
+        (("track", first, "--article", "1"), "name one source URL, or an article with --article"),
+        (("track", "--article", "9"), "no article '9'"),
+    ]:
+        bad = home.run(*args)
+        assert bad.returncode == 2 and message in bad.stderr, bad.stderr
