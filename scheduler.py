@@ -245,6 +245,7 @@ def track(
 _NOT_CHECKED = frozenset({"bad-url", "interrupted"})  # outcomes of URLs that were never fetched
 _HEARTBEAT = 10.0  # seconds between a worker's signs of life
 _HUNG_AFTER = 120.0  # a worker silent this long is killed and restarted
+_STUCK_AFTER = 900.0  # ...and so is one whose crawl has not ticked for this long
 
 
 def record_results(
@@ -344,8 +345,10 @@ class Worker:
         self._closed = threading.Event()
         self._sources: dict[str, int] = {}  # URL -> source id of the checks in hand
         self._probes: list[str] = []
-        self._renewed = self._alive = time.monotonic()
+        self._renewed = self._alive = self._ticked = time.monotonic()
+        self._gone = threading.Event()  # set when the worker ends
         threading.Thread(target=self._read, args=(commands,), name="commands", daemon=True).start()
+        threading.Thread(target=self._beat, name="heartbeat", daemon=True).start()
         # Log lines go to the daemon, which writes them to its log; stderr is left for crashes.
         root = logging.getLogger()
         for handler in list(root.handlers):
@@ -385,11 +388,17 @@ class Worker:
             with self.sessions() as session:
                 queue.renew(session, self.name, utcnow(), self.lease, list(self._sources.values()))
             self._renewed = time.monotonic()
+        self._ticked = time.monotonic()
         if time.monotonic() - self._alive >= _HEARTBEAT:
-            self.emit({"event": "alive", "checks": len(self._sources)})
             self._alive = time.monotonic()
             _give_memory_back()
         return urls
+
+    def _beat(self) -> None:
+        """Every few seconds, from a thread of its own: alive, and how long ago the crawl last
+        ticked (a long analysis is no hang; a crawl stuck for many minutes is)."""
+        while not self._gone.wait(_HEARTBEAT):
+            self.emit({"event": "alive", "tick_age": round(time.monotonic() - self._ticked, 1)})
 
     def stop(self, *_args: Any) -> None:
         """Stop taking work; what is in flight finishes (SIGTERM, or the end of the input)."""
@@ -473,6 +482,7 @@ def run_worker(settings: Any, name: str, events_fd: int) -> None:
         try:
             run_watch(settings, worker, deadline=settings.lease_time * 0.9)
         finally:
+            worker._gone.set()
             worker.sessions.kw["bind"].dispose()
 
 
@@ -754,7 +764,13 @@ class Daemon:
             "maintenance": self.settings.maintenance_interval,
         }
         for name, seconds in wanted.items():
-            existing = sched.get_job(name)
+            try:
+                existing = sched.get_job(name)
+                existing.trigger.interval  # noqa: B018 - an interval job, or not one of ours
+            except Exception:  # stored by another version, or unreadable: start it afresh
+                with contextlib.suppress(Exception):
+                    sched.remove_job(name)
+                existing = None
             same = existing is not None and existing.trigger.interval == timedelta(seconds=max(seconds, 0.1))
             if same and name != "dispatch" and existing.next_run_time is not None:
                 continue  # keep its next run: a restart must not put off a daily job for ever
@@ -775,21 +791,19 @@ class Daemon:
         from archive.reconcile import reconcile
 
         self.log.info("stopping: waiting for the workers")
-        self.scheduler.shutdown(wait=False)  # a job still running sees _stop and ends
         for w in self.workers.values():
             self._close_input(w)
+        # The scheduler's shutdown waits for its thread, which a database call can hold: it
+        # gets a thread of its own and the stop does not wait for it beyond the deadline.
+        closer = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": False}, daemon=True)
+        closer.start()
         deadline = time.monotonic() + self.settings.stop_timeout
         for w in self.workers.values():
-            while w.proc.poll() is None and time.monotonic() < deadline and not self._force:
-                time.sleep(0.1)
-            if w.proc.poll() is None:
-                self.log.warning("worker %d did not stop in time: killed", w.slot)
-                w.proc.kill()
-                w.proc.wait()
-            with self.sessions() as session:
-                given = queue.release(session, w.name)
-            if given:
-                self.log.info("gave back %d checks worker %d did not finish", given, w.slot)
+            try:
+                self._stop_worker(w, deadline)
+            except Exception as exc:  # the database away: the leases run out by themselves
+                self.log.error("stopping worker %d: %s: %s", w.slot, exc.__class__.__name__, exc)
+        closer.join(timeout=max(1.0, deadline - time.monotonic()))
         for reader in self._readers:  # the workers' last reports, before the notifier closes
             reader.join(timeout=5)
         reconcile(self.sessions, self.settings.warc_dir)
@@ -803,6 +817,18 @@ class Daemon:
         if self._lock is not None:
             self._lock.close()
         self.log.info("citewatch daemon stopped")
+
+    def _stop_worker(self, w: _WorkerProcess, deadline: float) -> None:
+        while w.proc.poll() is None and time.monotonic() < deadline and not self._force:
+            time.sleep(0.1)
+        if w.proc.poll() is None:
+            self.log.warning("worker %d did not stop in time: killed", w.slot)
+            w.proc.kill()
+            w.proc.wait()
+        with self.sessions() as session:
+            given = queue.release(session, w.name)
+        if given:
+            self.log.info("gave back %d checks worker %d did not finish", given, w.slot)
 
     # -- workers ---------------------------------------------------------------------------
     def _start_worker(self, slot: int, restarts: int = 0) -> None:
@@ -904,6 +930,9 @@ class Daemon:
 
     def _on_event(self, w: _WorkerProcess, event: dict[str, Any]) -> None:
         kind = event.get("event")
+        if kind == "alive" and float(event.get("tick_age", 0)) > _STUCK_AFTER:
+            self.log.error("worker %d: its crawl has not moved for %ss: killed", w.slot, event["tick_age"])
+            w.proc.kill()  # supervision restarts it
         if kind == "capture":
             self._on_capture(w, event)
         elif kind == "log":
@@ -1020,7 +1049,11 @@ class Daemon:
                     time.sleep(0.2)
                 if child.poll() is None:  # stopping, or stuck: it marks what it left as interrupted
                     child.terminate()
-                    child.wait()
+                    try:
+                        child.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        child.kill()
+                        child.wait()
                 errors.seek(0)
                 last = (errors.read().strip().splitlines() or ["no output"])[-1]
             if child.returncode != 0:

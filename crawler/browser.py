@@ -47,7 +47,16 @@ ABORTED: dict[str, str] = {}
 
 
 def launch_options(executable: str) -> dict[str, Any]:
-    options: dict[str, Any] = {"executable_path": executable, "headless": True, "args": CHROMIUM_ARGS}
+    options: dict[str, Any] = {
+        "executable_path": executable,
+        "headless": True,
+        "args": CHROMIUM_ARGS,
+        # Signals are citewatch's to handle: a Ctrl-C or SIGTERM meant for the daemon must not
+        # close the browser under a check in flight.
+        "handle_sigint": False,
+        "handle_sigterm": False,
+        "handle_sighup": False,
+    }
     proxy = browser_proxy()
     if proxy:
         options["proxy"] = proxy

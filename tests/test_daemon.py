@@ -300,13 +300,14 @@ def _captures_logged(home: Any) -> list[dict[str, Any]]:
 def test_a_dead_worker_is_restarted_and_its_checks_go_on_at_once(
     home: Any, server: ws.TestServer, database_url: str, tmp_path: Any
 ) -> None:
-    url = server.route("/page", ws.static(STEADY))
+    url = server.route("/page", ws.slow(2, STEADY))  # slow: the kill lands while it is claimed
     env = daemon_env(home, database_url, CITEWATCH_LEASE_TIME="600")
     assert home.run("track", url, "--every", "1s", env=env).returncode == 0
     with open(tmp_path / "daemon.log", "wb") as log:
         proc = start_daemon(env, log=log)
         try:
-            wait_for(lambda: len(_captures_logged(home)) >= 2, 60, proc)
+            wait_for(lambda: len(_captures_logged(home)) >= 1, 60, proc)
+            wait_for(lambda: query(database_url, "select * from leases"), 60, proc)
             (first,) = _worker_pids(proc)
             os.kill(first, signal.SIGKILL)
             killed_at = len(_captures_logged(home))

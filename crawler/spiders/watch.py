@@ -68,6 +68,10 @@ class WatchSpider(CaptureSpider):
         self._jars: dict[str, int] = {}
         self._next_jar = 0
         self._cookies: Any = None
+        self._ended: list[tuple[float, str, int]] = []  # (when, URL, jar) of checks that ended
+        # URLs whose check was given up while its request still runs: their late result is
+        # dropped, and they are not taken again until it comes.
+        self._abandoned: dict[str, float] = {}  # URL -> when it was given up
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         self.crawler.signals.connect(self._flush_when_idle, signal=signals.spider_idle)
@@ -139,12 +143,17 @@ class WatchSpider(CaptureSpider):
         if self.feed.stopping():
             self._close("shutdown")
             return
+        self._sweep_jars()
         if len(self._requisites_seen) > _SEEN_LIMIT:
             self._requisites_seen.clear()
         probes = self.feed.probes()
         if probes:
             self._queue_probes(probes)
-        new = [url for url in self.feed.take() if url not in self.in_flight]
+        taken = self.feed.take()
+        busy = [url for url in taken if url in self._abandoned]
+        if busy:  # back to the queue: its last check's request has not come back yet
+            self.feed.unfinished(busy)
+        new = [url for url in taken if url not in busy and url not in self.in_flight]
         if new:
             now = time.monotonic()
             for url in new:
@@ -156,16 +165,21 @@ class WatchSpider(CaptureSpider):
 
     def _give_up_late(self) -> None:
         """A check still running after ``deadline`` seconds ends as an error (its request may
-        be stuck behind a host's delay, or lost): its source must not wait for ever."""
+        be stuck behind a host's delay, or lost): its source must not wait for ever. A request
+        given up that never comes back is forgotten after as long again."""
         late = time.monotonic() - self.deadline
+        for url, when in list(self._abandoned.items()):
+            if when < late:
+                del self._abandoned[url]
         for url, taken in list(self.in_flight.items()):
             if taken < late and url not in self.results:
                 self._finish(SeedResult(url, "error", f"the check took more than {self.deadline:.0f}s"))
+                self._abandoned[url] = time.monotonic()
 
     def report(self) -> None:
         """Hand the captures finished since the last call to the feed, with their row ids."""
         finished = [self.results.pop(url) for url in list(self.results)]
-        finished = [r for r in finished if r.url in self.in_flight]  # a check given up finished late
+        finished = self._drop_late(finished)
         if not finished:
             return
         for result in finished:
@@ -179,9 +193,30 @@ class WatchSpider(CaptureSpider):
                 self.crawler.engine.crawl(self._browser_request(result.url, result.url, source_id))
             else:
                 del self.in_flight[result.url]
-                jar = self._jars.pop(result.url, None)
-                if self._cookies is not None:
-                    self._cookies.jars.pop(jar, None)
+                self._ended.append((time.monotonic(), result.url, self._jars.get(result.url, -1)))
+
+    def _drop_late(self, finished: list[SeedResult]) -> list[SeedResult]:
+        """The results of checks in hand; the late result of a check given up only ends its
+        abandonment."""
+        kept = []
+        for result in finished:
+            given_up = result.message.startswith("the check took more than")
+            if result.url in self._abandoned and not given_up:
+                del self._abandoned[result.url]
+            elif result.url in self.in_flight:
+                kept.append(result)
+        return kept
+
+    def _sweep_jars(self, linger: float = 120.0) -> None:
+        """Drop the cookie jars of checks that ended a while ago (their requisites, queued a
+        moment after the page, have used them by then)."""
+        cutoff = time.monotonic() - linger
+        while self._ended and self._ended[0][0] < cutoff:
+            _when, url, jar = self._ended.pop(0)
+            if self._jars.get(url) == jar and url not in self.in_flight:
+                del self._jars[url]
+            if self._cookies is not None:
+                self._cookies.jars.pop(jar, None)
 
     def closed(self, reason: str) -> None:
         self._closing = True
