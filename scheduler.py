@@ -418,9 +418,9 @@ class Worker:
         now = utcnow()
         urls = [r.url for r in results if r.outcome not in _NOT_CHECKED]
         with self.sessions() as session:
-            analyses = (
-                analyse_urls(session, self.settings.warc_dir, urls) if self.settings.analyse_captures else {}
-            )
+            # Always, whatever analyse_captures says: a worker's checks share one WARC file, and
+            # only analysing check by check keeps them apart (archive.analysis.attempts).
+            analyses = analyse_urls(session, self.settings.warc_dir, urls)
             again = [
                 r.url
                 for r in results

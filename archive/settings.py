@@ -276,7 +276,8 @@ SETTINGS: tuple[Setting, ...] = (
         "analyse_captures",
         True,
         "Extract the text of what capture and add just captured, compare it with the source's last "
-        "capture and record changes, before the command ends. Off: run `citewatch analyse` later.",
+        "capture and record changes, before the command ends. Off: run `citewatch analyse` later. "
+        "The daemon always analyses each check as it lands.",
         _parse_bool,
     ),
     Setting(
