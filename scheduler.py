@@ -32,8 +32,6 @@ tracking. The daemon (APScheduler jobs, crawl workers) is built on these.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import hashlib
 import json
 import logging
@@ -258,16 +256,19 @@ def record_results(
     worker: str | None = None,
     now: datetime | None = None,
     skip: frozenset[str] = _NOT_CHECKED,
+    known: dict[str, int] | None = None,
 ) -> dict[str, datetime | None]:
     """Record the checks that capture ``results`` (crawler SeedResults) and their ``analyses``
     (archive.analysis, by URL) make, and schedule each source's next; returns URL -> next check.
-    Results with an outcome in ``skip`` (by default: URLs never fetched) are no checks."""
+    Results with an outcome in ``skip`` (by default: URLs never fetched) are no checks.
+    ``known``: URL -> source id, when the caller has them (else they are looked up)."""
     done = [r for r in results if r.outcome not in skip]
     if not done:
         return {}
     now = now or utcnow()
-    ids: dict[str, int] = {}
     urls = [r.url for r in done]
+    ids = {u: known[u] for u in urls if u in known} if known is not None else {}
+    urls = [u for u in urls if u not in ids]
     for start in range(0, len(urls), 500):
         chunk = urls[start : start + 500]
         ids.update(
@@ -294,23 +295,6 @@ def record_results(
 # [[source id, url], ...]}, {"probe": [url, ...]}); end of input asks it to stop. It writes
 # JSON events to a pipe the daemon reads: one per finished check, log lines of WARNING and
 # above, and what it gave back when it stopped.
-
-
-def _give_memory_back() -> None:
-    """Return the C heap's free pages to the system (glibc): parsing pages frees large blocks
-    that malloc would otherwise keep, and a worker runs for months."""
-    global _LIBC
-    if _LIBC is None:
-        try:
-            _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            _LIBC.malloc_trim  # noqa: B018 - raises AttributeError without it
-        except (OSError, AttributeError):
-            _LIBC = False
-    if _LIBC:
-        _LIBC.malloc_trim(0)
-
-
-_LIBC: Any = None
 
 
 class _EventLog(logging.Handler):
@@ -345,7 +329,7 @@ class Worker:
         self._closed = threading.Event()
         self._sources: dict[str, int] = {}  # URL -> source id of the checks in hand
         self._probes: list[str] = []
-        self._renewed = self._alive = self._ticked = time.monotonic()
+        self._renewed = self._ticked = time.monotonic()
         self._gone = threading.Event()  # set when the worker ends
         threading.Thread(target=self._read, args=(commands,), name="commands", daemon=True).start()
         threading.Thread(target=self._beat, name="heartbeat", daemon=True).start()
@@ -389,9 +373,6 @@ class Worker:
                 queue.renew(session, self.name, utcnow(), self.lease, list(self._sources.values()))
             self._renewed = time.monotonic()
         self._ticked = time.monotonic()
-        if time.monotonic() - self._alive >= _HEARTBEAT:
-            self._alive = time.monotonic()
-            _give_memory_back()
         return urls
 
     def _beat(self) -> None:
@@ -442,6 +423,7 @@ class Worker:
                 worker=self.name,
                 now=now,
                 skip=frozenset(),
+                known=self._sources,
             )
             for r in final:
                 found = analyses.get(r.url)
@@ -539,9 +521,10 @@ class _WorkerProcess:
 
 
 class _Metrics:
-    """The daemon's Prometheus metrics (prometheus-client), served on ``--metrics-port``."""
+    """The daemon's Prometheus metrics (prometheus-client), served on ``--metrics-port``; the
+    database figures are counted when the metrics are read, not on every dispatch."""
 
-    def __init__(self, address: str, port: int):
+    def __init__(self, address: str, port: int, sessions: Any):
         from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
         self.captures = Counter("citewatch_captures_total", "Checks finished, by outcome.", ["outcome"])
@@ -551,11 +534,23 @@ class _Metrics:
             "Time from taking a check to its result.",
             buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120),
         )
-        self.due = Gauge("citewatch_sources_due", "Sources due for a check now.")
-        self.leases = Gauge("citewatch_leases_held", "Checks claimed by workers and not finished.")
         self.workers = Gauge("citewatch_workers_alive", "Crawl workers running.")
         self.restarts = Counter("citewatch_worker_restarts_total", "Workers restarted after they died.")
-        self.server, self.thread = start_http_server(port, addr=address)
+
+        def due() -> int:
+            with sessions() as session:
+                return session.scalar(select(func.count()).where(Source.next_check_at <= utcnow())) or 0
+
+        def leases() -> int:
+            with sessions() as session:
+                return sum(queue.held(session, utcnow()).values())
+
+        Gauge("citewatch_sources_due", "Sources due for a check now.").set_function(due)
+        Gauge("citewatch_leases_held", "Checks claimed by workers and not finished.").set_function(leases)
+        try:
+            self.server, self.thread = start_http_server(port, addr=address)
+        except OSError as exc:
+            raise CitewatchError(f"cannot serve metrics on {address}:{port}: {exc.strerror or exc}") from None
 
     def close(self) -> None:
         self.server.shutdown()
@@ -649,7 +644,7 @@ class Daemon:
         if freed:
             self.log.info("gave back %d checks claimed by workers of a daemon that died", freed)
         if self.metrics_port is not None:
-            self.metrics = _Metrics(self.settings.metrics_address, self.metrics_port)
+            self.metrics = _Metrics(self.settings.metrics_address, self.metrics_port, self.sessions)
             self.log.info("metrics on http://%s:%d/metrics", self.settings.metrics_address, self.metrics_port)
         _CURRENT = self
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -993,11 +988,6 @@ class Daemon:
                 claimed = queue.claim(session, w.name, now, free, self.lease, share=(slot, self.count))
                 if claimed and not self._send(w, {"check": [[sid, url] for sid, url in claimed]}):
                     queue.release(session, w.name, [sid for sid, _ in claimed])
-            if self.metrics is not None:
-                self.metrics.due.set(
-                    session.scalar(select(func.count()).where(Source.next_check_at <= now)) or 0
-                )
-                self.metrics.leases.set(sum(queue.held(session, now).values()))
         self._dispatched = time.monotonic()
 
     def refresh_probes(self) -> None:

@@ -164,9 +164,7 @@ def release(session: Session, worker: str, source_ids: list[int] | None = None) 
 def release_dead(session: Session, prefix: str, alive: set[str]) -> int:
     """Drop the leases of workers named ``prefix...`` that are not in ``alive``: the workers of
     a daemon that died, whose sources need not wait for the leases to run out. Commits."""
-    dead = and_(
-        LEASES.c.claimed_by.startswith(prefix, autoescape=True), LEASES.c.claimed_by.not_in(alive or {""})
-    )
+    dead = and_(LEASES.c.claimed_by.startswith(prefix, autoescape=True), LEASES.c.claimed_by.not_in(alive))
     count = session.execute(delete(LEASES).where(dead)).rowcount
     session.commit()
     return int(count or 0)

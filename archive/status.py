@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from archive import queue
 from archive.models import Lease, Snapshot, Source, WarcFile
 from archive.warc import OPEN_SUFFIX
 
@@ -109,13 +110,7 @@ def status(session: Session, warc_dir: Path, now: datetime) -> dict[str, Any]:
         ).where(Source.next_check_at <= now, Source.id.not_in(held))
     ).one()
     due, overdue = int(due_row[0]), int(due_row[1])
-    leases = dict(
-        session.execute(
-            select(Lease.claimed_by, func.count()).where(Lease.lease_until > now).group_by(Lease.claimed_by)
-        )
-        .tuples()
-        .all()
-    )
+    leases = queue.held(session, now)
     next_due = session.scalar(select(func.min(Source.next_check_at)).where(Source.next_check_at > now))
     return {
         "at": _iso(now),

@@ -13,6 +13,7 @@ import http.server
 import itertools
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -278,6 +279,9 @@ def test_daemon_records_each_timetabled_change_once_in_order(
     # Metrics were served while it ran, counting captures by outcome.
     assert 'citewatch_captures_total{outcome="ok"}' in metrics
     assert "citewatch_workers_alive 2.0" in metrics
+    # The database figures, counted when the metrics are read.
+    assert re.search(r"^citewatch_sources_due \d+\.0$", metrics, re.M)
+    assert re.search(r"^citewatch_leases_held \d+\.0$", metrics, re.M)
 
 
 def _worker_pids(proc: subprocess.Popen[bytes]) -> list[int]:

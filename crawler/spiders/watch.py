@@ -63,15 +63,16 @@ class WatchSpider(CaptureSpider):
         self._ticker: task.LoopingCall | None = None
         self._closing = False
         self._closer: asyncio.Future[None] | None = None
-        # Each check gets a cookie jar of its own, dropped when it ends: a site's cookies do not
-        # pile up for the worker's whole life, nor change what a later check is shown.
+        # Each check gets a cookie jar of its own, dropped two minutes after it ends (its
+        # requisites use it too): a site's cookies do not pile up for the worker's whole life,
+        # nor change what a later check is shown.
         self._jars: dict[str, int] = {}
         self._next_jar = 0
         self._cookies: Any = None
         self._ended: list[tuple[float, str, int]] = []  # (when, URL, jar) of checks that ended
         # URLs whose check was given up while its request still runs: their late result is
-        # dropped, and they are not taken again until it comes.
-        self._abandoned: dict[str, float] = {}  # URL -> when it was given up
+        # dropped, and they are not taken again until it comes. URL -> (when, the give-up).
+        self._abandoned: dict[str, tuple[float, SeedResult]] = {}
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         self.crawler.signals.connect(self._flush_when_idle, signal=signals.spider_idle)
@@ -168,13 +169,14 @@ class WatchSpider(CaptureSpider):
         be stuck behind a host's delay, or lost): its source must not wait for ever. A request
         given up that never comes back is forgotten after as long again."""
         late = time.monotonic() - self.deadline
-        for url, when in list(self._abandoned.items()):
+        for url, (when, _result) in list(self._abandoned.items()):
             if when < late:
                 del self._abandoned[url]
         for url, taken in list(self.in_flight.items()):
             if taken < late and url not in self.results:
-                self._finish(SeedResult(url, "error", f"the check took more than {self.deadline:.0f}s"))
-                self._abandoned[url] = time.monotonic()
+                give_up = SeedResult(url, "error", f"the check took more than {self.deadline:.0f}s")
+                self._finish(give_up)
+                self._abandoned[url] = (time.monotonic(), give_up)
 
     def report(self) -> None:
         """Hand the captures finished since the last call to the feed, with their row ids."""
@@ -200,8 +202,8 @@ class WatchSpider(CaptureSpider):
         abandonment."""
         kept = []
         for result in finished:
-            given_up = result.message.startswith("the check took more than")
-            if result.url in self._abandoned and not given_up:
+            abandoned = self._abandoned.get(result.url)
+            if abandoned is not None and result is not abandoned[1]:
                 del self._abandoned[result.url]
             elif result.url in self.in_flight:
                 kept.append(result)
@@ -219,7 +221,6 @@ class WatchSpider(CaptureSpider):
                 self._cookies.jars.pop(jar, None)
 
     def closed(self, reason: str) -> None:
-        self._closing = True
         logger.info("the worker's crawl closed: %s", reason)
 
     def leftover(self) -> list[str]:
