@@ -72,6 +72,23 @@ def _parse_share(raw: Any) -> float:
     return value
 
 
+def _parse_port(raw: Any) -> int:
+    value = int(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"expected a port from 0 to 65535, got {raw!r}")
+    return value
+
+
+def _parse_base_url(raw: Any) -> str:
+    text = str(raw).strip()
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"expected an http(s) URL, got {raw!r}")
+    return text if text.endswith("/") else text + "/"
+
+
 def _parse_count(raw: Any) -> int:
     value = int(raw)
     if value < 0:
@@ -455,6 +472,39 @@ SETTINGS: tuple[Setting, ...] = (
         2,
         "Most candidates of one outlet tracked as Sources (the best above the threshold).",
         _parse_positive,
+    ),
+    Setting(
+        "replay_address",
+        "127.0.0.1",
+        "Address `citewatch replay` (pywb) listens on.",
+    ),
+    Setting("replay_port", 8090, "Port `citewatch replay` listens on.", _parse_port),
+    Setting(
+        "replay_url",
+        "",
+        "Public base URL of the replay server, used in the web UI's and API's replay links; empty: "
+        "http://replay_address:replay_port/. Keep it on another origin (host or port) than the web UI.",
+        _parse_base_url,
+    ),
+    Setting(
+        "replay_venv",
+        "",
+        "Virtual environment holding pywb and wacz (made by scripts/bootstrap); empty: .venv-replay "
+        "in the citewatch checkout.",
+    ),
+    Setting("serve_address", "127.0.0.1", "Address `citewatch serve` (web UI and JSON API) listens on."),
+    Setting("serve_port", 8080, "Port `citewatch serve` listens on.", _parse_port),
+    Setting(
+        "api_token",
+        "",
+        "Token that write actions of the web UI and API need (Authorization: Bearer TOKEN); empty: "
+        "write actions are refused.",
+    ),
+    Setting(
+        "api_read_public",
+        True,
+        "Whether reading the web UI and API needs no token; false: reading needs api_token too.",
+        _parse_bool,
     ),
     Setting("browser_executable", "/usr/bin/chromium", "Chromium used for browser captures."),
     Setting(
