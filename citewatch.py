@@ -903,6 +903,46 @@ def worker(obj: Context, name: str, events_fd: int) -> None:
     scheduler.run_worker(obj.settings(), name, events_fd)
 
 
+@cli.command()
+@click.option("--address", help="Address to listen on (default: setting replay_address).")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), help="Port to listen on (default: setting replay_port; 0: any)."
+)
+@click.pass_obj
+@command
+def replay(obj: Context, address: str | None, port: int | None) -> None:
+    """Replay the archive with pywb: every capture at /citewatch/TIMESTAMP/URL, Memento TimeGate
+    and TimeMaps. New captures are replayable as soon as they land. Runs until Ctrl-C or SIGTERM."""
+    import signal
+    import time
+
+    from archive.replay import COLLECTION, ReplayServer
+
+    settings = obj.settings(replay_address=address, replay_port=port)
+    sessions = _database(settings)
+    server = ReplayServer(settings, sessions)
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
+
+    def progress(done: int) -> None:
+        err.print(f"indexing: {done:,} captures", markup=False, highlight=False)
+
+    with server:
+        total = server.start(progress)
+        err.print(
+            f"replay: {server.base_url}{COLLECTION}/ ({total:,} captures indexed); Ctrl-C stops",
+            markup=False,
+            highlight=False,
+        )
+        try:
+            while not stopping:
+                time.sleep(settings.replay_index_interval)
+                server.sync()
+        except KeyboardInterrupt:
+            pass
+    err.print("replay stopped", markup=False, highlight=False)
+
+
 _ID = click.IntRange(1, 2**63 - 1)  # a row id: anything larger overflows the database's integers
 _KIND_CHOICES = ("content", "correction", "metadata", "status", "gone", "back")
 

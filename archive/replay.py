@@ -7,8 +7,26 @@ replay``); this module never imports it. It serves one collection,
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from archive.errors import OperationError
+from archive.index import ARCHIVED_TYPES
+from archive.models import Snapshot, WarcFile
+from archive.warc import OPEN_SUFFIX
 
 COLLECTION = "citewatch"
 
@@ -47,3 +65,407 @@ def replay_link(settings: Any, url: str, captured_at: datetime | None = None, ra
 def timemap_link(settings: Any, url: str, form: str = "link") -> str:
     """The Memento TimeMap of ``url`` (``form`` is ``link`` or ``json``)."""
     return f"{replay_base(settings)}{COLLECTION}/timemap/{form}/{url}"
+
+
+# --- the CDXJ index pywb reads -------------------------------------------------------------------
+#
+# HOME/replay/ holds pywb's config.yaml, the index and links to WARC files still being written:
+#
+#   index -> index.N       a symlink, swapped atomically when the index is compacted
+#   index.N/base.cdxj      every capture with an id up to N, sorted
+#   index.N/recent.cdxj    captures that landed since, sorted, rewritten (atomically) as they land
+#   open/NAME.warc.gz      -> ../../warcs/NAME.warc.gz.open while that file is being written
+#
+# pywb lists the index folder and opens its files on every lookup, so it sees new captures at
+# once. The CDXJ names each WARC file by its final name; pywb tries the WARC folder first and
+# then open/, so a capture is found before and after its file is closed and renamed.
+
+RECENT_LIMIT = 20_000  # captures in recent.cdxj before it is merged into base.cdxj
+SORT_CHUNK = 200_000  # lines sorted in memory at once when the whole index is rebuilt
+IN_FLIGHT = 1_000  # newest ids a rebuild leaves to sync (lower ids may still commit)
+GAP_WAIT = 120.0  # seconds an unseen id below newer ones may still commit (then it is skipped)
+
+
+def cdxj_line(
+    surt: str,
+    captured_at: datetime,
+    url: str,
+    record_type: str,
+    status: int | None,
+    mime: str | None,
+    digest: str | None,
+    length: int,
+    offset: int,
+    filename: str,
+) -> str:
+    """One CDXJ line, as pywb and cdxj-indexer write them.
+
+    >>> cdxj_line("org,example)/", datetime(2026, 1, 2, 3, 4, 5), "https://example.org/", "revisit",
+    ...           200, "text/html", "sha1:ABC", 321, 0, "a.warc.gz")  # doctest: +NORMALIZE_WHITESPACE
+    'org,example)/ 20260102030405 {"url":"https://example.org/","mime":"warc/revisit","status":"200",
+    "digest":"ABC","length":"321","offset":"0","filename":"a.warc.gz"}'
+    """
+    fields: dict[str, str] = {"url": url}
+    fields["mime"] = "warc/revisit" if record_type == "revisit" else (mime or "unk")
+    if status is not None:
+        fields["status"] = str(status)
+    if digest:
+        fields["digest"] = digest.removeprefix("sha1:")
+    fields.update(length=str(length), offset=str(offset), filename=filename)
+    return f"{surt} {timestamp14(captured_at)} {json.dumps(fields, separators=(',', ':'))}"
+
+
+def _index_query(after: int) -> Select[Any]:
+    return (
+        select(
+            Snapshot.id,
+            Snapshot.surt,
+            Snapshot.captured_at,
+            Snapshot.url,
+            Snapshot.record_type,
+            Snapshot.status,
+            Snapshot.mime,
+            Snapshot.payload_digest,
+            Snapshot.length,
+            Snapshot.offset,
+            WarcFile.name,
+        )
+        .join(WarcFile, WarcFile.id == Snapshot.warc_file_id)
+        .where(
+            Snapshot.id > after,
+            Snapshot.record_type.in_(ARCHIVED_TYPES),
+            Snapshot.offset.is_not(None),
+            Snapshot.length.is_not(None),
+        )
+        .order_by(Snapshot.id)
+    )
+
+
+def _line_of(row: Any) -> str:
+    return cdxj_line(
+        row.surt,
+        row.captured_at,
+        row.url,
+        row.record_type,
+        row.status,
+        row.mime,
+        row.payload_digest,
+        row.length,
+        row.offset,
+        row.name,
+    )
+
+
+def _write_sorted(path: Path, lines: Iterable[str]) -> int:
+    """Write ``lines`` (already sorted) to ``path`` atomically; return how many."""
+    tmp = path.with_name(path.name + ".tmp")
+    count = 0
+    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        for line in lines:
+            fh.write(line if line.endswith("\n") else line + "\n")
+            count += 1
+    os.replace(tmp, path)
+    return count
+
+
+def _read_lines(path: Path) -> Iterator[str]:
+    if path.exists():
+        with open(path, encoding="utf-8") as fh:
+            yield from fh
+
+
+class ReplayIndex:
+    """Keeps HOME/replay (pywb's configuration and CDXJ index) in step with the capture index.
+
+    ``sync()`` adds the captures committed since the last call; call it as often as replay
+    should see new captures (``citewatch replay`` does, every ``replay_index_interval``).
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], warc_dir: Path, replay_dir: Path):
+        self.sessions = sessions
+        self.warc_dir = warc_dir
+        self.dir = replay_dir
+        self.link = replay_dir / "index"
+        self.open_dir = replay_dir / "open"
+        self.base_id = 0  # every capture with an id up to this is in base.cdxj
+        self.watermark = 0  # every id up to this is indexed or was skipped as a gap
+        self.above: set[int] = set()  # ids above the watermark already indexed
+        self.gaps: dict[int, float] = {}  # unseen id below an indexed one -> when first noticed
+        self.recent: list[tuple[str, int]] = []  # (line, snapshot id), sorted
+        self.total = 0
+
+    # pywb's side ---------------------------------------------------------------------------------
+
+    def write_config(self) -> Path:
+        """pywb's config.yaml: one collection over the WARC folder, Memento on."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.open_dir.mkdir(exist_ok=True)
+        config = {
+            "collections": {
+                COLLECTION: {
+                    "index_paths": str(self.link),
+                    "archive_paths": [f"{self.warc_dir}/", f"{self.open_dir}/"],
+                }
+            },
+            "enable_memento": True,
+            "framed_replay": False,
+        }
+        path = self.dir / "config.yaml"
+        # JSON is YAML: no YAML writer needed on citewatch's side.
+        path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        return path
+
+    # the index -----------------------------------------------------------------------------------
+
+    def _current(self) -> Path | None:
+        return self.link.resolve() if self.link.is_symlink() and self.link.resolve().is_dir() else None
+
+    def open(self, progress: Callable[[int], None] | None = None) -> int:
+        """Load the index on disk (or build it) and bring it up to date; return captures indexed."""
+        self.write_config()
+        current = self._current()
+        if current is None or not current.name.startswith("index."):
+            self._rebuild(progress)
+        else:
+            self.base_id = self.watermark = int(current.name.removeprefix("index."))
+            self.total = sum(1 for _ in _read_lines(current / "base.cdxj"))
+        self.sync()
+        self._drop_stale()
+        return self.total
+
+    def _rebuild(self, progress: Callable[[int], None] | None) -> None:
+        """Write base.cdxj from the captures in the database (an external sort in chunks).
+
+        The newest IN_FLIGHT ids are left to ``sync``, which waits for lower ids that commit late.
+        """
+        self.dir.mkdir(parents=True, exist_ok=True)
+        chunks: list[Path] = []
+        done = 0
+        with self.sessions() as session:
+            top = session.scalar(select(func.max(Snapshot.id))) or 0
+            cut = max(0, top - IN_FLIGHT)
+            query = _index_query(0).where(Snapshot.id <= cut).execution_options(yield_per=10_000)
+            batch: list[str] = []
+            for row in session.execute(query):
+                batch.append(_line_of(row) + "\n")
+                done += 1
+                if len(batch) >= SORT_CHUNK:
+                    chunks.append(self._spill(batch, len(chunks)))
+                    batch = []
+                if progress is not None and done % 50_000 == 0:
+                    progress(done)
+            chunks.append(self._spill(batch, len(chunks)))
+        self._install(cut, heapq.merge(*(_read_lines(c) for c in chunks)))
+        for c in chunks:
+            c.unlink()
+        self.total = done
+        self.watermark = cut
+        self.recent, self.above, self.gaps = [], set(), {}
+
+    def _spill(self, batch: list[str], n: int) -> Path:
+        batch.sort()
+        return Path(self._write_tmp(f"sort.{n}", batch))
+
+    def _write_tmp(self, name: str, lines: list[str]) -> Path:
+        path = self.dir / name
+        _write_sorted(path, lines)
+        return path
+
+    def _install(self, base_id: int, base_lines: Iterable[str]) -> None:
+        """Make index.BASE_ID (base.cdxj and an empty recent.cdxj) the index pywb reads."""
+        folder = self.dir / f"index.{base_id}"
+        staging = self.dir / f"index.{base_id}.new"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        _write_sorted(staging / "base.cdxj", base_lines)
+        _write_sorted(staging / "recent.cdxj", [])
+        shutil.rmtree(folder, ignore_errors=True)
+        staging.rename(folder)
+        new_link = self.dir / "index.link"
+        with contextlib.suppress(FileNotFoundError):
+            new_link.unlink()
+        new_link.symlink_to(folder.name)
+        os.replace(new_link, self.link)  # pywb sees the old index or the new one, never neither
+        self.base_id = base_id
+        for old in self.dir.glob("index.*"):
+            if old.is_dir() and old != folder:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def sync(self, now: float | None = None) -> int:
+        """Index the captures committed since the last call; return how many were added."""
+        now = time.monotonic() if now is None else now
+        self._link_open_files()
+        with self.sessions() as session:
+            rows = session.execute(_index_query(self.watermark)).all()
+        new = [row for row in rows if row.id not in self.above]
+        if new:
+            self.above.update(row.id for row in new)
+            self.recent.extend((_line_of(row) + "\n", row.id) for row in new)
+            self.recent.sort()
+            self.total += len(new)
+        self._advance(now)
+        current = self._current()
+        settled = sum(1 for _, i in self.recent if i <= self.watermark)
+        if settled > RECENT_LIMIT or current is None:
+            self._compact()
+        elif new:
+            _write_sorted(current / "recent.cdxj", (line for line, _ in self.recent))
+        return len(new)
+
+    def _advance(self, now: float) -> None:
+        """Move the watermark over ids indexed or given up on: a lower id can commit after a
+        higher one (two workers on PostgreSQL), so an id is only skipped after GAP_WAIT."""
+        if not self.above:
+            return
+        top = max(self.above)
+        for missing in range(self.watermark + 1, top):
+            if missing not in self.above and missing not in self.gaps:
+                self.gaps[missing] = now
+                if len(self.gaps) > 100_000:  # a huge hole (ids from elsewhere): stop tracking it
+                    break
+        while True:
+            nxt = self.watermark + 1
+            if nxt in self.above:
+                self.above.discard(nxt)
+            elif nxt in self.gaps and now - self.gaps[nxt] >= GAP_WAIT:
+                del self.gaps[nxt]
+            else:
+                break
+            self.watermark = nxt
+
+    def _compact(self) -> None:
+        """Merge the captures of recent.cdxj up to the watermark into a new base.cdxj (named
+        index.WATERMARK, so a restart knows where base.cdxj ends); the folder is swapped in one
+        rename. Captures above the watermark stay in recent.cdxj."""
+        current = self._current()
+        old_base = _read_lines(current / "base.cdxj") if current is not None else iter(())
+        merged = [line for line, i in self.recent if i <= self.watermark]
+        self.recent = [(line, i) for line, i in self.recent if i > self.watermark]
+        self._install(self.watermark, heapq.merge(old_base, merged))
+        _write_sorted(self.dir / "index" / "recent.cdxj", (line for line, _ in self.recent))
+
+    # WARC files being written ----------------------------------------------------------------------
+
+    def _link_open_files(self) -> None:
+        """open/NAME -> the WARC folder's NAME.open, for each file still being written."""
+        self.open_dir.mkdir(parents=True, exist_ok=True)
+        for path in self.warc_dir.glob(f"*{OPEN_SUFFIX}"):
+            link = self.open_dir / path.name.removesuffix(OPEN_SUFFIX)
+            if not link.is_symlink():
+                with contextlib.suppress(FileExistsError):
+                    link.symlink_to(path)
+        self._drop_stale()
+
+    def _drop_stale(self) -> None:
+        for link in self.open_dir.glob("*"):
+            if link.is_symlink() and not link.exists():
+                with contextlib.suppress(FileNotFoundError):
+                    link.unlink()
+
+
+# --- the pywb process ----------------------------------------------------------------------------
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+READY_TIMEOUT = 60.0  # seconds pywb may take to start answering
+
+
+def tools_bin(settings: Any, name: str) -> Path:
+    """A program (``wayback``, ``wacz``) of the replay environment, or a one-line error."""
+    venv = Path(settings.replay_venv).expanduser() if settings.replay_venv else PROJECT_ROOT / ".venv-replay"
+    path = venv / "bin" / name
+    if not path.exists():
+        raise OperationError(
+            f"{name} is not installed in {venv}: run scripts/bootstrap (it makes that environment), "
+            "or set replay_venv"
+        )
+    return path
+
+
+def _check_port_free(address: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError as exc:
+            raise OperationError(f"cannot serve replay on {address}:{port}: {exc.strerror}") from exc
+
+
+def _answers(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+class ReplayServer:
+    """pywb (``wayback``) on the replay address, from its own environment, over an index kept
+    in step with the database. ``start()`` returns once pywb answers; ``sync()`` indexes what
+    landed since; ``stop()`` ends pywb."""
+
+    def __init__(self, settings: Any, sessions: sessionmaker[Session], port: int | None = None):
+        self.settings = settings
+        self.address = settings.replay_address
+        self.port = settings.replay_port if port is None else port
+        self.index = ReplayIndex(sessions, settings.warc_dir, settings.home_path / "replay")
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = settings.home_path / "logs" / "replay.log"
+
+    def start(self, progress: Callable[[int], None] | None = None) -> int:
+        """Index the archive, start pywb and wait until it answers; return captures indexed."""
+        wayback = tools_bin(self.settings, "wayback")
+        if self.port:
+            _check_port_free(self.address, self.port)
+        else:  # any free port (tests)
+            with socket.socket() as probe:
+                probe.bind((self.address, 0))
+                self.port = probe.getsockname()[1]
+        total = self.index.open(progress)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+        env["PYWB_CONFIG_FILE"] = str(self.index.dir / "config.yaml")
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [str(wayback), "-b", self.address, "-p", str(self.port)],
+                cwd=self.index.dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a Ctrl-C reaches citewatch, which stops pywb itself
+            )
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not _answers(self.address, self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise OperationError(f"pywb did not start: see {self.log_path}")
+            time.sleep(0.1)
+        return total
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"http://{host}:{self.port}/"
+
+    def sync(self) -> int:
+        if self.process is not None and self.process.poll() is not None:
+            raise OperationError(f"pywb exited with code {self.process.returncode}: see {self.log_path}")
+        return self.index.sync()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> ReplayServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -487,6 +487,12 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_base_url,
     ),
     Setting(
+        "replay_index_interval",
+        1.0,
+        "Seconds between two looks for new captures to add to the replay index.",
+        _parse_seconds,
+    ),
+    Setting(
         "replay_venv",
         "",
         "Virtual environment holding pywb and wacz (made by scripts/bootstrap); empty: .venv-replay "
