@@ -943,6 +943,59 @@ def replay(obj: Context, address: str | None, port: int | None) -> None:
     err.print("replay stopped", markup=False, highlight=False)
 
 
+@cli.command()
+@click.option(
+    "--wacz",
+    "wacz_path",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write a WACZ file here (replaced if it exists).",
+)
+@click.option("--article", help="Only the captures of the sources this article (id or URL) cites.")
+@click.option("--since", help="Only captures made at or after this time (2026-11-20, 7d).")
+@click.pass_obj
+@command
+def export(obj: Context, wacz_path: str, article: str | None, since: str | None) -> None:
+    """Pack captures into a WACZ file: the WARC records, a CDXJ index, and a pages list with
+    each page's extracted text. pywb and ReplayWeb.page load it."""
+    from archive import articles, changelog
+    from archive.export import export_wacz
+    from archive.replay import tools_bin
+
+    settings = obj.settings()
+    wacz_program = tools_bin(settings, "wacz")
+    when = changelog.parse_when(since) if since is not None else None
+    output = Path(wacz_path).expanduser().resolve()
+    if not output.parent.is_dir():
+        raise UsageError(f"cannot write {wacz_path}: the folder {output.parent} does not exist")
+    sessions = _database(settings)
+
+    def progress(done: int, total: int) -> None:
+        err.print(f"copying records: {done:,}/{total:,}", markup=False, highlight=False)
+
+    with sessions() as session:
+        article_id = None
+        if article is not None:
+            found = articles.find_article(session, article)
+            if found is None:
+                raise UsageError(f"no article {article!r}: see `citewatch citations` for the list")
+            article_id = found.id
+        report = export_wacz(
+            session,
+            settings.warc_dir,
+            wacz_program,
+            output,
+            article_id=article_id,
+            since=when,
+            progress=progress,
+        )
+    out.print(
+        f"wrote {report.path}: {report.records:,} records, {report.pages:,} pages, {report.size:,} bytes",
+        markup=False,
+        highlight=False,
+    )
+
+
 _ID = click.IntRange(1, 2**63 - 1)  # a row id: anything larger overflows the database's integers
 _KIND_CHOICES = ("content", "correction", "metadata", "status", "gone", "back")
 
@@ -1109,6 +1162,28 @@ def _print_diff(view: Any, context: bool) -> None:
             line.append(piece, style=style)
         out.print()
         out.print(line)
+
+
+@cli.command()
+@click.option("--address", help="Address to listen on (default: setting serve_address, 127.0.0.1).")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), help="Port to listen on (default: setting serve_port, 8080)."
+)
+@click.pass_obj
+@command
+def serve(obj: Context, address: str | None, port: int | None) -> None:
+    """The web UI and JSON API (docs/web.md): articles, sources, changes, diffs, feeds; write
+    actions need api_token. Runs until Ctrl-C or SIGTERM."""
+    from archive.web import serve as run
+
+    settings = obj.settings(serve_address=address, serve_port=port)
+    _database(settings)
+    run(
+        settings,
+        on_ready=lambda url: err.print(
+            f"serve: {url} (web UI and /api); Ctrl-C stops", markup=False, highlight=False
+        ),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
