@@ -131,6 +131,10 @@ def test_replay_of_crawled_warcs(home: Any, database_url: str, versioned: Any) -
                 chosen = fetch(headers["Location"])[1]["Memento-Datetime"]
             assert parsedate_to_datetime(chosen).replace(tzinfo=None) == closest["at"], when
 
+        # Without Accept-Datetime, the TimeGate gives the newest capture.
+        _, headers, _ = fetch(coll + url)
+        assert parsedate_to_datetime(headers["Memento-Datetime"]).replace(tzinfo=None) == caps[-1]["at"]
+
         # A capture made now, with replay running, is replayable moments later.
         home.run("capture", url, env=env, check=True)
         newest = captures(home, env, url)[-1]
