@@ -875,9 +875,11 @@ def status(obj: Context, as_json: bool) -> None:
 @cli.command()
 @click.option("--workers", type=click.IntRange(1, 64), help="Crawl workers (default: setting workers, 1).")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), help="Serve Prometheus metrics on this port.")
+@click.option("--serve", is_flag=True, help="Run the web UI and API too (serve_address, serve_port).")
+@click.option("--replay", is_flag=True, help="Run replay (pywb) too (replay_address, replay_port).")
 @click.pass_obj
 @command
-def daemon(obj: Context, workers: int | None, metrics_port: int | None) -> None:
+def daemon(obj: Context, workers: int | None, metrics_port: int | None, serve: bool, replay: bool) -> None:
     """Keep every tracked source under watch: check each when due, record what changed.
 
     Runs until SIGTERM or Ctrl-C; logs to HOME/logs/citewatch.log as well."""
@@ -886,7 +888,14 @@ def daemon(obj: Context, workers: int | None, metrics_port: int | None) -> None:
     settings = obj.settings()
     _database(settings)
     scheduler.log_to_file(settings)
-    running = scheduler.Daemon(settings, cli_args=obj.cli_args(), workers=workers, metrics_port=metrics_port)
+    running = scheduler.Daemon(
+        settings,
+        cli_args=obj.cli_args(),
+        workers=workers,
+        metrics_port=metrics_port,
+        serve=serve,
+        replay=replay,
+    )
     running.run()
     sys.exit(running.exit_code)
 

@@ -569,6 +569,39 @@ def run_job(name: str) -> None:
             _CURRENT.log.error("the %s job failed: %s: %s", name, exc.__class__.__name__, exc, exc_info=True)
 
 
+class _WebUI:
+    """``daemon --serve``: the web UI and JSON API (archive/web.py) under uvicorn, in a thread."""
+
+    def __init__(self, settings: Any):
+        import uvicorn
+
+        from archive.web import create_app, listen
+
+        sock = listen(settings.serve_address, settings.serve_port)
+        config = uvicorn.Config(
+            create_app(settings), log_config=None, access_log=False, lifespan="on", server_header=False
+        )
+        self.server = uvicorn.Server(config)
+        self.sock = sock
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [sock]}, name="citewatch-web", daemon=True
+        )
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                sock.close()
+                raise CitewatchError("the web UI did not start: see the log")
+            time.sleep(0.05)
+        host, port = sock.getsockname()[:2]
+        self.url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
 class Daemon:
     """``citewatch daemon``: APScheduler jobs, crawl workers, and their supervision.
 
@@ -588,6 +621,8 @@ class Daemon:
         cli_args: list[str],
         workers: int | None = None,
         metrics_port: int | None = None,
+        serve: bool = False,
+        replay: bool = False,
     ):
         from archive.notify import Notifier
 
@@ -615,6 +650,10 @@ class Daemon:
             user_agent=settings.effective_user_agent,
         )
         self.metrics: _Metrics | None = None
+        self.serve, self.replay = serve, replay
+        self.web: _WebUI | None = None
+        self.replayer: Any = None  # archive.replay.ReplayServer, with --replay
+        self._replay_synced = 0.0
         self._stop = threading.Event()
         self._force = False
         self._lock: IO[str] | None = None
@@ -646,6 +685,15 @@ class Daemon:
         if self.metrics_port is not None:
             self.metrics = _Metrics(self.settings.metrics_address, self.metrics_port, self.sessions)
             self.log.info("metrics on http://%s:%d/metrics", self.settings.metrics_address, self.metrics_port)
+        if self.serve:
+            self.web = _WebUI(self.settings)
+            self.log.info("web UI and API on %s", self.web.url)
+        if self.replay:
+            from archive.replay import COLLECTION, ReplayServer
+
+            self.replayer = ReplayServer(self.settings, self.sessions)
+            total = self.replayer.start()
+            self.log.info("replay on %s%s/ (%d captures indexed)", self.replayer.base_url, COLLECTION, total)
         _CURRENT = self
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
@@ -666,12 +714,31 @@ class Daemon:
                 except Exception as exc:  # the database away for a moment, say: try again
                     self.log.error("supervising the workers failed: %s: %s", exc.__class__.__name__, exc)
                 self._check_dispatch()
+                self._sync_replay()
         finally:
             self._shutdown()
             _CURRENT = None
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _sync_replay(self) -> None:
+        """With --replay: add new captures to the replay index; start pywb again if it died."""
+        since = time.monotonic() - self._replay_synced
+        if self.replayer is None or since < self.settings.replay_index_interval:
+            return
+        self._replay_synced = time.monotonic()
+        try:
+            self.replayer.sync()
+        except CitewatchError as exc:
+            self.log.error("replay: %s; starting it again", exc)
+            self.replayer.stop()
+            try:
+                self.replayer.start()
+            except CitewatchError as again:
+                self.log.error("replay: %s", again)
+        except Exception as exc:  # the database away for a moment: the next round catches up
+            self.log.error("replay index: %s: %s", exc.__class__.__name__, exc)
 
     def _check_dispatch(self) -> None:
         """A scheduler that stopped dispatching (its thread died on a database error) stops the
@@ -805,6 +872,10 @@ class Daemon:
         self.notifier.close(timeout=10)
         if self.metrics is not None:
             self.metrics.close()
+        if self.web is not None:
+            self.web.close()
+        if self.replayer is not None:
+            self.replayer.stop()
         self._job_engine.dispose()
         if self._pg_lock is not None:
             self._pg_lock.close()

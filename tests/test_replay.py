@@ -9,8 +9,10 @@ import json
 import random
 import re
 import signal
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
@@ -172,8 +174,6 @@ def test_a_capture_in_a_file_still_being_written_replays(
 
 
 def test_replay_refuses_a_taken_port_in_one_line(home: Any) -> None:
-    import socket
-
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -268,3 +268,37 @@ def _check_index(sessions: Any, tmp_path: Path, replay: Any) -> None:
     again.open()
     lines = _index_lines(replay_dir)
     assert len(lines) == len(set(lines)) == 229
+
+
+def test_the_daemon_serves_the_web_ui_and_replay(
+    home: Any, server: ws.TestServer, database_url: str, tmp_path: Path
+) -> None:
+    from tests.test_daemon import _free_port
+
+    url = server.route("/steady", ws.static(VERSIONS[0]))
+    web_port, replay_port = _free_port(), _free_port()
+    env = daemon_env(
+        home,
+        database_url,
+        CITEWATCH_SERVE_PORT=str(web_port),
+        CITEWATCH_REPLAY_PORT=str(replay_port),
+        CITEWATCH_REPLAY_INDEX_INTERVAL="0.2",
+    )
+    home.run("track", url, "--every", "1h", env=env, check=True)
+    with open(tmp_path / "daemon.log", "wb") as log:
+        proc = start_daemon(env, "--serve", "--replay", log=log)
+        try:
+            wait_for(lambda: captures(home, env, url), 60, proc)
+            (cap,) = captures(home, env, url)
+            web = f"http://127.0.0.1:{web_port}/api/snapshots?url={urllib.parse.quote(url, safe='')}"
+            wait_for(lambda: fetch(web)[0] == 200, 30, proc)
+            assert [row["id"] for row in json.loads(fetch(web)[2])] == [cap["id"]]
+            target = f"http://127.0.0.1:{replay_port}/citewatch/{stamp(cap['at'])}id_/{url}"
+            wait_for(lambda: fetch(target)[2] == VERSIONS[0], 30, proc)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(60)
+    assert code == 0, (tmp_path / "daemon.log").read_text()
+    for port in (web_port, replay_port):  # both stopped with the daemon
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
