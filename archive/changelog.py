@@ -19,13 +19,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, tuple_, union_all
+from sqlalchemy import func, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from archive.changes import KINDS, comparable_text, sentence_changes
 from archive.diff import DELETE, EQUAL, INSERT, TextDiff, word_diff
 from archive.errors import CitewatchError, UsageError
-from archive.models import Candidate, Change, Citation, Snapshot, Source
+from archive.models import Candidate, Change, Citation, Outlet, Snapshot, Source
 
 # `--kind status` also lists the status changes that are gone or back.
 KIND_GROUPS = {"status": ("status", "gone", "back")}
@@ -122,6 +122,34 @@ def articles_citing(session: Session, source_id: int) -> list[int]:
         .where(Candidate.source_id == source_id)
     )
     return sorted(set(session.scalars(linked)) | set(session.scalars(candidates)))
+
+
+def sources_of_outlet(session: Session, domain: str) -> list[int] | None:
+    """Ids of the sources of an outlet (a registered domain such as ``kyivindependent.com``): those
+    resolution tied to it, and every source on the domain or one of its subdomains (by SURT
+    prefix). None when citewatch knows no such outlet and no source on it."""
+    domain = domain.strip().lower().removeprefix("www.").rstrip(".")
+    host = ",".join(reversed(domain.split(".")))
+    linked = select(Source.id).join(Outlet, Source.outlet_id == Outlet.id).where(Outlet.domain == domain)
+    on_domain = select(Source.id).where(
+        or_(*(Source.surt.startswith(host + end, autoescape=True) for end in (")", ":", ",")))
+    )  # the host itself, with a port, and its subdomains
+    found = set(session.scalars(linked)) | set(session.scalars(on_domain))
+    known = session.scalars(select(Outlet.id).where(Outlet.domain == domain)).first() is not None
+    return sorted(found) if found or known else None
+
+
+def change_counts(session: Session, source_ids: list[int]) -> dict[int, tuple[int, datetime]]:
+    """Source id -> (how many changes it has, when the newest was detected), for these sources;
+    sources without changes are left out."""
+    if not source_ids:
+        return {}
+    stmt = (
+        select(Change.source_id, func.count(), func.max(Change.detected_at))
+        .where(Change.source_id.in_(source_ids))
+        .group_by(Change.source_id)
+    )
+    return {sid: (int(n), last) for sid, n, last in session.execute(stmt)}
 
 
 def list_changes(
@@ -367,6 +395,7 @@ __all__ = [
     "DiffView",
     "analysis_dict",
     "atom_feed",
+    "change_counts",
     "change_dict",
     "diff_dict",
     "list_changes",
@@ -375,4 +404,5 @@ __all__ = [
     "render_html",
     "render_markers",
     "sources_of_article",
+    "sources_of_outlet",
 ]

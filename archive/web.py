@@ -1,0 +1,1091 @@
+"""The web UI and JSON API of ``citewatch serve``: FastAPI, server-rendered Jinja2, no JavaScript.
+
+Reading goes through the same view functions the CLI prints (``articles``,
+``changelog``, ``index``, ``status``), so ``/api/...`` answers what ``--json``
+prints. Writing (add an article, track a URL, capture a URL) runs the CLI
+itself in a subprocess: a Scrapy crawl can run once per process, and
+``track`` lives in ``scheduler.py``, which ``archive/`` never imports.
+Captures and adds are background :class:`Jobs` the client polls.
+
+Archived content is untrusted. Templates autoescape everything and never mark
+archived text safe; every response carries a Content-Security-Policy with
+``script-src 'none'`` (the UI has no JavaScript), ``frame-ancestors 'none'``,
+``nosniff`` and ``Referrer-Policy: no-referrer``; replay runs on its own
+origin (``replay_url``), which the UI only links to.
+
+Errors: every bad input is a 4xx; ``/api`` answers ``{"error": "one line"}``,
+the UI a plain HTML page. Nothing answers with a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from archive import articles, changelog, index
+from archive.changes import KINDS
+from archive.errors import CitewatchError, OperationError, UsageError
+from archive.models import Article, Change, Snapshot, Source
+from archive.replay import replay_link, timemap_link
+
+logger = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+MAX_ID = 2**63 - 1  # a row id: anything larger overflows the database's integers
+COOKIE = "citewatch_token"
+CSP = (
+    "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+# Paths anyone may read, token or not: the login form and the stylesheet.
+OPEN_PATHS = ("/login", "/logout", "/static/")
+
+Id = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+
+
+# -- errors ---------------------------------------------------------------------------
+
+
+def _is_api(request_path: str) -> bool:
+    return request_path.startswith("/api/") or request_path in ("/api", "/openapi.json")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())[:500] or "error"
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
+    return f"{where}: {first.get('msg', 'invalid')}"
+
+
+class _Pages:
+    """The Jinja2 environment: autoescape on for every template, whatever its name."""
+
+    def __init__(self) -> None:
+        self.env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
+        self.env.filters["when"] = _when
+        self.env.filters["href"] = external_href
+        self.env.filters["tojson_text"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)
+
+    def render(self, request: Request, name: str, code: int = 200, **context: Any) -> HTMLResponse:
+        body = self.env.get_template(name).render(request=request, path=request.url.path, **context)
+        return HTMLResponse(body, status_code=code)
+
+
+def _error_response(request: Request, status: int, message: str) -> Response:
+    message = _one_line(message)
+    if _is_api(request.url.path):
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+    pages: _Pages = request.app.state.pages
+    reads_open = request.app.state.settings.api_read_public
+    return pages.render(
+        request, "error.html", status, status=status, message=message, login=status == 401 and not reads_open
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return _error_response(request, exc.status_code, str(exc.detail))
+
+
+async def _invalid(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return _error_response(request, 422, _validation_message(exc))
+
+
+async def _citewatch_error(request: Request, exc: Exception) -> Response:
+    status = 400 if isinstance(exc, UsageError) else 503 if isinstance(exc, OperationError) else 500
+    return _error_response(request, status, str(exc))
+
+
+def not_found(message: str) -> HTTPException:
+    return HTTPException(404, message)
+
+
+# -- the guard: read access, security headers, and the last word on errors --------------
+
+
+def _token_matches(given: str | None, token: str) -> bool:
+    return bool(token) and given is not None and hmac.compare_digest(given.encode(), token.encode())
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None
+
+
+def may_read(request: Request, settings: Any) -> bool:
+    """Reading is open unless api_read_public is off; then the token comes as a bearer header or,
+    for the HTML UI, the cookie /login sets."""
+    if settings.api_read_public:
+        return True
+    token = settings.api_token
+    return _token_matches(_bearer(request), token) or _token_matches(request.cookies.get(COOKIE), token)
+
+
+class _Guard:
+    """Outermost ASGI layer: refuses reads without the token when they need one, adds the security
+    headers to every response, and turns any unexpected error into a one-line 500."""
+
+    def __init__(self, app: ASGIApp, fastapi_app: FastAPI) -> None:
+        self.app, self.fastapi_app = app, fastapi_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def secured(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in names]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        request = Request(scope)
+        request.scope.setdefault("app", self.fastapi_app)
+        settings = self.fastapi_app.state.settings
+        if not request.url.path.startswith(OPEN_PATHS) and not may_read(request, settings):
+            await _refused(request, settings)(scope, receive, secured)
+            return
+        try:
+            await self.app(scope, receive, secured)
+        except Exception:
+            logger.exception("error answering %s %s", scope.get("method"), scope.get("path"))
+            if not started:
+                response = _error_response(request, 500, "internal error: see the server's log")
+                await response(scope, receive, secured)
+
+
+def _refused(request: Request, settings: Any) -> Response:
+    if not settings.api_token:
+        return _error_response(request, 403, "reading needs a token, but api_token is not set on the server")
+    return _error_response(
+        request, 401, "reading needs the API token: send Authorization: Bearer TOKEN (or log in at /login)"
+    )
+
+
+_bearer_scheme = HTTPBearer(auto_error=False, description="The api_token setting.")
+
+
+def require_token(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)]
+) -> None:
+    """Write actions need ``Authorization: Bearer TOKEN`` (never the cookie: no cross-site writes)."""
+    token = request.app.state.settings.api_token
+    if not token:
+        raise HTTPException(403, "write actions are off: set api_token on the server to allow them")
+    if credentials is None:
+        raise HTTPException(401, "this action needs the API token: send Authorization: Bearer TOKEN")
+    if not _token_matches(credentials.credentials, token):
+        raise HTTPException(401, "wrong API token")
+
+
+# -- values shown --------------------------------------------------------------------
+
+
+def _when(value: datetime | str | None) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.removesuffix("Z"))
+        except ValueError:
+            return value
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def external_href(url: Any) -> str | None:
+    """``url`` if it is an http(s) URL a page may link to, else None (``javascript:`` and the
+    like are shown as text, never as links).
+
+    >>> external_href("https://example.org/a"), external_href("javascript:alert(1)")
+    ('https://example.org/a', None)
+    """
+    if not isinstance(url, str):
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() + "Z" if when is not None else None
+
+
+def snapshot_dict(s: Snapshot) -> dict[str, Any]:
+    """One capture or failed attempt, as ``citewatch snapshots --json`` prints it."""
+    return {
+        "id": s.id,
+        "url": s.url,
+        "captured_at": s.captured_at.isoformat() + "Z",
+        "status": s.status,
+        "mime": s.mime,
+        "record_type": s.record_type,
+        "outcome": s.outcome,
+        "payload_digest": s.payload_digest,
+        "warc_file": s.warc_file.name if s.warc_file else None,
+        "offset": s.offset,
+        "length": s.length,
+        "via": s.via,
+        "error": s.error,
+    }
+
+
+def _replay(settings: Any, s: Snapshot) -> dict[str, str] | None:
+    """Replay links of an archived capture (None for a failed attempt)."""
+    if s.record_type is None:
+        return None
+    return {
+        "replay": replay_link(settings, s.url, s.captured_at),
+        "raw": replay_link(settings, s.url, s.captured_at, raw=True),
+    }
+
+
+def source_status(source: Source | None, counts: tuple[int, datetime] | None) -> str:
+    """What a reader needs first about a source: live, changed, gone, failing or not checked."""
+    if source is None or source.state is None:
+        return "not checked"
+    if source.state == "missing":
+        return "gone"
+    if source.state == "failing":
+        return "failing"
+    return "changed" if counts else "live"
+
+
+def _redacted(name: str, value: Any) -> Any:
+    """Settings as the API shows them: the token never, a database password never."""
+    if name == "api_token":
+        return "(set)" if value else ""
+    if name == "database_url" and value:
+        with contextlib.suppress(Exception):
+            from sqlalchemy.engine import make_url
+
+            return make_url(value).render_as_string(hide_password=True)
+    return value
+
+
+def config_rows(settings: Any) -> list[dict[str, Any]]:
+    """Every setting, as ``citewatch config --json`` prints it (the token and passwords hidden)."""
+    from archive.settings import SETTINGS
+
+    return [
+        {
+            "name": s.name,
+            "value": _redacted(s.name, getattr(settings, s.name)),
+            "origin": settings.origin(s.name),
+            "env": s.env_var,
+        }
+        for s in SETTINGS
+    ]
+
+
+# -- jobs: captures and adds in subprocesses -----------------------------------------------
+
+
+@dataclass
+class Job:
+    id: str
+    kind: str  # capture | add
+    target: str  # the URL, or "pasted text"
+    args: list[str]
+    created_at: datetime
+    stdin: bytes | None = None
+    cleanup: Path | None = None  # a temporary folder removed when the job ends
+    state: str = "queued"  # queued | running | done | failed
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    exit_code: int | None = None
+    result: Any = None
+    error: str | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "target": self.target,
+            "state": self.state,
+            "created_at": _iso(self.created_at),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "exit_code": self.exit_code,
+            "result": self.result,
+            "error": self.error,
+            "url": f"/api/jobs/{self.id}",
+        }
+
+
+class Busy(Exception):
+    pass
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Jobs:
+    """Background runs of ``citewatch capture``/``add``: each its own process (a crawl runs once
+    per process), at most ``running`` at once and ``pending`` waiting; the newest ``keep`` are
+    remembered, in memory only."""
+
+    def __init__(
+        self, cli: list[str], env: dict[str, str], *, running: int = 2, pending: int = 16, keep: int = 200
+    ) -> None:
+        self.cli, self.env, self.pending, self.keep = cli, env, pending, keep
+        self.timeout = 1800.0
+        self._slots = threading.BoundedSemaphore(running)
+        self._lock = threading.Lock()
+        self._jobs: dict[str, Job] = {}
+        self._closed = False
+
+    def start(self, job: Job) -> Job:
+        with self._lock:
+            waiting = sum(1 for j in self._jobs.values() if j.state in ("queued", "running"))
+            if self._closed or waiting >= self.pending:
+                raise Busy(f"{waiting} jobs are queued or running: try again later")
+            self._jobs[job.id] = job
+            self._forget_old()
+        threading.Thread(target=self._run, args=(job,), name=f"job-{job.id[:8]}", daemon=True).start()
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def all(self) -> list[Job]:
+        with self._lock:
+            return sorted(self._jobs.values(), key=lambda j: j.created_at, reverse=True)
+
+    def _forget_old(self) -> None:
+        done = [j for j in self._jobs.values() if j.state in ("done", "failed")]
+        for job in sorted(done, key=lambda j: j.created_at)[: max(0, len(self._jobs) - self.keep)]:
+            del self._jobs[job.id]
+
+    def _run(self, job: Job) -> None:
+        try:
+            with self._slots:
+                if not self._closed:
+                    self._execute(job)
+        except Exception as exc:  # a job must end in a state, whatever happened
+            logger.exception("job %s failed", job.id)
+            job.error = f"{exc.__class__.__name__}: {exc}"
+        finally:
+            if job.state in ("queued", "running"):
+                job.state = "failed"
+                job.error = job.error or "the server stopped before the job finished"
+            job.finished_at = job.finished_at or _utcnow()
+            if job.cleanup is not None:
+                import shutil
+
+                shutil.rmtree(job.cleanup, ignore_errors=True)
+
+    def _execute(self, job: Job) -> None:
+        job.state, job.started_at = "running", _utcnow()
+        command = [sys.executable, "-m", "citewatch", *self.cli, *job.args]
+        job.process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE if job.stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self.env,
+            start_new_session=True,  # its crawl and browser are stopped with it
+        )
+        try:
+            out, err = job.process.communicate(job.stdin, timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            _kill(job.process)
+            out, err = job.process.communicate()
+            job.error = f"stopped after {self.timeout:.0f} s"
+        _finish(job, out, err)
+
+    def close(self) -> None:
+        """Stop every running job (the server is stopping)."""
+        with self._lock:
+            self._closed = True
+            running = [j.process for j in self._jobs.values() if j.state == "running" and j.process]
+        for process in running:
+            _kill(process)
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def cli_outcome(code: int, out: bytes, err: bytes) -> tuple[Any, str | None]:
+    """What a ``citewatch ... --json`` run printed (None when not JSON) and, when it failed, its
+    error line.
+
+    >>> cli_outcome(2, b"", b"some log\\ncitewatch: error: no article '9'\\n")
+    (None, "no article '9'")
+    """
+    result = None
+    with contextlib.suppress(ValueError):
+        result = json.loads(out.decode("utf-8", "replace"))
+    if code == 0:
+        return result, None
+    lines = err.decode("utf-8", "replace").strip().splitlines()
+    errors = [line for line in lines if line.startswith("citewatch: error: ")]
+    return result, (errors or lines or [f"exit code {code}"])[-1].removeprefix("citewatch: error: ")
+
+
+def _finish(job: Job, out: bytes, err: bytes) -> None:
+    job.exit_code = job.process.returncode if job.process else None
+    job.result, error = cli_outcome(job.exit_code or 0, out, err)
+    job.error = job.error or error
+    job.state = "failed" if job.exit_code != 0 else "done"
+    job.finished_at = _utcnow()
+
+
+def cli_args(settings: Any) -> tuple[list[str], dict[str, str]]:
+    """The global options and environment that give a citewatch subprocess these settings' data
+    folder, config file and database (the URL goes in the environment: not in ``ps``)."""
+    config = _config_origin(settings)
+    args = ["--home", str(settings.home_path), *(["--config", config] if config else [])]
+    env = {**os.environ, "CITEWATCH_DATABASE_URL": settings.effective_database_url}
+    return args, env
+
+
+def _config_origin(settings: Any) -> str | None:
+    """The config file the settings were read from, if any setting came from one."""
+    from archive.settings import SETTINGS
+
+    origins = {settings.origin(s.name) for s in SETTINGS} - {"default", "flag", "environment"}
+    return next(iter(origins), None)
+
+
+# -- request bodies ---------------------------------------------------------------------
+
+
+class CaptureRequest(BaseModel):
+    url: str = Field(description="The URL to capture now.", examples=["https://example.org/story"])
+    browser: bool = Field(False, description="Capture in Chromium instead of plain HTTP.")
+
+
+class AddRequest(BaseModel):
+    url: str | None = Field(None, description="The citing article's URL (or give text).")
+    text: str | None = Field(None, description="The citing article itself, pasted.", max_length=5_000_000)
+    format: Literal["text", "markdown", "html"] | None = Field(
+        None, description="What text is; without it, HTML when it starts with <, else plain text."
+    )
+    resolve: bool = Field(True, description="Find the articles behind bare outlet names.")
+
+
+class TrackRequest(BaseModel):
+    url: str | None = Field(None, description="The source URL to track (or give article).")
+    article: str | None = Field(None, description="An article id or URL: every source it cites.")
+    every: str | None = Field(
+        None, description="Check this often (30m, 6h, 1d, 1w) instead of by the ladder."
+    )
+    paused: bool | None = Field(None, description="true pauses, false resumes; absent leaves it as is.")
+
+
+# -- the change log's filters ------------------------------------------------------------
+
+
+@dataclass
+class Filters:
+    since: str | None = None
+    until: str | None = None
+    url: str | None = None
+    article: str | None = None
+    outlet: str | None = None
+    kind: list[str] = field(default_factory=list)
+    before: int | None = None
+    limit: int = 50
+
+    def query(self, **override: Any) -> str:
+        """The query string of these filters (for links to the next page, JSON and Atom)."""
+        values = {**self.__dict__, **override}
+        if values["limit"] == 50:
+            values["limit"] = None  # the default: left out of links
+        pairs = [(k, v) for k, v in values.items() if k != "kind" and v is not None]
+        return urlencode(pairs + [("kind", k) for k in values["kind"]])
+
+
+def change_filters(
+    since: Annotated[
+        str | None, Query(description="Detected at or after: 2026-11-20, 2026-11-20T14:00, 7d.")
+    ] = None,
+    until: Annotated[str | None, Query(description="Detected before this time.")] = None,
+    url: Annotated[str | None, Query(description="Only changes of this source URL.")] = None,
+    article: Annotated[
+        str | None, Query(description="Only the sources this article (id or URL) cites.")
+    ] = None,
+    outlet: Annotated[str | None, Query(description="Only the sources of this outlet (a domain).")] = None,
+    kind: Annotated[list[str] | None, Query(description=f"Repeatable: {', '.join(KINDS)}.")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="The page after this change id.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Changes per page.")] = 50,
+) -> Filters:
+    """Empty values (an HTML form's blank fields) mean no filter."""
+    blank = lambda v: v if v is not None and v.strip() else None  # noqa: E731
+    kinds = [k.strip() for k in kind or [] if k.strip()]
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise HTTPException(400, f"unknown kind {unknown[0]!r}: choose from {', '.join(KINDS)}")
+    return Filters(
+        blank(since), blank(until), blank(url), blank(article), blank(outlet), kinds, before, limit
+    )
+
+
+def _source_ids(session: Session, f: Filters) -> list[int] | None:
+    """The sources the filters allow (None: all), or a 404 for an unknown URL, article or outlet."""
+    ids: list[int] | None = None
+    if f.url is not None:
+        from archive.urls import check_url
+
+        wanted = {f.url, check_url(f.url)}
+        ids = list(session.scalars(select(Source.id).where(Source.url.in_(wanted))))
+        if not ids:
+            raise not_found(f"{f.url} is not a tracked source")
+    if f.article is not None:
+        cited = changelog.sources_of_article(session, _article(session, f.article).id)
+        ids = cited if ids is None else [i for i in ids if i in cited]
+    if f.outlet is not None:
+        on_outlet = changelog.sources_of_outlet(session, f.outlet)
+        if on_outlet is None:
+            raise not_found(f"no outlet {f.outlet!r}: no source is on that domain")
+        ids = on_outlet if ids is None else [i for i in ids if i in on_outlet]
+    return ids
+
+
+def list_changes(session: Session, f: Filters) -> list[tuple[Change, str]]:
+    if f.before is not None and session.get(Change, f.before) is None:
+        raise not_found(f"no change {f.before}: before takes the id of a listed change")
+    return changelog.list_changes(
+        session,
+        since=changelog.parse_when(f.since) if f.since is not None else None,
+        until=changelog.parse_when(f.until) if f.until is not None else None,
+        source_ids=_source_ids(session, f),
+        kinds=f.kind or None,
+        before=f.before,
+        limit=f.limit,
+    )
+
+
+def _article(session: Session, ref: str) -> Article:
+    found = articles.find_article(session, ref) if not ref.isdigit() or int(ref) <= MAX_ID else None
+    if found is None:
+        raise not_found(f"no article {ref!r}")
+    return found
+
+
+# -- views shared by the UI and the API ----------------------------------------------------
+
+
+def _sources_by_url(session: Session, urls: list[str]) -> dict[str, dict[str, Any]]:
+    """URL -> the source's id, status and changes, for the sources an article view names."""
+    rows = list(session.scalars(select(Source).where(Source.url.in_(urls)))) if urls else []
+    counts = changelog.change_counts(session, [s.id for s in rows])
+    return {
+        s.url: {
+            "id": s.id,
+            "status": source_status(s, counts.get(s.id)),
+            "changes": counts.get(s.id, (0, None))[0],
+            "last_change": counts.get(s.id, (0, None))[1],
+        }
+        for s in rows
+    }
+
+
+def article_page(session: Session, article: Article, top: int) -> dict[str, Any]:
+    view = articles.article_view(session, article, top=top)
+    urls = [s["url"] for c in view["citations"] for s in c["sources"] if s.get("url")]
+    urls += [c["front_page"]["url"] for c in view["citations"] if c.get("front_page")]
+    return {"view": view, "sources": _sources_by_url(session, urls)}
+
+
+def source_view(session: Session, settings: Any, source: Source) -> dict[str, Any]:
+    """A source, its captures and failed attempts (newest first, with replay links) and changes."""
+    snaps = index.attempts(session, source.url)
+    changes = changelog.list_changes(session, source_ids=[source.id], limit=10_000)
+    counts = changelog.change_counts(session, [source.id]).get(source.id)
+    return {
+        "source": {
+            "id": source.id,
+            "url": source.url,
+            "status": source_status(source, counts),
+            "state": source.state,
+            "state_reason": source.state_reason,
+            "state_since": _iso(source.state_since),
+            "paused": source.paused,
+            "every_seconds": source.every_seconds,
+            "next_check_at": _iso(source.next_check_at),
+            "last_checked_at": _iso(source.last_checked_at),
+            "failures": source.failures,
+            "timemap": timemap_link(settings, source.url),
+        },
+        "cited_by": changelog.articles_citing(session, source.id),
+        "snapshots": [{**snapshot_dict(s), "links": _replay(settings, s)} for s in reversed(snaps)],
+        "changes": [changelog.change_dict(c, url) for c, url in changes],
+    }
+
+
+def change_view(session: Session, settings: Any, change: Change) -> dict[str, Any]:
+    """A change, its word diff (None when a side has no text, with why), replay links and claims."""
+    url = session.get(Source, change.source_id).url  # type: ignore[union-attr]
+    old, new = session.get(Snapshot, change.old_snapshot_id), session.get(Snapshot, change.new_snapshot_id)
+    diff, why = None, None
+    try:
+        diff = changelog.diff_dict(
+            changelog.load_diff(session, settings.warc_dir, change.old_snapshot_id, change.new_snapshot_id)
+        )
+    except CitewatchError as exc:
+        why = str(exc)
+    return {
+        "change": changelog.change_dict(change, url),
+        "before": {**snapshot_dict(old), "links": _replay(settings, old)} if old else None,
+        "after": {**snapshot_dict(new), "links": _replay(settings, new)} if new else None,
+        "diff": diff,
+        "no_diff": why,
+    }
+
+
+def _split(paragraph: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A diff paragraph's two sides, for the side-by-side view."""
+    pieces = paragraph["pieces"]
+    return [p for p in pieces if p["op"] != "insert"], [p for p in pieces if p["op"] != "delete"]
+
+
+# -- the app ------------------------------------------------------------------------------
+
+
+def create_app(settings: Any, sessions: sessionmaker[Session] | None = None) -> FastAPI:
+    """The web UI and JSON API over the database of ``settings`` (migrated already: the CLI's
+    ``serve`` and the daemon do that first)."""
+    from archive import db
+
+    sessions = sessions or db.connect(settings.effective_database_url)
+    cli, env = cli_args(settings)
+    jobs = Jobs(cli, env)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        jobs.close()
+        sessions.kw["bind"].dispose()
+
+    app = FastAPI(
+        title="citewatch",
+        summary="Archive what a story cites, and watch it for changes.",
+        version=_version(),
+        docs_url=None,  # the interactive docs load scripts from a CDN: not under this CSP
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings, app.state.sessions, app.state.jobs, app.state.pages = (
+        settings,
+        sessions,
+        jobs,
+        _Pages(),
+    )
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(CitewatchError, _citewatch_error)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    _api_routes(app)
+    _ui_routes(app)
+    app.add_middleware(_Guard, fastapi_app=app)
+    return app
+
+
+def _version() -> str:
+    from archive import __version__
+
+    return str(__version__)
+
+
+def session_dep(request: Request) -> Iterator[Session]:
+    with request.app.state.sessions() as session:
+        yield session
+
+
+DB = Annotated[Session, Depends(session_dep)]
+Write = [Depends(require_token)]
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """JSON as the CLI prints it (``default=str``), so the two compare equal."""
+    body = json.dumps(data, default=str)
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def _api_routes(app: FastAPI) -> None:
+    _api_read_routes(app)
+    _api_write_routes(app)
+
+
+def _api_read_routes(app: FastAPI) -> None:
+    @app.get("/api/config", tags=["read"], summary="Every setting (citewatch config --json)")
+    def api_config(request: Request) -> Response:
+        return _json(config_rows(request.app.state.settings))
+
+    @app.get("/api/status", tags=["read"], summary="The archive's state (citewatch status --json)")
+    def api_status(request: Request, session: DB) -> Response:
+        from archive.status import status
+
+        return _json(status(session, request.app.state.settings.warc_dir, _utcnow()))
+
+    @app.get("/api/articles", tags=["read"], summary="Articles (citewatch citations --json)")
+    def api_articles(session: DB) -> Response:
+        return _json(articles.list_articles(session))
+
+    @app.get(
+        "/api/articles/{article_id}", tags=["read"], summary="An article (citewatch citations ID --json)"
+    )
+    def api_article(
+        article_id: Id, session: DB, top: Annotated[int, Query(ge=0, le=10_000)] = 10
+    ) -> Response:
+        return _json(articles.article_view(session, _article(session, str(article_id)), top=top))
+
+    @app.get("/api/snapshots", tags=["read"], summary="Captures of a URL (citewatch snapshots URL --json)")
+    def api_snapshots(url: Annotated[str, Query(min_length=1)], session: DB) -> Response:
+        return _json([snapshot_dict(s) for s in index.attempts(session, url)])
+
+    @app.get(
+        "/api/sources/{source_id}", tags=["read"], summary="A source: captures with replay links, changes"
+    )
+    def api_source(source_id: Id, request: Request, session: DB) -> Response:
+        source = session.get(Source, source_id)
+        if source is None:
+            raise not_found(f"no source {source_id}")
+        return _json(source_view(session, request.app.state.settings, source))
+
+    @app.get("/api/changes", tags=["read"], summary="The change log (citewatch changes --json)")
+    def api_changes(
+        request: Request, session: DB, f: Annotated[Filters, Depends(change_filters)]
+    ) -> Response:
+        rows = list_changes(session, f)
+        data = [changelog.change_dict(c, url) for c, url in rows]
+        more = f"/api/changes?{f.query(before=data[-1]['id'])}" if len(data) == f.limit else None
+        headers = {"Link": f'<{more}>; rel="next"'} if more else None
+        return _json({"changes": data, "next": more}, headers=headers)
+
+    @app.get("/api/changes/{change_id}", tags=["read"], summary="A change: diff, replay links, claims")
+    def api_change(change_id: Id, request: Request, session: DB) -> Response:
+        change = session.get(Change, change_id)
+        if change is None:
+            raise not_found(f"no change {change_id}")
+        return _json(change_view(session, request.app.state.settings, change))
+
+    @app.get("/api/diff/{old_id}/{new_id}", tags=["read"], summary="Word diff (citewatch diff A B --json)")
+    def api_diff(old_id: Id, new_id: Id, request: Request, session: DB) -> Response:
+        _snapshot_exists(session, old_id, new_id)
+        warc_dir = request.app.state.settings.warc_dir
+        return _json(changelog.diff_dict(changelog.load_diff(session, warc_dir, old_id, new_id)))
+
+    @app.get("/api/jobs", tags=["write"], summary="Recent capture and add jobs")
+    def api_jobs(request: Request) -> Response:
+        return _json([j.as_dict() for j in request.app.state.jobs.all()])
+
+    @app.get("/api/jobs/{job_id}", tags=["write"], summary="A capture or add job: poll until done or failed")
+    def api_job(job_id: Annotated[str, PathParam(max_length=64)], request: Request) -> Response:
+        job = request.app.state.jobs.get(job_id)
+        if job is None:
+            raise not_found(f"no job {job_id!r} (jobs are kept in memory, the newest 200)")
+        return _json(job.as_dict())
+
+
+def _snapshot_exists(session: Session, *ids: int) -> None:
+    for snapshot_id in ids:
+        if session.get(Snapshot, snapshot_id) is None:
+            raise not_found(f"no snapshot {snapshot_id}")
+
+
+def _start(request: Request, job: Job) -> Response:
+    try:
+        request.app.state.jobs.start(job)
+    except Busy as exc:
+        raise HTTPException(429, str(exc)) from None
+    return _json(job.as_dict(), 202, headers={"Location": f"/api/jobs/{job.id}"})
+
+
+def _new_job(kind: str, target: str, args: list[str], **more: Any) -> Job:
+    return Job(uuid.uuid4().hex, kind, target, args, _utcnow(), **more)
+
+
+def _api_write_routes(app: FastAPI) -> None:
+    @app.post(
+        "/api/captures", tags=["write"], status_code=202, dependencies=Write, summary="Capture a URL now"
+    )
+    def api_capture(body: CaptureRequest, request: Request) -> Response:
+        from archive.urls import check_url
+
+        url = check_url(body.url)
+        args = ["capture", "--json", *(["--browser"] if body.browser else []), url]
+        return _start(request, _new_job("capture", url, args))
+
+    @app.post("/api/articles", tags=["write"], status_code=202, dependencies=Write, summary="Add an article")
+    def api_add(body: AddRequest, request: Request) -> Response:
+        return _start(request, _add_job(body))
+
+    @app.post(
+        "/api/track", tags=["write"], dependencies=Write, summary="Track a URL (citewatch track --json)"
+    )
+    def api_track(body: TrackRequest, request: Request, session: DB) -> Response:
+        return _json(_track(request.app.state.jobs, session, body))
+
+
+def _add_job(body: AddRequest) -> Job:
+    from archive.urls import check_url
+
+    if (body.url is None) == (body.text is None):
+        raise HTTPException(400, "give the article's url or its text, not both")
+    flags = ["add", "--json", *([] if body.resolve else ["--no-resolve"])]
+    if body.url is not None:
+        url = check_url(body.url)
+        return _new_job("add", url, [*flags, url])
+    if not body.text or not body.text.strip():
+        raise HTTPException(400, "text is empty")
+    if body.format is None:
+        return _new_job("add", "pasted text", [*flags, "-"], stdin=body.text.encode())
+    folder = Path(tempfile.mkdtemp(prefix="citewatch-add-"))
+    file = folder / ("article." + {"text": "txt", "markdown": "md", "html": "html"}[body.format])
+    file.write_text(body.text, encoding="utf-8")
+    return _new_job("add", "pasted text", [*flags, str(file)], cleanup=folder)
+
+
+def _track(jobs: Jobs, session: Session, body: TrackRequest) -> Any:
+    """``citewatch track --json`` in a subprocess (its code is in scheduler.py), input checked here
+    first so that mistakes are a 400 or 404 saying so."""
+    from archive.durations import parse_duration
+    from archive.urls import check_url
+
+    if (body.url is None) == (body.article is None):
+        raise HTTPException(400, "give one source url, or an article")
+    args = ["track", "--json"]
+    if body.every is not None:
+        try:
+            parse_duration(body.every)
+        except ValueError as exc:
+            raise HTTPException(400, f"every: {exc}") from None
+        args += ["--every", body.every]
+    if body.paused is not None:
+        args.append("--pause" if body.paused else "--resume")
+    target = (
+        ["--article", str(_article(session, body.article).id)]
+        if body.article
+        else [check_url(body.url or "")]
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "citewatch", *jobs.cli, *args, *target],
+        capture_output=True,
+        env=jobs.env,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+    result, error = cli_outcome(proc.returncode, proc.stdout, proc.stderr)
+    if error is not None:
+        raise HTTPException(400 if proc.returncode == 2 else 500, error)
+    return result
+
+
+# -- the HTML UI --------------------------------------------------------------------------
+
+
+def _ui_routes(app: FastAPI) -> None:
+    def page(request: Request, name: str, code: int = 200, **context: Any) -> HTMLResponse:
+        return request.app.state.pages.render(
+            request, name, code, settings=request.app.state.settings, **context
+        )
+
+    @app.get("/", include_in_schema=False)
+    def home(request: Request, session: DB) -> Response:
+        from archive.status import status
+
+        latest = [changelog.change_dict(c, url) for c, url in changelog.list_changes(session, limit=10)]
+        data = status(session, request.app.state.settings.warc_dir, _utcnow())
+        return page(request, "index.html", state=data, changes=latest)
+
+    @app.get("/articles", include_in_schema=False)
+    def ui_articles(request: Request, session: DB) -> Response:
+        return page(request, "articles.html", rows=articles.list_articles(session))
+
+    @app.get("/articles/{article_id}", include_in_schema=False)
+    def ui_article(
+        article_id: Id, request: Request, session: DB, top: Annotated[int, Query(ge=0, le=1000)] = 10
+    ) -> Response:
+        return page(request, "article.html", **article_page(session, _article(session, str(article_id)), top))
+
+    @app.get("/sources/{source_id}", include_in_schema=False)
+    def ui_source(source_id: Id, request: Request, session: DB) -> Response:
+        source = session.get(Source, source_id)
+        if source is None:
+            raise not_found(f"no source {source_id}")
+        data = source_view(session, request.app.state.settings, source)
+        by_new = {c["new_snapshot_id"]: c for c in data["changes"]}
+        return page(request, "source.html", **data, change_at=by_new)
+
+    @app.get("/changes", include_in_schema=False)
+    def ui_changes(request: Request, session: DB, f: Annotated[Filters, Depends(change_filters)]) -> Response:
+        rows = [changelog.change_dict(c, url) for c, url in list_changes(session, f)]
+        more = f.query(before=rows[-1]["id"]) if len(rows) == f.limit else None
+        return page(request, "changes.html", rows=rows, f=f, more=more, kinds=KINDS)
+
+    @app.get("/changes/{change_id}", include_in_schema=False)
+    def ui_change(change_id: Id, request: Request, session: DB, all: bool = False) -> Response:
+        change = session.get(Change, change_id)
+        if change is None:
+            raise not_found(f"no change {change_id}")
+        data = change_view(session, request.app.state.settings, change)
+        return page(request, "change.html", **data, show_all=all, split=_split)
+
+    @app.get("/diff/{old_id}/{new_id}", include_in_schema=False)
+    def ui_diff(old_id: Id, new_id: Id, request: Request, session: DB, all: bool = False) -> Response:
+        _snapshot_exists(session, old_id, new_id)
+        settings = request.app.state.settings
+        view = changelog.load_diff(session, settings.warc_dir, old_id, new_id)
+        old, new = view.old.snapshot, view.new.snapshot
+        data = {
+            "change": None,
+            "before": {**snapshot_dict(old), "links": _replay(settings, old)},
+            "after": {**snapshot_dict(new), "links": _replay(settings, new)},
+            "diff": changelog.diff_dict(view),
+            "no_diff": None,
+        }
+        return page(request, "change.html", **data, show_all=all, split=_split)
+
+    @app.get("/changes.atom", include_in_schema=True, tags=["read"], summary="Atom feed of the change log")
+    def feed(request: Request, session: DB, f: Annotated[Filters, Depends(change_filters)]) -> Response:
+        rows = list_changes(session, f)
+        title = "citewatch: changes" + (f" of article {f.article}" if f.article else "")
+        feed_id = "urn:citewatch:changes" + (f":article:{f.article}" if f.article else "")
+        body = changelog.atom_feed(rows, title=title, feed_id=feed_id, link=str(request.url))
+        return Response(body, media_type="application/atom+xml")
+
+    @app.get(
+        "/articles/{article_id}/changes.atom", tags=["read"], summary="Atom feed of an article's sources"
+    )
+    def article_feed(article_id: Id, request: Request, session: DB) -> Response:
+        _article(session, str(article_id))
+        f = Filters(article=str(article_id))
+        rows = list_changes(session, f)
+        body = changelog.atom_feed(
+            rows,
+            title=f"citewatch: changes to what article {article_id} cites",
+            feed_id=f"urn:citewatch:changes:article:{article_id}",
+            link=str(request.url),
+        )
+        return Response(body, media_type="application/atom+xml")
+
+    @app.get("/status", include_in_schema=False)
+    def ui_status(request: Request, session: DB) -> Response:
+        from archive.status import status
+
+        return page(
+            request, "status.html", state=status(session, request.app.state.settings.warc_dir, _utcnow())
+        )
+
+    _login_routes(app, page)
+
+
+def _login_routes(app: FastAPI, page: Any) -> None:
+    @app.get("/login", include_in_schema=False)
+    def login_form(request: Request, next: str = "/") -> Response:
+        return page(request, "login.html", next=_local(next), wrong=False)
+
+    @app.post("/login", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        # A urlencoded form, read by hand: python-multipart is not needed for one field.
+        form = parse_qs((await request.body())[:10_000].decode("utf-8", "replace"))
+        given, target = (form.get("token") or [""])[0], _local((form.get("next") or ["/"])[0])
+        if not _token_matches(given, request.app.state.settings.api_token):
+            return page(request, "login.html", 401, next=target, wrong=True)
+        response = RedirectResponse(target, status_code=303)
+        secure = request.url.scheme == "https"
+        response.set_cookie(COOKIE, given, httponly=True, samesite="strict", secure=secure, path="/")
+        return response
+
+    @app.post("/logout", include_in_schema=False)
+    def logout() -> Response:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+
+def _local(target: str) -> str:
+    """A redirect target on this site only (never ``//evil.example`` or ``https://...``)."""
+    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
+
+
+# -- running it -----------------------------------------------------------------------------
+
+
+def listen(address: str, port: int) -> socket.socket:
+    """A listening socket, or a one-line error saying what to do (the port taken, say)."""
+    try:
+        family, kind, proto, _, where = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(where)
+        sock.listen(128)
+    except OSError as exc:
+        raise OperationError(
+            f"cannot listen on {address}:{port}: {exc.strerror or exc}; choose another with --port "
+            "(or the serve_port setting)"
+        ) from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(settings: Any, on_ready: Any = None) -> None:
+    """Run the app under uvicorn on serve_address:serve_port until SIGINT or SIGTERM."""
+    import uvicorn
+
+    sock = listen(settings.serve_address, settings.serve_port)
+    app = create_app(settings)
+    host, port = sock.getsockname()[:2]
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", server_header=False)
+    server = uvicorn.Server(config)
+    if on_ready is not None:
+        shown = f"[{host}]" if ":" in host else host
+        on_ready(f"http://{shown}:{port}/")
+    with sock:
+        server.run(sockets=[sock])

@@ -1,0 +1,648 @@
+"""The web UI and JSON API in process (httpx through the ASGI app), on SQLite and PostgreSQL.
+
+The data is made the way a user makes it: local pages served on 127.0.0.1 are cited by an
+article (``citewatch add``, with a bare outlet name resolved through tests/outletweb.py), then
+changed and captured again (``citewatch capture``), which records a content change, a gone
+source and a change full of script payloads. The API must answer what the CLI's ``--json``
+prints for the same data, refuse what it should, and never show archived markup as markup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio.from_thread
+import feedparser
+import httpx
+import lxml.html
+import pytest
+from sqlalchemy import text
+
+from archive.replay import replay_link
+from archive.settings import load_settings
+from archive.web import CSP, create_app
+from tests import webserver as ws
+from tests.conftest import PG_URL, Home, _base_env, warcio_check
+from tests.outletweb import OutletWeb
+from tests.test_changes import BODY, page
+from tests.test_citations import build_web
+
+TOKEN = "s3cret-token-for-tests"
+EDITED = [BODY[0].replace("253,000", "258,000"), *BODY[1:]]
+
+# Script payloads, written into an archived page as text (escaped in its HTML, so they are words
+# a reader sees) and as live markup; CANARY is replaced by a URL that records whatever reaches it.
+TEXT_PAYLOADS = [
+    "<img src=x onerror=\"fetch('CANARY/img-text');window.__xss='img-text';alert('img-text')\">",
+    "<script>fetch('CANARY/script-text');window.__xss='script-text';alert('script-text')</script>",
+    "<svg onload=\"fetch('CANARY/svg-text');window.__xss='svg-text';alert('svg-text')\"></svg>",
+    "<a href=\"javascript:fetch('CANARY/js-link');alert('js-link')\">read the report</a>",
+    "<body onload=\"fetch('CANARY/body-text');alert('body-text')\">",
+]
+LIVE_MARKUP = (
+    "<script>fetch('CANARY/script-tag');window.__xss='script-tag';alert('script-tag')</script>"
+    "<p><img src=x onerror=\"fetch('CANARY/img-tag');window.__xss='img-tag';alert('img-tag')\">"
+    "<a href=\"javascript:fetch('CANARY/js-href');alert('js-href')\">a javascript: link</a>"
+    "<svg onload=\"fetch('CANARY/svg-tag');alert('svg-tag')\"></svg></p>"
+)
+COUNCIL = [
+    "The city council approved 1,234 new homes on Monday after a debate that lasted most of the day.",
+    "Councillors said the first residents could move in by the spring of 2027, if funding holds.",
+    "The mayor, Ana Ribeiro, called the vote a turning point for families waiting on the housing list.",
+]
+
+
+def xss_page(canary: str, payloads: bool) -> bytes:
+    """A council story; with ``payloads``, each payload is a paragraph of text and live markup too."""
+    import html
+
+    said = [
+        f"A reader wrote to us quoting this markup: {html.escape(p)} and nothing more." for p in TEXT_PAYLOADS
+    ]
+    paragraphs = COUNCIL + ([s.replace("CANARY", canary) for s in said] if payloads else [])
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    live = LIVE_MARKUP.replace("CANARY", canary) if payloads else ""
+    return ws.page_html(
+        "Council approves 1,234 homes", f"<article><h1>Council approves homes</h1>{body}{live}</article>"
+    )
+
+
+def visible_payloads(canary: str) -> list[str]:
+    """The payloads as a reader must see them on a change page: as text."""
+    return [p.replace("CANARY", canary) for p in TEXT_PAYLOADS]
+
+
+@dataclass
+class Site:
+    home: Home
+    server: ws.TestServer
+    article_id: int
+    story: str
+    other: str
+    xss: str
+    captures: list[dict[str, Any]]  # the second capture's results, with their analysis
+    canary: str
+
+    def change(self, url: str) -> dict[str, Any]:
+        return next(c["analysis"]["change"] for c in self.captures if c["url"] == url)
+
+    def cli(self, *args: str) -> Any:
+        proc = self.home.run(*args, "--json", check=True)
+        return json.loads(proc.stdout)
+
+
+def article_markdown(site_urls: dict[str, str], outlets: bool) -> str:
+    lines = [
+        "# Desertion cases soar past 250,000",
+        "",
+        f"Prosecutors opened 253,000 criminal cases for desertion since 2022, [the annual report]({site_urls['story']}) says.",  # noqa: E501
+        "",
+        f"Officials said the backlog in the courts had reached 18,400 cases, [a second report]({site_urls['other']}) adds.",  # noqa: E501
+        "",
+        f"The city council approved 1,234 new homes, [the council story]({site_urls['xss']}) reports.",
+        "",
+    ]
+    if outlets:
+        lines += [
+            "Ukraine's first military ombudsperson, Olha Reshetylova, said: \u201cLet\u2019s be honest. "
+            "The problem is big.\u201d By mid-2025, nearly 576 soldiers a day were leaving their posts.",
+            "",
+            "Sources for this article include: TheGuardian.com",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def build_site(home: Home, server: ws.TestServer, web: OutletWeb | None, canary: str) -> Site:
+    """Cite three local pages (and an outlet), then change one, remove one, and fill one with
+    script payloads, and capture them again: three recorded changes."""
+    urls = {
+        "story": server.route("/story", ws.static(page(BODY, random.Random(1)).encode())),
+        "other": server.route("/other", ws.static(page(BODY[1:], random.Random(2)).encode())),
+        "xss": server.route("/council", ws.static(xss_page(canary, payloads=False))),
+    }
+    article = home.path.parent / "article.md"
+    article.write_text(article_markdown(urls, outlets=web is not None), encoding="utf-8")
+    env = {**web.env(), "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"} if web else {}
+    proc = home.run("add", "--json", str(article), env=env, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    added = json.loads(proc.stdout)
+    server.route("/story", ws.static(page(EDITED, random.Random(3)).encode()))
+    server.route("/other", ws.static(b"gone", "text/plain", status=404))
+    server.route("/council", ws.static(xss_page(canary, payloads=True)))
+    proc = home.run("capture", "--json", urls["story"], urls["other"], urls["xss"])
+    assert "Traceback" not in proc.stderr, proc.stderr
+    captures = json.loads(proc.stdout)
+    site = Site(
+        home, server, added["article"]["id"], urls["story"], urls["other"], urls["xss"], captures, canary
+    )
+    assert site.change(site.story)["kind"] == "content"
+    assert site.change(site.other)["kind"] == "gone"
+    assert site.change(site.xss)["kind"] == "content"
+    return site
+
+
+def _pg_database(admin: Any) -> Iterator[str]:
+    name = f"citewatch_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield f"{PG_URL.rsplit('/', 1)[0]}/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """One realistic data folder per module and database (building it takes a few seconds)."""
+    path = tmp_path_factory.mktemp("web") / "home"
+    home = Home(path, _base_env(path))
+    databases = _pg_database(request.getfixturevalue("pg_admin")) if request.param == "postgresql" else None
+    if databases is not None:
+        home.env["CITEWATCH_DATABASE_URL"] = next(databases)
+    with ws.TestServer() as server, OutletWeb() as web:
+        build_web(web)
+        yield build_site(home, server, web, canary="http://127.0.0.1:9/canary")
+    warcio_check(home.warcs())
+    if databases is not None:
+        next(databases, None)
+
+
+class AppClient:
+    """A synchronous client of an ASGI app in process: httpx's ASGITransport, driven from a thread
+    with its own event loop (as Starlette's AppClient does), the app's lifespan included."""
+
+    def __init__(self, app: Any) -> None:
+        self._portal_context = anyio.from_thread.start_blocking_portal()
+        self.portal = self._portal_context.__enter__()
+        self._lifespan = self.portal.wrap_async_context_manager(app.router.lifespan_context(app))
+        self._lifespan.__enter__()
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://testserver")
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        return self.portal.call(lambda: self.http.request(method, url, **kwargs))
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+    def close(self) -> None:
+        self.portal.call(self.http.aclose)
+        self._lifespan.__exit__(None, None, None)
+        self._portal_context.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client_for(site: Site, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``client_for(**env)``: a client of an app whose settings are the data folder's plus ``env``
+    (CITEWATCH_* values), set in the environment as a user would, so that job subprocesses get
+    them too."""
+    opened: list[AppClient] = []
+
+    def make(**env: str) -> AppClient:
+        for name in [n for n in os.environ if n.startswith("CITEWATCH_")]:
+            monkeypatch.delenv(name)
+        for name, value in {**site.home.env, **env}.items():
+            monkeypatch.setenv(name, value)
+        client = AppClient(create_app(load_settings()))
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        client.close()
+
+
+@pytest.fixture
+def client(client_for: Any) -> AppClient:
+    return client_for(CITEWATCH_API_TOKEN=TOKEN)
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def html_of(response: Any) -> lxml.html.HtmlElement:
+    assert response.headers["content-type"].startswith("text/html"), response.headers
+    return lxml.html.fromstring(response.text)
+
+
+def assert_inert(doc: lxml.html.HtmlElement) -> None:
+    """No script element, no event-handler attribute, no javascript: link anywhere on the page."""
+    assert doc.xpath("//script") == []
+    for element in doc.iter():
+        if not isinstance(element.tag, str):
+            continue
+        for name, value in element.attrib.items():
+            assert not name.lower().startswith("on"), (element.tag, name, value)
+            assert not value.strip().lower().startswith("javascript:"), (element.tag, name, value)
+
+
+# -- the API answers what the CLI prints ----------------------------------------------------------
+
+
+def test_api_json_equals_cli_json(site: Site, client: AppClient) -> None:
+    assert client.get("/api/articles").json() == site.cli("citations")
+    article = client.get(f"/api/articles/{site.article_id}").json()
+    assert article == site.cli("citations", str(site.article_id))
+    assert {c["kind"] for c in article["citations"]} == {"link", "outlet"}
+    assert client.get("/api/snapshots", params={"url": site.story}).json() == site.cli(
+        "snapshots", site.story
+    )
+    listed = client.get("/api/changes").json()
+    assert listed["changes"] == site.cli("changes") and listed["next"] is None
+    assert len(listed["changes"]) == 3
+    query = {
+        "kind": ["content", "gone"],
+        "article": str(site.article_id),
+        "since": "2000-01-01",
+        "limit": "2",
+    }
+    page_one = client.get("/api/changes", params=query).json()
+    filters = ["--kind", "content", "--kind", "gone", "--article", str(site.article_id)]
+    cli_one = site.cli("changes", *filters, "--since", "2000-01-01", "--limit", "2")
+    assert page_one["changes"] == cli_one and page_one["next"]
+    page_two = client.get(page_one["next"]).json()
+    assert page_two["changes"] == site.cli("changes", *filters, "--before", str(cli_one[-1]["id"]))
+    change = site.change(site.story)
+    old, new = str(change["old_snapshot_id"]), str(change["new_snapshot_id"])
+    assert client.get(f"/api/diff/{old}/{new}").json() == site.cli("diff", old, new)
+    cli_status, api_status = site.cli("status"), client.get("/api/status").json()
+    assert {**api_status, "at": None} == {**cli_status, "at": None}
+    config = {r["name"]: r for r in client.get("/api/config").json()}
+    assert config == {r["name"]: r for r in site.cli("config")} | {
+        "api_token": {**config["api_token"], "value": "(set)"}
+    }
+    assert config["api_token"]["origin"] == "environment"
+
+
+def test_track_through_the_api_is_citewatch_track(site: Site, client: AppClient) -> None:
+    url = site.server.url("/tracked-by-api")
+    answer = client.post("/api/track", json={"url": url, "every": "2h"}, headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    assert data["url"] == url and data["every_seconds"] == 7200 and not data["paused"]
+    assert site.cli("track", url) == {**data, "next_check_at": site.cli("track", url)["next_check_at"]}
+    paused = client.post("/api/track", json={"url": url, "paused": True}, headers=AUTH).json()
+    assert paused["paused"] and paused["next_check_at"] is None and paused["source_id"] == data["source_id"]
+    by_article = client.post(
+        "/api/track", json={"article": str(site.article_id), "every": "1d"}, headers=AUTH
+    )
+    assert by_article.status_code == 200 and site.story in {d["url"] for d in by_article.json()}
+    for body, status, words in [
+        ({"url": url, "every": "soon"}, 400, "every: not a duration"),
+        ({"url": "ftp://x/"}, 400, "ftp"),
+        ({"article": "999"}, 404, "no article '999'"),
+        ({}, 400, "give one source url, or an article"),
+        ({"url": url, "paused": "maybe"}, 422, "paused"),
+    ]:
+        refused = client.post("/api/track", json=body, headers=AUTH)
+        assert refused.status_code == status and words in refused.json()["error"], (body, refused.text)
+
+
+# -- pages -------------------------------------------------------------------------------------
+
+
+def test_article_page_shows_claims_citations_evidence_and_source_status(
+    site: Site, client: AppClient
+) -> None:
+    response = client.get(f"/articles/{site.article_id}")
+    assert response.status_code == 200
+    doc = html_of(response)
+    assert_inert(doc)
+    claims = [li.text_content() for li in doc.cssselect("ol.claims li")]
+    assert any("253,000 criminal cases" in c for c in claims)
+    sources = {a.text_content(): a.get("href") for a in doc.cssselect("a.source")}
+    view = client.get(f"/api/articles/{site.article_id}").json()
+    story_source = client.get("/api/snapshots", params={"url": site.story}).json()
+    assert sources[site.story].startswith("/sources/") and story_source
+    rows = {
+        r.cssselect("a.source")[0].text_content(): r
+        for r in doc.cssselect("table.sources tr")
+        if r.cssselect("a.source")
+    }
+    assert rows[site.story].cssselect(".badge")[0].text_content() == "changed"
+    assert rows[site.other].cssselect(".badge")[0].text_content() == "gone"
+    # The outlet's candidates and the evidence for each: the matched terms of the claims.
+    (outlet,) = [c for c in view["citations"] if c["kind"] == "outlet"]
+    section = doc.get_element_by_id(f"citation-{outlet['id']}")
+    text = " ".join(section.text_content().split())
+    assert "theguardian.com" in text and outlet["resolution"]["status"] in text
+    best = outlet["candidates"][0]
+    assert best["url"] in text and f"{best['score']:.2f}" in text
+    assert any(f"\u201c{m['term']}\u201d" in text for m in best["evidence"]["matched"])
+
+
+def test_source_page_is_a_timeline_with_replay_links(site: Site, client: AppClient) -> None:
+    settings = load_settings(env=site.home.env)
+    snaps = client.get("/api/snapshots", params={"url": site.story}).json()
+    source_id = client.get("/api/changes", params={"url": site.story}).json()["changes"][0]["source_id"]
+    doc = html_of(client.get(f"/sources/{source_id}"))
+    assert_inert(doc)
+    from datetime import datetime
+
+    for snap in snaps:
+        row = doc.get_element_by_id(f"snapshot-{snap['id']}")
+        when = datetime.fromisoformat(snap["captured_at"].removesuffix("Z"))
+        (link,) = row.cssselect("a.replay")
+        assert link.get("href") == replay_link(settings, site.story, when)
+        assert row.cssselect("a.raw")[0].get("href") == replay_link(settings, site.story, when, raw=True)
+    change = site.change(site.story)
+    assert doc.cssselect(f"a.change[href='/changes/{change['id']}']")
+    api = client.get(f"/api/sources/{source_id}").json()
+    assert [s["id"] for s in api["snapshots"]] == [s["id"] for s in reversed(snaps)]
+    assert [c["id"] for c in api["changes"]] == [change["id"]] and api["source"]["status"] == "changed"
+
+
+def test_change_page_shows_the_word_diff_claims_and_replay(site: Site, client: AppClient) -> None:
+    change = site.change(site.story)
+    doc = html_of(client.get(f"/changes/{change['id']}"))
+    assert_inert(doc)
+    for view in ("section.inline", "section.side-by-side"):
+        (section,) = doc.cssselect(view)
+        assert [d.text_content() for d in section.cssselect("del")] == ["253,000"]
+        assert [i.text_content() for i in section.cssselect("ins")] == ["258,000"]
+    impact = doc.cssselect("ul.impact li")
+    assert any("changed" in li.text_content() and "253,000" in li.text_content() for li in impact)
+    settings = load_settings(env=site.home.env)
+    api = client.get(f"/api/changes/{change['id']}").json()
+    assert api["change"] == site.cli("changes", "--url", site.story)[0]
+    when = api["before"]["captured_at"].removesuffix("Z")
+    from datetime import datetime
+
+    expected = replay_link(settings, site.story, datetime.fromisoformat(when))
+    assert doc.cssselect("tr.before a.replay")[0].get("href") == expected == api["before"]["links"]["replay"]
+    gone = html_of(client.get(f"/changes/{site.change(site.other)['id']}"))
+    (lost,) = gone.cssselect("ul.impact li")
+    assert "lost-support" in lost.text_content() and "18,400" in lost.text_content()
+
+
+def test_archived_payloads_are_shown_as_text_only(site: Site, client: AppClient) -> None:
+    change = site.change(site.xss)
+    for path in (f"/changes/{change['id']}", f"/changes/{change['id']}?all=1", "/changes", "/"):
+        response = client.get(path)
+        doc = html_of(response)
+        assert_inert(doc)
+        assert "<script" not in response.text.lower()
+    text = html_of(client.get(f"/changes/{change['id']}")).cssselect("section.inline")[0].text_content()
+    for payload in visible_payloads(site.canary):
+        assert payload in text
+
+
+def test_change_log_search_filters_and_pages(site: Site, client: AppClient) -> None:
+    everything = client.get("/api/changes").json()["changes"]
+    doc = html_of(client.get("/changes"))
+    assert [a.text_content() for a in doc.cssselect("table.changes a[href^='/changes/']")] == [
+        f"#{c['id']}" for c in everything
+    ]
+    gone = html_of(client.get("/changes", params={"kind": "gone", "since": "", "article": ""}))
+    assert [a.text_content() for a in gone.cssselect("table.changes a[href^='/changes/']")] == [
+        f"#{site.change(site.other)['id']}"
+    ]
+    first = html_of(client.get("/changes", params={"limit": "1"}))
+    (older,) = first.cssselect("a[rel=next]")
+    second = html_of(client.get(older.get("href")))
+    shown = second.cssselect("table.changes a[href^='/changes/']")
+    assert [a.text_content() for a in shown] == [f"#{everything[1]['id']}"]
+    outlet = client.get("/api/changes", params={"outlet": "127.0.0.1"}).json()["changes"]
+    assert len(outlet) == 3
+    assert client.get("/api/changes", params={"outlet": "theguardian.com"}).json()["changes"] == []
+    assert client.get("/api/changes", params={"until": "2000-01-01"}).json()["changes"] == []
+
+
+def test_atom_feeds_parse(site: Site, client: AppClient) -> None:
+    everything = client.get("/changes.atom")
+    assert everything.headers["content-type"].startswith("application/atom+xml")
+    feed = feedparser.parse(everything.content)
+    assert not feed.bozo, feed.bozo_exception
+    ids = [c["id"] for c in client.get("/api/changes").json()["changes"]]
+    assert [e.id for e in feed.entries] == [f"urn:citewatch:change:{i}" for i in ids]
+    per_article = feedparser.parse(client.get(f"/articles/{site.article_id}/changes.atom").content)
+    assert not per_article.bozo and len(per_article.entries) == 3
+    assert f"article {site.article_id}" in per_article.feed.title
+    assert client.get("/articles/999/changes.atom").status_code == 404
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+HUGE = str(10**30)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "words"),
+    [
+        ("/api/articles/999", None, 404, "no article"),
+        ("/api/changes/999", None, 404, "no change 999"),
+        ("/api/sources/999", None, 404, "no source 999"),
+        ("/api/diff/1/999", None, 404, "no snapshot 999"),
+        ("/api/jobs/nope", None, 404, "no job"),
+        ("/api/nothing-here", None, 404, "Not Found"),
+        ("/api/changes", {"since": "yesterday-ish"}, 400, "cannot read the time"),
+        ("/api/changes", {"until": "2026-13-45"}, 400, "cannot read the time"),
+        ("/api/changes", {"kind": "rumour"}, 400, "unknown kind 'rumour'"),
+        ("/api/changes", {"article": "999"}, 404, "no article"),
+        ("/api/changes", {"url": "http://not.tracked.example/"}, 404, "not a tracked source"),
+        ("/api/changes", {"outlet": "nowhere.example"}, 404, "no outlet"),
+        ("/api/changes", {"before": "999999"}, 404, "no change 999999"),
+        ("/api/changes", {"before": HUGE}, 422, "before"),
+        ("/api/changes", {"before": "-1"}, 422, "before"),
+        ("/api/changes", {"limit": HUGE}, 422, "limit"),
+        ("/api/changes", {"limit": "many"}, 422, "limit"),
+        ("/api/articles/" + HUGE, None, 422, "article_id"),
+        ("/api/articles/1", {"top": HUGE}, 422, "top"),
+        ("/api/changes/" + HUGE, None, 422, "change_id"),
+        ("/api/diff/" + HUGE + "/1", None, 422, "old_id"),
+        ("/api/sources/0", None, 422, "source_id"),
+        ("/api/snapshots", None, 422, "url"),
+    ],
+)
+def test_bad_input_is_a_one_line_json_4xx(
+    client: AppClient, path: str, params: Any, status: int, words: str
+) -> None:
+    response = client.get(path, params=params)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert list(body) == ["error"] and words in body["error"] and "\n" not in body["error"]
+    assert "Traceback" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/articles/999", 404),
+        ("/articles/" + HUGE, 422),
+        ("/changes?since=soon", 400),
+        ("/changes?kind=rumour", 400),
+        ("/changes?before=" + HUGE, 422),
+        ("/sources/999", 404),
+        ("/diff/1/" + HUGE, 422),
+        ("/no/such/page", 404),
+    ],
+)
+def test_bad_input_in_the_ui_is_an_html_error_page(client: AppClient, path: str, status: int) -> None:
+    response = client.get(path)
+    assert response.status_code == status
+    doc = html_of(response)
+    assert doc.cssselect("p.error") and "Traceback" not in response.text
+    assert_inert(doc)
+
+
+def test_an_unexpected_error_is_a_one_line_500(client: AppClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from archive import articles
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom\nwith a second line")
+
+    monkeypatch.setattr(articles, "list_articles", broken)
+    api = client.get("/api/articles")
+    assert api.status_code == 500 and api.json() == {"error": "internal error: see the server's log"}
+    assert api.headers["x-content-type-options"] == "nosniff"
+    ui = client.get("/articles")
+    assert ui.status_code == 500 and "boom" not in ui.text and "Traceback" not in ui.text
+
+
+# -- security ----------------------------------------------------------------------------------
+
+
+def test_every_response_carries_the_security_headers(site: Site, client: AppClient) -> None:
+    paths = ["/", "/articles", f"/articles/{site.article_id}", "/changes", "/api/changes", "/changes.atom"]
+    for path in [*paths, "/static/style.css", "/openapi.json", "/api/articles/999", "/nowhere"]:
+        headers = client.get(path).headers
+        assert headers["content-security-policy"] == CSP, path
+        assert "script-src 'none'" in CSP and "frame-ancestors 'none'" in CSP and "default-src 'none'" in CSP
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert headers["referrer-policy"] == "no-referrer", path
+
+
+def test_openapi_document_describes_the_api(client: AppClient) -> None:
+    spec = client.get("/openapi.json").json()
+    paths = set(spec["paths"])
+    assert {
+        "/api/config",
+        "/api/status",
+        "/api/articles",
+        "/api/articles/{article_id}",
+        "/api/snapshots",
+        "/api/sources/{source_id}",
+        "/api/changes",
+        "/api/changes/{change_id}",
+        "/api/diff/{old_id}/{new_id}",
+        "/api/track",
+        "/api/captures",
+        "/api/jobs/{job_id}",
+        "/changes.atom",
+    } <= paths
+    assert "/articles/{article_id}" not in paths, "HTML pages are not API"
+    assert spec["paths"]["/api/captures"]["post"]["security"] == [{"HTTPBearer": []}]
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    assert client.get("/docs").status_code == 404, "no interactive docs: they load scripts from a CDN"
+
+
+def test_write_actions_need_the_token(client_for: Any) -> None:
+    body = {"url": "http://127.0.0.1:9/x"}
+    open_reads = client_for(CITEWATCH_API_TOKEN=TOKEN)
+    for headers, status in [
+        ({}, 401),
+        ({"Authorization": "Bearer wrong-token"}, 401),
+        ({"Authorization": f"Basic {TOKEN}"}, 401),
+        ({"Cookie": f"citewatch_token={TOKEN}"}, 401),  # the cookie is for reading only
+    ]:
+        for path, payload in [("/api/captures", body), ("/api/articles", body), ("/api/track", body)]:
+            refused = open_reads.post(path, json=payload, headers=headers)
+            assert refused.status_code == status, (path, headers, refused.text)
+            assert refused.headers["www-authenticate"] == "Bearer"
+            assert "token" in refused.json()["error"]
+    assert open_reads.get("/api/changes").status_code == 200, "reading is public by default"
+    no_token = client_for()
+    refused = no_token.post("/api/captures", json=body, headers=AUTH)
+    assert refused.status_code == 403 and refused.json() == {
+        "error": "write actions are off: set api_token on the server to allow them"
+    }
+    bad = open_reads.post("/api/captures", json={"url": "file:///etc/passwd"}, headers=AUTH)
+    assert bad.status_code == 400 and "file" in bad.json()["error"]
+    both = {"url": "http://a.example/", "text": "x"}
+    assert open_reads.post("/api/articles", json=both, headers=AUTH).status_code == 400
+
+
+def test_reading_needs_the_token_when_reads_are_not_public(site: Site, client_for: Any) -> None:
+    private = client_for(CITEWATCH_API_TOKEN=TOKEN, CITEWATCH_API_READ_PUBLIC="false")
+    for path in ("/api/changes", "/api/articles", "/openapi.json", "/changes.atom"):
+        refused = private.get(path)
+        assert refused.status_code == 401, path
+        assert "token" in (
+            refused.json()["error"] if "json" in refused.headers["content-type"] else refused.text
+        )
+        assert private.get(path, headers={"Authorization": "Bearer nope"}).status_code == 401
+        assert private.get(path, headers=AUTH).status_code == 200, path
+    page = private.get(f"/articles/{site.article_id}")
+    assert page.status_code == 401 and html_of(page).cssselect("a[href^='/login']")
+    assert private.get("/static/style.css").status_code == 200
+    wrong = private.post("/login", data={"token": "nope", "next": "/articles"}, follow_redirects=False)
+    assert wrong.status_code == 401 and "not the token" in wrong.text
+    login = private.post("/login", data={"token": TOKEN, "next": "//evil.example/"}, follow_redirects=False)
+    assert login.status_code == 303 and login.headers["location"] == "/"
+    cookie = login.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    assert private.get(f"/articles/{site.article_id}").status_code == 200, "the cookie lets the UI read"
+    tokenless = client_for(CITEWATCH_API_READ_PUBLIC="false")
+    refused = tokenless.get("/api/changes", headers=AUTH)
+    assert refused.status_code == 403 and "api_token is not set" in refused.json()["error"]
+
+
+# -- jobs: captures and adds in subprocesses ----------------------------------------------------------
+
+
+def wait_for_job(client: AppClient, job: dict[str, Any], seconds: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        state = client.get(job["url"]).json()
+        if state["state"] in ("done", "failed"):
+            return state
+        time.sleep(0.2)
+    raise AssertionError(f"job {job['id']} still {state['state']} after {seconds} s")
+
+
+def test_a_capture_job_captures(site: Site, client: AppClient) -> None:
+    url = site.server.route("/fresh", ws.static(page(BODY, random.Random(9)).encode()))
+    started = client.post("/api/captures", json={"url": url}, headers=AUTH)
+    assert started.status_code == 202, started.text
+    job = started.json()
+    assert started.headers["location"] == job["url"] and job["state"] in ("queued", "running")
+    done = wait_for_job(client, job)
+    assert done["state"] == "done" and done["exit_code"] == 0, done
+    (result,) = done["result"]
+    assert result["url"] == url and result["outcome"] == "ok" and result["snapshot_id"]
+    snaps = client.get("/api/snapshots", params={"url": url}).json()
+    assert [s["id"] for s in snaps] == [result["snapshot_id"]] and snaps[0]["record_type"] == "response"
+    assert site.server.requests_for("/fresh"), "the page was fetched"
+    assert job["id"] in [j["id"] for j in client.get("/api/jobs").json()]
+    failed = wait_for_job(client, client.post("/api/captures", json={"url": site.other}, headers=AUTH).json())
+    assert failed["state"] == "failed" and failed["result"][0]["status"] == 404
+
+
+def test_an_add_job_adds_pasted_text(site: Site, client: AppClient) -> None:
+    url = site.server.route("/pasted-source", ws.static(page(BODY, random.Random(4)).encode()))
+    text = f"# Pasted story\n\nProsecutors opened 253,000 criminal cases, [says the report]({url}).\n"
+    job = client.post(
+        "/api/articles", json={"text": text, "format": "markdown", "resolve": False}, headers=AUTH
+    )
+    assert job.status_code == 202, job.text
+    done = wait_for_job(client, job.json())
+    assert done["state"] == "done", done
+    added = done["result"]["article"]["id"]
+    view = client.get(f"/api/articles/{added}").json()
+    assert view["article"]["title"] == "Pasted story"
+    assert [c["url"] for c in view["citations"]] == [url]
+    leftover = [
+        p for p in Path(tempfile.gettempdir()).glob("citewatch-add-*/article.md") if url in p.read_text()
+    ]
+    assert leftover == [], "the pasted text's temporary file is removed"
