@@ -1087,5 +1087,15 @@ def serve(settings: Any, on_ready: Any = None) -> None:
     if on_ready is not None:
         shown = f"[{host}]" if ":" in host else host
         on_ready(f"http://{shown}:{port}/")
-    with sock:
-        server.run(sockets=[sock])
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: here that is a
+    # clean stop (exit 0), as the daemon's is.
+    previous = signal.signal(signal.SIGTERM, _stopped)
+    try:
+        with sock:
+            server.run(sockets=[sock])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    raise SystemExit(0)

@@ -35,6 +35,7 @@ from tests.conftest import PG_URL, Home, _base_env, warcio_check
 from tests.outletweb import OutletWeb
 from tests.test_changes import BODY, page
 from tests.test_citations import build_web
+from tests.warcs import read_records
 
 TOKEN = "s3cret-token-for-tests"
 EDITED = [BODY[0].replace("253,000", "258,000"), *BODY[1:]]
@@ -128,7 +129,9 @@ def build_site(home: Home, server: ws.TestServer, web: OutletWeb | None, canary:
         "story": server.route("/story", ws.static(page(BODY, random.Random(1)).encode())),
         "other": server.route("/other", ws.static(page(BODY[1:], random.Random(2)).encode())),
         "xss": server.route("/council", ws.static(xss_page(canary, payloads=False))),
+        "uncited": server.route("/uncited", ws.static(page(BODY[2:], random.Random(5)).encode())),
     }
+    home.run("capture", urls["uncited"], check=True)  # a source no article cites
     article = home.path.parent / "article.md"
     article.write_text(article_markdown(urls, outlets=web is not None), encoding="utf-8")
     env = {**web.env(), "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"} if web else {}
@@ -138,7 +141,8 @@ def build_site(home: Home, server: ws.TestServer, web: OutletWeb | None, canary:
     server.route("/story", ws.static(page(EDITED, random.Random(3)).encode()))
     server.route("/other", ws.static(b"gone", "text/plain", status=404))
     server.route("/council", ws.static(xss_page(canary, payloads=True)))
-    proc = home.run("capture", "--json", urls["story"], urls["other"], urls["xss"])
+    server.route("/uncited", ws.static(page(BODY[3:], random.Random(6)).encode()))
+    proc = home.run("capture", "--json", urls["story"], urls["other"], urls["xss"], urls["uncited"])
     assert "Traceback" not in proc.stderr, proc.stderr
     captures = json.loads(proc.stdout)
     site = Site(
@@ -147,6 +151,7 @@ def build_site(home: Home, server: ws.TestServer, web: OutletWeb | None, canary:
     assert site.change(site.story)["kind"] == "content"
     assert site.change(site.other)["kind"] == "gone"
     assert site.change(site.xss)["kind"] == "content"
+    assert site.change(urls["uncited"])["kind"] == "content"
     return site
 
 
@@ -259,7 +264,7 @@ def test_api_json_equals_cli_json(site: Site, client: AppClient) -> None:
     )
     listed = client.get("/api/changes").json()
     assert listed["changes"] == site.cli("changes") and listed["next"] is None
-    assert len(listed["changes"]) == 3
+    assert len(listed["changes"]) == 4
     query = {
         "kind": ["content", "gone"],
         "article": str(site.article_id),
@@ -413,7 +418,7 @@ def test_change_log_search_filters_and_pages(site: Site, client: AppClient) -> N
     shown = second.cssselect("table.changes a[href^='/changes/']")
     assert [a.text_content() for a in shown] == [f"#{everything[1]['id']}"]
     outlet = client.get("/api/changes", params={"outlet": "127.0.0.1"}).json()["changes"]
-    assert len(outlet) == 3
+    assert len(outlet) == 4
     assert client.get("/api/changes", params={"outlet": "theguardian.com"}).json()["changes"] == []
     assert client.get("/api/changes", params={"until": "2000-01-01"}).json()["changes"] == []
 
@@ -426,7 +431,9 @@ def test_atom_feeds_parse(site: Site, client: AppClient) -> None:
     ids = [c["id"] for c in client.get("/api/changes").json()["changes"]]
     assert [e.id for e in feed.entries] == [f"urn:citewatch:change:{i}" for i in ids]
     per_article = feedparser.parse(client.get(f"/articles/{site.article_id}/changes.atom").content)
-    assert not per_article.bozo and len(per_article.entries) == 3
+    cited = client.get("/api/changes", params={"article": str(site.article_id)}).json()["changes"]
+    assert not per_article.bozo and len(cited) == 3 < len(ids)
+    assert [e.id for e in per_article.entries] == [f"urn:citewatch:change:{c['id']}" for c in cited]
     assert f"article {site.article_id}" in per_article.feed.title
     assert client.get("/articles/999/changes.atom").status_code == 404
 
@@ -623,6 +630,8 @@ def test_a_capture_job_captures(site: Site, client: AppClient) -> None:
     assert result["url"] == url and result["outcome"] == "ok" and result["snapshot_id"]
     snaps = client.get("/api/snapshots", params={"url": url}).json()
     assert [s["id"] for s in snaps] == [result["snapshot_id"]] and snaps[0]["record_type"] == "response"
+    stored = read_records([site.home.warc_dir / snaps[0]["warc_file"]])
+    assert any(r.uri == url and r.offset == snaps[0]["offset"] for r in stored), "in this data folder's WARCs"
     assert site.server.requests_for("/fresh"), "the page was fetched"
     assert job["id"] in [j["id"] for j in client.get("/api/jobs").json()]
     failed = wait_for_job(client, client.post("/api/captures", json={"url": site.other}, headers=AUTH).json())
@@ -646,3 +655,18 @@ def test_an_add_job_adds_pasted_text(site: Site, client: AppClient) -> None:
         p for p in Path(tempfile.gettempdir()).glob("citewatch-add-*/article.md") if url in p.read_text()
     ]
     assert leftover == [], "the pasted text's temporary file is removed"
+
+
+def test_serve_on_a_taken_port_is_a_one_line_error(home: Home) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = home.run("serve", "--port", str(port), timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"citewatch: error: cannot listen on 127.0.0.1:{port}: Address already in use; choose another with "
+        "--port (or the serve_port setting)"
+    ]
