@@ -153,22 +153,26 @@ def walk_from_an_article_to_a_change_and_its_replay(running: Running, browser: A
     before.click()
     page.wait_for_url(expected + "*")
     page.wait_for_load_state()
-    assert "253,000 criminal cases" in _archived_text(page)
+    assert "253,000 criminal cases" in _archived_text(page, "253,000 criminal cases")
     shot(page, "replay-before")
     page.goto(after)
-    assert "258,000 criminal cases" in _archived_text(page)
+    shown = _archived_text(page, "258,000 criminal cases")
+    assert "258,000 criminal cases" in shown, (after, old["captured_at"], change["detected_at"], shown[:300])
     page.close()
 
 
-def _archived_text(page: Any) -> str:
-    """The replayed page's text: pywb shows it in a frame under its banner, or on its own."""
-    for frame in page.frames:
-        with contextlib.suppress(Exception):
-            frame.wait_for_load_state()
-            text = frame.locator("body").inner_text(timeout=5000)
-            if "criminal cases" in text:
-                return text
-    return page.locator("body").inner_text()
+def _archived_text(page: Any, needle: str, seconds: float = 15) -> str:
+    """The replayed page's text once it shows ``needle`` (pywb shows the page in a frame under its
+    banner, loaded after the top page), or the last text seen."""
+    deadline, text = time.monotonic() + seconds, ""
+    while time.monotonic() < deadline:
+        for frame in page.frames:
+            with contextlib.suppress(Exception):
+                text = frame.locator("body").inner_text(timeout=1000)
+                if needle in text:
+                    return text
+        time.sleep(0.1)
+    return text
 
 
 def _watch(page: Any) -> list[str]:
