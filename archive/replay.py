@@ -100,10 +100,13 @@ def cdxj_line(
 ) -> str:
     """One CDXJ line, as pywb and cdxj-indexer write them.
 
-    >>> cdxj_line("org,example)/", datetime(2026, 1, 2, 3, 4, 5), "https://example.org/", "revisit",
-    ...           200, "text/html", "sha1:ABC", 321, 0, "a.warc.gz")  # doctest: +NORMALIZE_WHITESPACE
-    'org,example)/ 20260102030405 {"url":"https://example.org/","mime":"warc/revisit","status":"200",
-    "digest":"ABC","length":"321","offset":"0","filename":"a.warc.gz"}'
+    >>> line = cdxj_line("org,example)/", datetime(2026, 1, 2, 3, 4, 5), "https://example.org/",
+    ...                  "revisit", 200, "text/html", "sha1:ABC", 321, 0, "a.warc.gz")
+    >>> key, stamp, fields = line.split(" ", 2)
+    >>> key, stamp, fields[:60]
+    ('org,example)/', '20260102030405', '{"url":"https://example.org/","mime":"warc/revisit","status"')
+    >>> fields[60:]
+    ':"200","digest":"ABC","length":"321","offset":"0","filename":"a.warc.gz"}'
     """
     fields: dict[str, str] = {"url": url}
     fields["mime"] = "warc/revisit" if record_type == "revisit" else (mime or "unk")
