@@ -518,25 +518,7 @@ def snapshots(obj: Context, url: str, as_json: bool) -> None:
     settings = obj.settings()
     sessions = connect(settings.effective_database_url)
     with sessions() as session:
-        rows = index.attempts(session, url)
-        data = [
-            {
-                "id": s.id,
-                "url": s.url,
-                "captured_at": s.captured_at.isoformat() + "Z",
-                "status": s.status,
-                "mime": s.mime,
-                "record_type": s.record_type,
-                "outcome": s.outcome,
-                "payload_digest": s.payload_digest,
-                "warc_file": s.warc_file.name if s.warc_file else None,
-                "offset": s.offset,
-                "length": s.length,
-                "via": s.via,
-                "error": s.error,
-            }
-            for s in rows
-        ]
+        data = [index.snapshot_dict(s) for s in index.attempts(session, url)]
     if as_json:
         _print_json(data)
         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
+from typing import Any
 
 import surt as surtlib
 from sqlalchemy import Row, insert, select
@@ -147,6 +148,25 @@ def attempts(session: Session, url: str) -> list[Snapshot]:
     """Every capture and failed attempt of ``url``, oldest first."""
     stmt = select(Snapshot).where(Snapshot.surt == surt_key(url)).order_by(Snapshot.captured_at, Snapshot.id)
     return list(session.scalars(stmt))
+
+
+def snapshot_dict(s: Snapshot) -> dict[str, Any]:
+    """One capture or failed attempt, as ``citewatch snapshots --json`` prints it."""
+    return {
+        "id": s.id,
+        "url": s.url,
+        "captured_at": s.captured_at.isoformat() + "Z",
+        "status": s.status,
+        "mime": s.mime,
+        "record_type": s.record_type,
+        "outcome": s.outcome,
+        "payload_digest": s.payload_digest,
+        "warc_file": s.warc_file.name if s.warc_file else None,
+        "offset": s.offset,
+        "length": s.length,
+        "via": s.via,
+        "error": s.error,
+    }
 
 
 def closest(session: Session, url: str, when: datetime) -> Snapshot | None:

@@ -257,25 +257,6 @@ def _iso(when: datetime | None) -> str | None:
     return when.isoformat() + "Z" if when is not None else None
 
 
-def snapshot_dict(s: Snapshot) -> dict[str, Any]:
-    """One capture or failed attempt, as ``citewatch snapshots --json`` prints it."""
-    return {
-        "id": s.id,
-        "url": s.url,
-        "captured_at": s.captured_at.isoformat() + "Z",
-        "status": s.status,
-        "mime": s.mime,
-        "record_type": s.record_type,
-        "outcome": s.outcome,
-        "payload_digest": s.payload_digest,
-        "warc_file": s.warc_file.name if s.warc_file else None,
-        "offset": s.offset,
-        "length": s.length,
-        "via": s.via,
-        "error": s.error,
-    }
-
-
 def _replay(settings: Any, s: Snapshot) -> dict[str, str] | None:
     """Replay links of an archived capture (None for a failed attempt)."""
     if s.record_type is None:
@@ -663,7 +644,7 @@ def source_view(session: Session, settings: Any, source: Source) -> dict[str, An
             "timemap": timemap_link(settings, source.url),
         },
         "cited_by": changelog.articles_citing(session, source.id),
-        "snapshots": [{**snapshot_dict(s), "links": _replay(settings, s)} for s in reversed(snaps)],
+        "snapshots": [{**index.snapshot_dict(s), "links": _replay(settings, s)} for s in reversed(snaps)],
         "changes": [changelog.change_dict(c, url) for c, url in changes],
     }
 
@@ -681,8 +662,8 @@ def change_view(session: Session, settings: Any, change: Change) -> dict[str, An
         why = str(exc)
     return {
         "change": changelog.change_dict(change, url),
-        "before": {**snapshot_dict(old), "links": _replay(settings, old)} if old else None,
-        "after": {**snapshot_dict(new), "links": _replay(settings, new)} if new else None,
+        "before": {**index.snapshot_dict(old), "links": _replay(settings, old)} if old else None,
+        "after": {**index.snapshot_dict(new), "links": _replay(settings, new)} if new else None,
         "diff": diff,
         "no_diff": why,
     }
@@ -787,7 +768,7 @@ def _api_read_routes(app: FastAPI) -> None:
 
     @app.get("/api/snapshots", tags=["read"], summary="Captures of a URL (citewatch snapshots URL --json)")
     def api_snapshots(url: Annotated[str, Query(min_length=1)], session: DB) -> Response:
-        return _json([snapshot_dict(s) for s in index.attempts(session, url)])
+        return _json([index.snapshot_dict(s) for s in index.attempts(session, url)])
 
     @app.get(
         "/api/sources/{source_id}", tags=["read"], summary="A source: captures with replay links, changes"
@@ -985,8 +966,8 @@ def _ui_routes(app: FastAPI) -> None:
         old, new = view.old.snapshot, view.new.snapshot
         data = {
             "change": None,
-            "before": {**snapshot_dict(old), "links": _replay(settings, old)},
-            "after": {**snapshot_dict(new), "links": _replay(settings, new)},
+            "before": {**index.snapshot_dict(old), "links": _replay(settings, old)},
+            "after": {**index.snapshot_dict(new), "links": _replay(settings, new)},
             "diff": changelog.diff_dict(view),
             "no_diff": None,
         }
