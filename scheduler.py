@@ -575,9 +575,10 @@ class _WebUI:
     def __init__(self, settings: Any):
         import uvicorn
 
-        from archive.web import create_app, listen
+        from archive.net import listen
+        from archive.web import create_app
 
-        sock = listen(settings.serve_address, settings.serve_port)
+        sock = listen(settings.serve_address, settings.serve_port, "serve_port")
         config = uvicorn.Config(
             create_app(settings), log_config=None, access_log=False, lifespan="on", server_header=False
         )

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from archive.errors import OperationError
 from archive.index import ARCHIVED_TYPES
 from archive.models import Snapshot, WarcFile
+from archive.net import listen
 from archive.warc import OPEN_SUFFIX
 
 COLLECTION = "citewatch"
@@ -384,16 +385,6 @@ def tools_bin(settings: Any, name: str) -> Path:
     return path
 
 
-def _check_port_free(address: str, port: int) -> None:
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((address, port))
-        except OSError as exc:
-            raise OperationError(f"cannot serve replay on {address}:{port}: {exc.strerror}") from exc
-
-
 def _answers(address: str, port: int) -> bool:
     try:
         with socket.create_connection((address, port), timeout=1):
@@ -418,12 +409,10 @@ class ReplayServer:
     def start(self, progress: Callable[[int], None] | None = None) -> int:
         """Index the archive, start pywb and wait until it answers; return captures indexed."""
         wayback = tools_bin(self.settings, "wayback")
-        if self.port:
-            _check_port_free(self.address, self.port)
-        else:  # any free port (tests)
-            with socket.socket() as probe:
-                probe.bind((self.address, 0))
-                self.port = probe.getsockname()[1]
+        # Taken or not allowed: a one-line error now, not pywb's traceback in its log. Port 0
+        # (tests) picks a free port, which pywb then takes.
+        with listen(self.address, self.port, "replay_port") as probe:
+            self.port = probe.getsockname()[1]
         total = self.index.open(progress)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}

@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -55,6 +54,7 @@ from archive import articles, changelog, index
 from archive.changes import KINDS
 from archive.errors import CitewatchError, OperationError, UsageError
 from archive.models import Article, Change, Snapshot, Source
+from archive.net import listen
 from archive.replay import replay_link, timemap_link
 
 logger = logging.getLogger(__name__)
@@ -1039,28 +1039,11 @@ def _local(target: str) -> str:
 # -- running it -----------------------------------------------------------------------------
 
 
-def listen(address: str, port: int) -> socket.socket:
-    """A listening socket, or a one-line error saying what to do (the port taken, say)."""
-    try:
-        family, kind, proto, _, where = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)[0]
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(where)
-        sock.listen(128)
-    except OSError as exc:
-        raise OperationError(
-            f"cannot listen on {address}:{port}: {exc.strerror or exc}; choose another with --port "
-            "(or the serve_port setting)"
-        ) from exc
-    sock.set_inheritable(True)
-    return sock
-
-
 def serve(settings: Any, on_ready: Any = None) -> None:
     """Run the app under uvicorn on serve_address:serve_port until SIGINT or SIGTERM."""
     import uvicorn
 
-    sock = listen(settings.serve_address, settings.serve_port)
+    sock = listen(settings.serve_address, settings.serve_port, "serve_port")
     app = create_app(settings)
     host, port = sock.getsockname()[:2]
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", server_header=False)

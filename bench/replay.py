@@ -37,7 +37,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 from functools import partial
-from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -45,25 +45,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.articles import TEMPLATES, edit_variants, make_story  # noqa: E402
+from bench.changes import Pages  # noqa: E402
 
 BIN = Path(sys.executable).parent
 REPLAY_BIN = ROOT / ".venv-replay" / "bin"
-
-
-class Pages(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    pages: dict[str, bytes] = {}
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        body = self.pages.get(self.path, b"not found")
-        self.send_response(200 if self.path in self.pages else 404)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 def serve(handler: Any, directory: Path | None = None) -> tuple[ThreadingHTTPServer, int]:

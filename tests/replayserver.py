@@ -1,4 +1,4 @@
-"""``citewatch replay`` (pywb) run as a user runs it, on a free port, for tests."""
+"""``citewatch replay`` and ``citewatch serve`` run as a user runs them, on free ports, for tests."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import re
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,17 +16,25 @@ from pathlib import Path
 from typing import Any
 
 VENV_BIN = Path(sys.executable).parent
-READY = re.compile(r"^replay: (http://\S+?/)citewatch/ ")
+REPLAY_READY = re.compile(r"^replay: (http://\S+?/)citewatch/ ")
+SERVE_READY = re.compile(r"^serve: (http://\S+/) ")
 
 
 @contextlib.contextmanager
-def running_replay(home: Any, timeout: float = 90) -> Iterator[str]:
-    """Start ``citewatch replay --port 0`` for a data folder (a ``Home``, or the environment
-    that names one) and yield the replay server's base URL (``http://127.0.0.1:PORT/``)."""
-    env: Mapping[str, str] = getattr(home, "env", home)
+def running(
+    home: Any,
+    args: list[str],
+    ready: re.Pattern[str],
+    env: Mapping[str, str] | None = None,
+    timeout: float = 90,
+) -> Iterator[str]:
+    """Start ``citewatch ARGS`` for a data folder (a ``Home``, or the environment that names
+    one), wait for the line ``ready`` matches on stderr and yield its first group (a base URL).
+    At the end: SIGTERM, and the command must exit 0."""
+    base_env: Mapping[str, str] = getattr(home, "env", home)
     process = subprocess.Popen(
-        [str(VENV_BIN / "citewatch"), "replay", "--port", "0"],
-        env={**os.environ, **env, "CITEWATCH_REPLAY_INDEX_INTERVAL": "0.2"},
+        [str(VENV_BIN / "citewatch"), *args],
+        env={**os.environ, **base_env, **(env or {})},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -34,8 +43,7 @@ def running_replay(home: Any, timeout: float = 90) -> Iterator[str]:
     assert process.stderr is not None
     seen: list[str] = []
     try:
-        base = _wait_ready(process, seen, timeout)
-        yield base
+        yield _wait_ready(process, ready, seen, timeout)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -43,12 +51,34 @@ def running_replay(home: Any, timeout: float = 90) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        rest = process.stderr.read()
+        seen.append(process.stderr.read())
         process.stderr.close()
-    assert process.returncode == 0, "citewatch replay failed:\n" + "".join(seen) + rest
+    assert process.returncode == 0, f"citewatch {args[0]} did not stop cleanly:\n" + "".join(seen)
 
 
-def _wait_ready(process: subprocess.Popen[str], seen: list[str], timeout: float) -> str:
+def running_replay(home: Any, timeout: float = 90) -> contextlib.AbstractContextManager[str]:
+    """``citewatch replay --port 0``; yields the replay server's base URL."""
+    fast = {"CITEWATCH_REPLAY_INDEX_INTERVAL": "0.2"}
+    return running(home, ["replay", "--port", "0"], REPLAY_READY, fast, timeout)
+
+
+def running_serve(home: Any, timeout: float = 60) -> contextlib.AbstractContextManager[str]:
+    """``citewatch serve --port 0``; yields the web UI's base URL."""
+    return running(home, ["serve", "--port", "0"], SERVE_READY, None, timeout)
+
+
+@contextlib.contextmanager
+def taken_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that something else listens on."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        yield taken.getsockname()[1]
+
+
+def _wait_ready(
+    process: subprocess.Popen[str], ready: re.Pattern[str], seen: list[str], timeout: float
+) -> str:
     assert process.stderr is not None
     selector = selectors.DefaultSelector()
     selector.register(process.stderr, selectors.EVENT_READ)
@@ -62,8 +92,8 @@ def _wait_ready(process: subprocess.Popen[str], seen: list[str], timeout: float)
         if not line:
             break
         seen.append(line)
-        match = READY.match(line)
+        match = ready.match(line)
         if match:
             return match.group(1)
     process.kill()
-    raise AssertionError("citewatch replay did not start:\n" + "".join(seen))
+    raise AssertionError("the command did not start:\n" + "".join(seen))

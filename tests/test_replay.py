@@ -27,7 +27,7 @@ from archive.index import surt_key
 from archive.models import Snapshot, WarcFile
 from archive.replay import ReplayIndex
 from tests import webserver as ws
-from tests.replayserver import running_replay
+from tests.replayserver import running_replay, taken_port
 from tests.test_daemon import daemon_env, start_daemon, wait_for
 
 pytestmark = pytest.mark.slow
@@ -174,14 +174,12 @@ def test_a_capture_in_a_file_still_being_written_replays(
 
 
 def test_replay_refuses_a_taken_port_in_one_line(home: Any) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    with taken_port() as port:
         result = home.run("replay", "--port", str(port), timeout=60)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"citewatch: error: cannot serve replay on 127.0.0.1:{port}: Address already in use"
+        f"citewatch: error: cannot listen on 127.0.0.1:{port}: Address already in use; choose another "
+        "with --port (or the replay_port setting)"
     ]
 
 

@@ -658,12 +658,9 @@ def test_an_add_job_adds_pasted_text(site: Site, client: AppClient) -> None:
 
 
 def test_serve_on_a_taken_port_is_a_one_line_error(home: Home) -> None:
-    import socket
+    from tests.replayserver import taken_port
 
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    with taken_port() as port:
         proc = home.run("serve", "--port", str(port), timeout=60)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [

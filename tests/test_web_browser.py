@@ -9,10 +9,6 @@ Screenshots go to test-artifacts/web/ at the top of the checkout.
 from __future__ import annotations
 
 import contextlib
-import re
-import selectors
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,52 +21,13 @@ import pytest
 from archive.replay import replay_link
 from archive.settings import load_settings
 from tests import webserver as ws
-from tests.conftest import ROOT, VENV_BIN, Home, _base_env, warcio_check
-from tests.replayserver import running_replay
+from tests.conftest import ROOT, Home, _base_env, warcio_check
+from tests.replayserver import running_replay, running_serve
 from tests.test_web import Site, build_site, visible_payloads
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ARTIFACTS = ROOT / "test-artifacts" / "web"
-READY = re.compile(r"^serve: (http://\S+/) ")
-
-
-@contextlib.contextmanager
-def running_serve(env: dict[str, str], timeout: float = 60) -> Iterator[str]:
-    """``citewatch serve --port 0`` for a data folder; yields its base URL."""
-    process = subprocess.Popen(
-        [str(VENV_BIN / "citewatch"), "serve", "--port", "0"],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    selector = selectors.DefaultSelector()
-    selector.register(process.stderr, selectors.EVENT_READ)
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    base = None
-    while base is None and time.monotonic() < deadline and process.poll() is None:
-        if selector.select(timeout=0.5):
-            line = process.stderr.readline()
-            seen.append(line)
-            found = READY.match(line)
-            base = found.group(1) if found else None
-    try:
-        assert base is not None, "citewatch serve did not start:\n" + "".join(seen)
-        yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        seen.append(process.stderr.read())
-        process.stderr.close()
-    assert process.returncode == 0, "citewatch serve did not stop cleanly:\n" + "".join(seen)
 
 
 @dataclass
@@ -90,7 +47,7 @@ def running(tmp_path: Path) -> Iterator[Running]:
         site = build_site(home, server, None, canary=canary.url("/canary"))
         with running_replay(home) as replay:
             home.env["CITEWATCH_REPLAY_URL"] = replay
-            with running_serve(home.env) as web:
+            with running_serve(home) as web:
                 yield Running(site, web, replay, canary)
     warcio_check(home.warcs())
 

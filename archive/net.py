@@ -1,0 +1,25 @@
+"""Listening sockets for the servers citewatch runs (web UI, replay)."""
+
+from __future__ import annotations
+
+import socket
+
+from archive.errors import OperationError
+
+
+def listen(address: str, port: int, setting: str) -> socket.socket:
+    """A socket listening on ``address:port``, or a one-line error saying what to do (the port
+    taken, say); ``setting`` names the setting that chooses the port."""
+    try:
+        family, kind, proto, _, where = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(where)
+        sock.listen(128)
+    except OSError as exc:
+        raise OperationError(
+            f"cannot listen on {address}:{port}: {exc.strerror or exc}; choose another with --port "
+            f"(or the {setting} setting)"
+        ) from exc
+    sock.set_inheritable(True)
+    return sock
