@@ -205,6 +205,8 @@ class Snapshot(Base):
         Index("ix_snapshots_source_id_id", "source_id", "id"),
         # citewatch status: captures in the last hour and day.
         Index("ix_snapshots_captured_at", "captured_at"),
+        # A page's requisites and browser resources (diffs, change pages, WACZ export).
+        Index("ix_snapshots_page_id", "page_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"), index=True)
