@@ -928,7 +928,12 @@ def replay(obj: Context, address: str | None, port: int | None) -> None:
         try:
             while not stopping:
                 time.sleep(settings.replay_index_interval)
-                server.sync()
+                try:
+                    server.sync()
+                except CitewatchError:  # pywb died: say so and stop
+                    raise
+                except Exception as exc:  # the database away for a moment: the next round catches up
+                    err.print(f"replay index: {exc.__class__.__name__}: {exc}", markup=False, highlight=False)
         except KeyboardInterrupt:
             pass
     err.print("replay stopped", markup=False, highlight=False)

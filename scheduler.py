@@ -569,6 +569,9 @@ def run_job(name: str) -> None:
             _CURRENT.log.error("the %s job failed: %s: %s", name, exc.__class__.__name__, exc, exc_info=True)
 
 
+REPLAY_RETRY = 30.0  # seconds between two attempts to start a pywb that keeps failing
+
+
 class _WebUI:
     """``daemon --serve``: the web UI and JSON API (archive/web.py) under uvicorn, in a thread."""
 
@@ -655,6 +658,7 @@ class Daemon:
         self.web: _WebUI | None = None
         self.replayer: Any = None  # archive.replay.ReplayServer, with --replay
         self._replay_synced = 0.0
+        self._replay_retry_at = 0.0
         self._stop = threading.Event()
         self._force = False
         self._lock: IO[str] | None = None
@@ -724,20 +728,21 @@ class Daemon:
         self._stop.set()
 
     def _sync_replay(self) -> None:
-        """With --replay: add new captures to the replay index; start pywb again if it died."""
-        since = time.monotonic() - self._replay_synced
-        if self.replayer is None or since < self.settings.replay_index_interval:
+        """With --replay: add new captures to the replay index; start pywb again if it died
+        (at most every REPLAY_RETRY seconds)."""
+        now = time.monotonic()
+        if self.replayer is None or now - self._replay_synced < self.settings.replay_index_interval:
             return
-        self._replay_synced = time.monotonic()
-        try:
-            self.replayer.sync()
-        except CitewatchError as exc:
-            self.log.error("replay: %s; starting it again", exc)
-            self.replayer.stop()
+        self._replay_synced = now
+        if not self.replayer.running and now >= self._replay_retry_at:
+            self.log.error("replay: pywb is not running (see %s): starting it again", self.replayer.log_path)
             try:
                 self.replayer.start()
-            except CitewatchError as again:
-                self.log.error("replay: %s", again)
+            except CitewatchError as exc:
+                self.log.error("replay: %s", exc)
+                self._replay_retry_at = now + REPLAY_RETRY
+        try:
+            self.replayer.index.sync()
         except Exception as exc:  # the database away for a moment: the next round catches up
             self.log.error("replay index: %s: %s", exc.__class__.__name__, exc)
 
@@ -876,7 +881,7 @@ class Daemon:
         if self.web is not None:
             self.web.close()
         if self.replayer is not None:
-            self.replayer.stop()
+            self.replayer.close()
         self._job_engine.dispose()
         if self._pg_lock is not None:
             self._pg_lock.close()

@@ -338,7 +338,7 @@ def _order(citation: Citation) -> int:
 
 def find_article(session: Session, ref: str) -> Article | None:
     """An article by id, URL or canonical URL."""
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit():  # not "²", which isdigit() takes and int() refuses
         return session.get(Article, int(ref))
     stmt = (
         select(Article)

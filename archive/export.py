@@ -29,6 +29,7 @@ from archive.models import Article, ExtractedText, Snapshot, WarcFile
 from archive.warc import OPEN_SUFFIX
 
 CHUNK = 500  # ids per IN (...) list
+PAGE_MIMES = ("text/html", "application/xhtml+xml", "application/pdf", "text/plain")
 
 
 @dataclass
@@ -155,6 +156,10 @@ def _write_pages(session: Session, ids: list[int], out: Path, title: str) -> int
                 .where(
                     Snapshot.id.in_(chunk),
                     Snapshot.source_id.is_not(None),
+                    # A page, not what it loaded: a browser capture's network responses carry the
+                    # source's id too, but only documents are pages.
+                    Snapshot.page_id.is_(None),
+                    Snapshot.mime.in_(PAGE_MIMES),
                     Snapshot.record_type.in_(("response", "revisit")),
                     Snapshot.status.between(200, 299),
                 )
@@ -199,7 +204,9 @@ def export_wacz(
         partial = Path(tmp) / "export.wacz"
         command = [str(wacz_program), "create", "-o", str(partial), "-p", str(pages_path), "--copy-pages"]
         command += ["--title", title, "--desc", f"Exported by citewatch {__version__}", str(warc)]
-        done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            command, capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL
+        )
         if done.returncode != 0 or not partial.exists():
             last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             raise OperationError(f"wacz create failed: {last[0]}")

@@ -12,11 +12,15 @@ def listen(address: str, port: int, setting: str) -> socket.socket:
     taken, say); ``setting`` names the setting that chooses the port."""
     try:
         family, kind, proto, _, where = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)[0]
-        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise OperationError(f"cannot listen on {address}:{port}: {exc.strerror or exc}") from exc
+    sock = socket.socket(family, kind, proto)
+    try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(where)
         sock.listen(128)
     except OSError as exc:
+        sock.close()
         raise OperationError(
             f"cannot listen on {address}:{port}: {exc.strerror or exc}; choose another with --port "
             f"(or the {setting} setting)"

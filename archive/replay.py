@@ -8,6 +8,7 @@ replay``); this module never imports it. It serves one collection,
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import heapq
 import json
 import os
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -119,8 +120,10 @@ def cdxj_line(
     return f"{surt} {timestamp14(captured_at)} {json.dumps(fields, separators=(',', ':'))}"
 
 
-def _index_query(after: int) -> Select[Any]:
-    return (
+def _index_query(after: int, archived_only: bool) -> Select[Any]:
+    """Rows above ``after``, oldest id first: only archived records (``archived_only``), or
+    every row, failed attempts included, so that sync can tell a hole from a failure."""
+    query = (
         select(
             Snapshot.id,
             Snapshot.surt,
@@ -134,14 +137,26 @@ def _index_query(after: int) -> Select[Any]:
             Snapshot.offset,
             WarcFile.name,
         )
-        .join(WarcFile, WarcFile.id == Snapshot.warc_file_id)
-        .where(
-            Snapshot.id > after,
+        .outerjoin(WarcFile, WarcFile.id == Snapshot.warc_file_id)
+        .where(Snapshot.id > after)
+        .order_by(Snapshot.id)
+    )
+    if archived_only:
+        query = query.where(
             Snapshot.record_type.in_(ARCHIVED_TYPES),
             Snapshot.offset.is_not(None),
             Snapshot.length.is_not(None),
+            WarcFile.name.is_not(None),
         )
-        .order_by(Snapshot.id)
+    return query
+
+
+def _archived(row: Any) -> bool:
+    return (
+        row.record_type in ARCHIVED_TYPES
+        and row.offset is not None
+        and row.length is not None
+        and row.name is not None
     )
 
 
@@ -181,22 +196,31 @@ def _read_lines(path: Path) -> Iterator[str]:
 class ReplayIndex:
     """Keeps HOME/replay (pywb's configuration and CDXJ index) in step with the capture index.
 
-    ``sync()`` adds the captures committed since the last call; call it as often as replay
-    should see new captures (``citewatch replay`` does, every ``replay_index_interval``).
+    ``open()`` takes the folder (one replay per data folder) and brings the index up to date;
+    ``sync()`` adds the captures committed since; ``close()`` lets the folder go.
     """
 
     def __init__(self, sessions: sessionmaker[Session], warc_dir: Path, replay_dir: Path):
         self.sessions = sessions
-        self.warc_dir = warc_dir
-        self.dir = replay_dir
-        self.link = replay_dir / "index"
-        self.open_dir = replay_dir / "open"
-        self.base_id = 0  # every capture with an id up to this is in base.cdxj
-        self.watermark = 0  # every id up to this is indexed or was skipped as a gap
-        self.above: set[int] = set()  # ids above the watermark already indexed
-        self.gaps: dict[int, float] = {}  # unseen id below an indexed one -> when first noticed
+        # Absolute: pywb runs in the replay folder, and the links in open/ must hold anywhere.
+        self.warc_dir = warc_dir.expanduser().resolve()
+        self.dir = replay_dir.expanduser().resolve()
+        self.link = self.dir / "index"
+        self.open_dir = self.dir / "open"
+        self.lock: IO[bytes] | None = None
+        self._reset(0)
+
+    def _reset(self, watermark: int) -> None:
+        self.watermark = watermark  # every id up to this is indexed, a failed attempt, or a hole
+        self.above: set[int] = set()  # ids above the watermark already seen
+        self.scanned = watermark  # ids up to this were looked at for holes
+        self.gaps: dict[int, float] = {}  # an id missing below seen ones -> when first noticed
         self.recent: list[tuple[str, int]] = []  # (line, snapshot id), sorted
         self.total = 0
+
+    @property
+    def opened(self) -> bool:
+        return self.lock is not None
 
     # pywb's side ---------------------------------------------------------------------------------
 
@@ -222,35 +246,52 @@ class ReplayIndex:
     # the index -----------------------------------------------------------------------------------
 
     def _current(self) -> Path | None:
-        return self.link.resolve() if self.link.is_symlink() and self.link.resolve().is_dir() else None
+        if not self.link.is_symlink():
+            return None
+        target = self.link.resolve()
+        return target if target.is_dir() and target.name.startswith("index.") else None
 
     def open(self, progress: Callable[[int], None] | None = None) -> int:
-        """Load the index on disk (or build it) and bring it up to date; return captures indexed."""
+        """Take the replay folder, load the index on disk (or build it) and bring it up to date;
+        return the captures indexed."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        lock = open(self.dir / "lock", "ab")  # noqa: SIM115 (held until close)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            raise OperationError(
+                f"{self.dir} is in use by another citewatch replay (or daemon --replay): one per data folder"
+            ) from None
+        self.lock = lock
         self.write_config()
         current = self._current()
-        if current is None or not current.name.startswith("index."):
+        if current is None:
             self._rebuild(progress)
         else:
-            self.base_id = self.watermark = int(current.name.removeprefix("index."))
+            self._reset(int(current.name.removeprefix("index.")))
             self.total = sum(1 for _ in _read_lines(current / "base.cdxj"))
         self.sync()
-        self._drop_stale()
         return self.total
 
-    def _rebuild(self, progress: Callable[[int], None] | None) -> None:
+    def close(self) -> None:
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None
+
+    def _rebuild(self, progress: Callable[[int], None] | None = None) -> None:
         """Write base.cdxj from the captures in the database (an external sort in chunks).
 
         The newest IN_FLIGHT ids are left to ``sync``, which waits for lower ids that commit late.
         """
-        self.dir.mkdir(parents=True, exist_ok=True)
         chunks: list[Path] = []
         done = 0
         with self.sessions() as session:
             top = session.scalar(select(func.max(Snapshot.id))) or 0
             cut = max(0, top - IN_FLIGHT)
-            query = _index_query(0).where(Snapshot.id <= cut).execution_options(yield_per=10_000)
+            query = _index_query(0, archived_only=True).where(Snapshot.id <= cut)
             batch: list[str] = []
-            for row in session.execute(query):
+            for row in session.execute(query.execution_options(yield_per=10_000)):
                 batch.append(_line_of(row) + "\n")
                 done += 1
                 if len(batch) >= SORT_CHUNK:
@@ -259,74 +300,74 @@ class ReplayIndex:
                 if progress is not None and done % 50_000 == 0:
                     progress(done)
             chunks.append(self._spill(batch, len(chunks)))
-        self._install(cut, heapq.merge(*(_read_lines(c) for c in chunks)))
+        self._install(cut, heapq.merge(*(_read_lines(c) for c in chunks)), [])
         for c in chunks:
             c.unlink()
+        self._reset(cut)
         self.total = done
-        self.watermark = cut
-        self.recent, self.above, self.gaps = [], set(), {}
 
     def _spill(self, batch: list[str], n: int) -> Path:
         batch.sort()
-        return Path(self._write_tmp(f"sort.{n}", batch))
-
-    def _write_tmp(self, name: str, lines: list[str]) -> Path:
-        path = self.dir / name
-        _write_sorted(path, lines)
+        path = self.dir / f"sort.{n}"
+        _write_sorted(path, batch)
         return path
 
-    def _install(self, base_id: int, base_lines: Iterable[str]) -> None:
-        """Make index.BASE_ID (base.cdxj and an empty recent.cdxj) the index pywb reads."""
+    def _install(self, base_id: int, base_lines: Iterable[str], recent_lines: Iterable[str]) -> None:
+        """Make index.BASE_ID, with both its files written first, the index pywb reads."""
         folder = self.dir / f"index.{base_id}"
         staging = self.dir / f"index.{base_id}.new"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
         _write_sorted(staging / "base.cdxj", base_lines)
-        _write_sorted(staging / "recent.cdxj", [])
-        shutil.rmtree(folder, ignore_errors=True)
+        _write_sorted(staging / "recent.cdxj", recent_lines)
+        if folder.exists():  # the same base id again (a rebuild): the old one goes after the swap
+            folder.rename(self.dir / f"index.{base_id}.old")
         staging.rename(folder)
         new_link = self.dir / "index.link"
         with contextlib.suppress(FileNotFoundError):
             new_link.unlink()
         new_link.symlink_to(folder.name)
         os.replace(new_link, self.link)  # pywb sees the old index or the new one, never neither
-        self.base_id = base_id
         for old in self.dir.glob("index.*"):
-            if old.is_dir() and old != folder:
+            if old.is_dir() and not old.is_symlink() and old != folder:
                 shutil.rmtree(old, ignore_errors=True)
 
     def sync(self, now: float | None = None) -> int:
         """Index the captures committed since the last call; return how many were added."""
         now = time.monotonic() if now is None else now
-        self._link_open_files()
-        with self.sessions() as session:
-            rows = session.execute(_index_query(self.watermark)).all()
-        new = [row for row in rows if row.id not in self.above]
-        if new:
-            self.above.update(row.id for row in new)
-            self.recent.extend((_line_of(row) + "\n", row.id) for row in new)
-            self.recent.sort()
-            self.total += len(new)
-        self._advance(now)
         current = self._current()
+        if current is None:  # the index folder was removed under us: build it again
+            self._rebuild()
+            current = self._current()
+        with self.sessions() as session:
+            rows = session.execute(_index_query(self.watermark, archived_only=False)).all()
+        # After the query: a row naming a file opened since is linked before pywb is asked.
+        self._link_open_files()
+        new = [row for row in rows if row.id not in self.above]
+        lines = [(_line_of(row) + "\n", row.id) for row in new if _archived(row)]
+        for row in new:
+            self.above.add(row.id)
+            self.gaps.pop(row.id, None)
+        if lines:
+            self.recent.extend(lines)
+            self.recent.sort()
+            self.total += len(lines)
+        self._advance(now)
         settled = sum(1 for _, i in self.recent if i <= self.watermark)
-        if settled > RECENT_LIMIT or current is None:
+        if settled > RECENT_LIMIT:
             self._compact()
-        elif new:
+        elif lines and current is not None:
             _write_sorted(current / "recent.cdxj", (line for line, _ in self.recent))
-        return len(new)
+        return len(lines)
 
     def _advance(self, now: float) -> None:
-        """Move the watermark over ids indexed or given up on: a lower id can commit after a
-        higher one (two workers on PostgreSQL), so an id is only skipped after GAP_WAIT."""
-        if not self.above:
-            return
-        top = max(self.above)
-        for missing in range(self.watermark + 1, top):
-            if missing not in self.above and missing not in self.gaps:
-                self.gaps[missing] = now
-                if len(self.gaps) > 100_000:  # a huge hole (ids from elsewhere): stop tracking it
-                    break
+        """Move the watermark over ids seen or given up on: a lower id can commit after a higher
+        one (two workers on PostgreSQL), so a missing id is only skipped after GAP_WAIT."""
+        top = max(self.above, default=self.watermark)
+        for missing in range(max(self.scanned, self.watermark) + 1, top):
+            if missing not in self.above:
+                self.gaps.setdefault(missing, now)
+        self.scanned = max(self.scanned, top)
         while True:
             nxt = self.watermark + 1
             if nxt in self.above:
@@ -345,8 +386,7 @@ class ReplayIndex:
         old_base = _read_lines(current / "base.cdxj") if current is not None else iter(())
         merged = [line for line, i in self.recent if i <= self.watermark]
         self.recent = [(line, i) for line, i in self.recent if i > self.watermark]
-        self._install(self.watermark, heapq.merge(old_base, merged))
-        _write_sorted(self.dir / "index" / "recent.cdxj", (line for line, _ in self.recent))
+        self._install(self.watermark, heapq.merge(old_base, merged), (line for line, _ in self.recent))
 
     # WARC files being written ----------------------------------------------------------------------
 
@@ -358,11 +398,8 @@ class ReplayIndex:
             if not link.is_symlink():
                 with contextlib.suppress(FileExistsError):
                     link.symlink_to(path)
-        self._drop_stale()
-
-    def _drop_stale(self) -> None:
         for link in self.open_dir.glob("*"):
-            if link.is_symlink() and not link.exists():
+            if link.is_symlink() and not link.exists():  # closed and renamed since
                 with contextlib.suppress(FileNotFoundError):
                     link.unlink()
 
@@ -376,7 +413,7 @@ READY_TIMEOUT = 60.0  # seconds pywb may take to start answering
 def tools_bin(settings: Any, name: str) -> Path:
     """A program (``wayback``, ``wacz``) of the replay environment, or a one-line error."""
     venv = Path(settings.replay_venv).expanduser() if settings.replay_venv else PROJECT_ROOT / ".venv-replay"
-    path = venv / "bin" / name
+    path = venv.resolve() / "bin" / name
     if not path.exists():
         raise OperationError(
             f"{name} is not installed in {venv}: run scripts/bootstrap (it makes that environment), "
@@ -395,8 +432,9 @@ def _answers(address: str, port: int) -> bool:
 
 class ReplayServer:
     """pywb (``wayback``) on the replay address, from its own environment, over an index kept
-    in step with the database. ``start()`` returns once pywb answers; ``sync()`` indexes what
-    landed since; ``stop()`` ends pywb."""
+    in step with the database. ``start()`` returns once pywb answers (and can start it again
+    after ``stop()`` or a crash, keeping the index); ``sync()`` indexes what landed since;
+    ``close()`` ends pywb and lets the replay folder go."""
 
     def __init__(self, settings: Any, sessions: sessionmaker[Session], port: int | None = None):
         self.settings = settings
@@ -407,13 +445,14 @@ class ReplayServer:
         self.log_path = settings.home_path / "logs" / "replay.log"
 
     def start(self, progress: Callable[[int], None] | None = None) -> int:
-        """Index the archive, start pywb and wait until it answers; return captures indexed."""
+        """Index the archive (the first time), start pywb and wait until it answers; return the
+        captures indexed."""
         wayback = tools_bin(self.settings, "wayback")
         # Taken or not allowed: a one-line error now, not pywb's traceback in its log. Port 0
         # (tests) picks a free port, which pywb then takes.
         with listen(self.address, self.port, "replay_port") as probe:
             self.port = probe.getsockname()[1]
-        total = self.index.open(progress)
+        total = self.index.total if self.index.opened else self.index.open(progress)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
         env["PYWB_CONFIG_FILE"] = str(self.index.dir / "config.yaml")
@@ -428,12 +467,19 @@ class ReplayServer:
                 start_new_session=True,  # a Ctrl-C reaches citewatch, which stops pywb itself
             )
         deadline = time.monotonic() + READY_TIMEOUT
-        while not _answers(self.address, self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise OperationError(f"pywb did not start: see {self.log_path}")
-            time.sleep(0.1)
+        try:
+            while not _answers(self.address, self.port):
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise OperationError(f"pywb did not start: see {self.log_path}")
+                time.sleep(0.1)
+        except BaseException:  # a Ctrl-C too: pywb is in a session of its own and would stay
+            self.stop()
+            raise
         return total
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     @property
     def base_url(self) -> str:
@@ -441,8 +487,10 @@ class ReplayServer:
         return f"http://{host}:{self.port}/"
 
     def sync(self) -> int:
-        if self.process is not None and self.process.poll() is not None:
-            raise OperationError(f"pywb exited with code {self.process.returncode}: see {self.log_path}")
+        """Index what landed since; a one-line error when pywb is not running."""
+        if not self.running:
+            code = self.process.returncode if self.process is not None else None
+            raise OperationError(f"pywb is not running (exit code {code}): see {self.log_path}")
         return self.index.sync()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -459,5 +507,9 @@ class ReplayServer:
     def __enter__(self) -> ReplayServer:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         self.stop()
+        self.index.close()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

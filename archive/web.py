@@ -112,7 +112,7 @@ class _Pages:
 
 def _error_response(request: Request, status: int, message: str) -> Response:
     message = _one_line(message)
-    if _is_api(request.url.path):
+    if _is_api(request.scope["path"]):
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse({"error": message}, status_code=status, headers=headers)
     pages: _Pages = request.app.state.pages
@@ -162,6 +162,9 @@ def may_read(request: Request, settings: Any) -> bool:
     return _token_matches(_bearer(request), token) or _token_matches(request.cookies.get(COOKIE), token)
 
 
+MAX_BODY = 2_000_000  # bytes: a pasted article is far less
+
+
 class _Guard:
     """Outermost ASGI layer: refuses reads without the token when they need one, adds the security
     headers to every response, and turns any unexpected error into a one-line 500."""
@@ -187,7 +190,16 @@ class _Guard:
         request = Request(scope)
         request.scope.setdefault("app", self.fastapi_app)
         settings = self.fastapi_app.state.settings
-        if not request.url.path.startswith(OPEN_PATHS) and not may_read(request, settings):
+        try:
+            length = int(dict(scope["headers"]).get(b"content-length", b"0"))
+        except ValueError:
+            length = MAX_BODY + 1
+        if length > MAX_BODY:  # refused before anything reads it (the token is checked later)
+            await _error_response(request, 413, f"request body over {MAX_BODY:,} bytes")(
+                scope, receive, secured
+            )
+            return
+        if not scope["path"].startswith(OPEN_PATHS) and not may_read(request, settings):
             await _refused(request, settings)(scope, receive, secured)
             return
         try:
@@ -282,12 +294,24 @@ def _redacted(name: str, value: Any) -> Any:
     """Settings as the API shows them: the token never, a database password never."""
     if name == "api_token":
         return "(set)" if value else ""
+    if name in ("notify_webhooks", "notify_apprise"):  # hook URLs and Apprise URLs carry secrets
+        return [_scheme_only(url) for url in value]
     if name == "database_url" and value:
         with contextlib.suppress(Exception):
             from sqlalchemy.engine import make_url
 
             return make_url(value).render_as_string(hide_password=True)
     return value
+
+
+def _scheme_only(url: str) -> str:
+    """``slack://(hidden)``: which service, not the credentials in the rest.
+
+    >>> _scheme_only("https://hooks.example/T000/B000/XXXX"), _scheme_only("mailto://me:pw@x")
+    ('https://(hidden)', 'mailto://(hidden)')
+    """
+    scheme, sep, _ = url.partition("://")
+    return f"{scheme}://(hidden)" if sep else "(hidden)"
 
 
 def config_rows(settings: Any) -> list[dict[str, Any]]:
@@ -422,6 +446,10 @@ class Jobs:
             _kill(job.process)
             out, err = job.process.communicate()
             job.error = f"stopped after {self.timeout:.0f} s"
+        if job.cleanup is not None:  # before the job says it is done: a poller sees it all over
+            import shutil
+
+            shutil.rmtree(job.cleanup, ignore_errors=True)
         _finish(job, out, err)
 
     def close(self) -> None:
@@ -592,7 +620,8 @@ def list_changes(session: Session, f: Filters) -> list[tuple[Change, str]]:
 
 
 def _article(session: Session, ref: str) -> Article:
-    found = articles.find_article(session, ref) if not ref.isdigit() or int(ref) <= MAX_ID else None
+    too_big = ref.isascii() and ref.isdigit() and int(ref) > MAX_ID
+    found = None if too_big else articles.find_article(session, ref)
     if found is None:
         raise not_found(f"no article {ref!r}")
     return found

@@ -170,3 +170,24 @@ def test_export_bad_input_is_one_line(
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
     assert not (home.path / "x.wacz").exists()
+
+
+@pytest.mark.browser
+def test_export_lists_pages_not_what_a_browser_capture_loaded(
+    home: Any, server: ws.TestServer, tmp_path: Path
+) -> None:
+    server.route("/chart.png", ws.static(ws.PNG, "image/png"))
+    cited = server.route("/cited", ws.static(CITED))
+    article = tmp_path / "article.md"
+    article.write_text(f"# Inspections\n\nThe agency counted 9,400 inspections, [it said]({cited}).\n")
+    home.run("add", str(article), "--no-resolve", check=True)
+    time.sleep(1.05)
+    home.run("capture", "--browser", cited, check=True)  # the page and its image, in Chromium
+    rows = json.loads(home.run("snapshots", server.url("/chart.png"), "--json", check=True).stdout)
+    assert any(r["via"] == "browser" for r in rows)  # the image was recorded from the browser
+    out = tmp_path / "article.wacz"
+    home.run("export", "--wacz", str(out), "--article", "1", check=True)
+    pages, index, _ = _wacz_parts(out, tmp_path)
+    assert {p["url"] for p in pages[1:]} == {cited}
+    assert len(pages) - 1 == len(_captures(home, home.env, cited)) == 2  # HTTP and browser
+    assert server.url("/chart.png") in {line["url"] for line in index}  # archived, not a page

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import shutil
 import signal
 import socket
 import time
@@ -23,6 +24,7 @@ import pytest
 from sqlalchemy import insert
 
 from archive import db
+from archive.errors import OperationError
 from archive.index import surt_key
 from archive.models import Snapshot, WarcFile
 from archive.replay import ReplayIndex
@@ -186,41 +188,50 @@ def test_replay_refuses_a_taken_port_in_one_line(home: Any) -> None:
 # --- the index on its own ---------------------------------------------------------------------------
 
 
-def _add_rows(sessions: Any, ids: list[int], when: datetime) -> None:
+def _add_rows(sessions: Any, ids: list[int], when: datetime, failed: tuple[int, ...] = ()) -> None:
+    """Snapshot rows with these ids (those in ``failed`` as failed attempts, with no record);
+    URLs with non-ASCII paths among them, so that byte order matters."""
     with sessions() as session, session.begin():
         file_id = session.get(WarcFile, 1) or WarcFile(id=1, name="a.warc.gz", created_at=when)
         session.merge(file_id)
         rows = []
         for i in ids:
-            url = f"https://example.org/page/{i % 37}"
+            url = f"https://example.org/{'straße' if i % 3 else 'page'}/{i % 37}"
+            archived = i not in failed
             rows.append(
                 {
                     "id": i,
                     "url": url,
                     "surt": surt_key(url),
                     "captured_at": when + timedelta(seconds=i),
-                    "status": 200,
+                    "status": 200 if archived else None,
                     "mime": "text/html",
-                    "payload_digest": f"sha1:D{i}",
-                    "record_type": "response",
-                    "warc_file_id": 1,
-                    "offset": i * 1000,
-                    "length": 900,
+                    "payload_digest": f"sha1:D{i}" if archived else None,
+                    "record_type": "response" if archived else None,
+                    "warc_file_id": 1 if archived else None,
+                    "offset": i * 1000 if archived else None,
+                    "length": 900 if archived else None,
                     "via": "http",
-                    "outcome": "ok",
+                    "outcome": "ok" if archived else "error",
                 }
             )
         session.execute(insert(Snapshot), rows)
 
 
 def _index_lines(replay_dir: Path) -> list[str]:
+    """Both index files' lines; each file must be sorted as pywb searches it: by bytes."""
     lines: list[str] = []
     for name in ("base.cdxj", "recent.cdxj"):
-        text = (replay_dir / "index" / name).read_text()
-        part = text.splitlines()
-        assert part == sorted(part), f"{name} is not sorted"
+        part = (replay_dir / "index" / name).read_text(encoding="utf-8").splitlines()
+        assert part == sorted(part, key=lambda line: line.encode()), f"{name} is not in byte order"
         lines += part
     return lines
+
+
+def _indexed_ids(replay_dir: Path) -> list[int]:
+    lines = _index_lines(replay_dir)
+    assert len(lines) == len(set(lines)), "a capture is indexed twice"
+    return sorted(int(json.loads(line.split(" ", 2)[2])["offset"]) // 1000 for line in lines)
 
 
 def test_index_compacts_restarts_and_waits_for_late_commits(
@@ -240,32 +251,46 @@ def test_index_compacts_restarts_and_waits_for_late_commits(
 def _check_index(sessions: Any, tmp_path: Path, replay: Any) -> None:
     when = datetime(2026, 11, 1)
     replay_dir = tmp_path / "replay"
-    _add_rows(sessions, list(range(1, 121)), when)
+    failed = (5, 118, 160)  # failed attempts: rows with no record, neither indexed nor holes
+    _add_rows(sessions, list(range(1, 121)), when, failed)
     index = ReplayIndex(sessions, tmp_path / "warcs", replay_dir)
-    assert index.open() == 120
+    assert index.open() == 118
     # A rebuild leaves the newest IN_FLIGHT ids to sync: base.cdxj ends at 110.
     assert (replay_dir / "index").resolve().name == "index.110"
+    with pytest.raises(OperationError, match="in use by another citewatch replay"):
+        ReplayIndex(sessions, tmp_path / "warcs", replay_dir).open()  # one per data folder
 
     # Ids 121-200 commit, except 150 and 151 (a transaction still open elsewhere).
-    _add_rows(sessions, [i for i in range(121, 201) if i not in (150, 151)], when)
-    assert index.sync(now=0.0) == 78
-    assert index.watermark == 149  # not past the hole
+    _add_rows(sessions, [i for i in range(121, 201) if i not in (150, 151)], when, failed)
+    assert index.sync(now=0.0) == 77
+    assert index.watermark == 149  # not past the hole; the failed attempt 118 held nothing
     # Compaction took what is settled (up to 149) into base.cdxj; the rest stays recent.
     assert (replay_dir / "index").resolve().name == "index.149"
     _add_rows(sessions, [150], when)  # commits late: still indexed
     assert index.sync(now=1.0) == 1
+    assert 150 not in index.gaps
     assert index.sync(now=1.0 + replay.GAP_WAIT) == 0  # 151 never comes: skipped after GAP_WAIT
-    assert index.watermark == 200
-    lines = _index_lines(replay_dir)
-    offsets = sorted(int(json.loads(line.split(" ", 2)[2])["offset"]) // 1000 for line in lines)
-    assert offsets == [i for i in range(1, 201) if i != 151]
+    assert index.watermark == 200 and index.gaps == {}
+    wanted = [i for i in range(1, 201) if i not in (151, *failed)]
+    assert _indexed_ids(replay_dir) == wanted
 
-    # A restart keeps base.cdxj and rebuilds recent.cdxj from the database: nothing twice.
-    _add_rows(sessions, list(range(201, 231)), when)
+    # pywb restarted by the daemon: the same index carries on, nothing twice.
+    _add_rows(sessions, list(range(201, 211)), when)
+    index.sync(now=2.0 + replay.GAP_WAIT)
+    assert _indexed_ids(replay_dir) == [*wanted, *range(201, 211)]
+
+    # The index folder removed under a running replay: built again from the database.
+    shutil.rmtree((replay_dir / "index").resolve())
+    index.sync(now=3.0 + replay.GAP_WAIT)
+    assert _indexed_ids(replay_dir) == [*wanted, *range(201, 211)]
+
+    # A new replay process keeps base.cdxj and reads the rest from the database.
+    index.close()
+    _add_rows(sessions, list(range(211, 231)), when)
     again = ReplayIndex(sessions, tmp_path / "warcs", replay_dir)
     again.open()
-    lines = _index_lines(replay_dir)
-    assert len(lines) == len(set(lines)) == 229
+    assert _indexed_ids(replay_dir) == [*wanted, *range(201, 231)]
+    again.close()
 
 
 def test_the_daemon_serves_the_web_ui_and_replay(
