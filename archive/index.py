@@ -169,6 +169,22 @@ def snapshot_dict(s: Snapshot) -> dict[str, Any]:
     }
 
 
+def timeline(session: Session, url: str, limit: int, before: int | None = None) -> list[Snapshot]:
+    """Up to ``limit`` captures and failed attempts of ``url``, newest first; with ``before``
+    (a snapshot id), those that come before that one (keyset paging on the SURT-time index)."""
+    stmt = select(Snapshot).where(Snapshot.surt == surt_key(url))
+    if before is not None:
+        edge = session.get(Snapshot, before)
+        if edge is None:
+            return []
+        stmt = stmt.where(
+            (Snapshot.captured_at < edge.captured_at)
+            | ((Snapshot.captured_at == edge.captured_at) & (Snapshot.id < edge.id))
+        )
+    stmt = stmt.order_by(Snapshot.captured_at.desc(), Snapshot.id.desc()).limit(limit)
+    return list(session.scalars(stmt))
+
+
 def closest(session: Session, url: str, when: datetime) -> Snapshot | None:
     """The archived capture of ``url`` nearest to ``when`` (a TimeGate).
 

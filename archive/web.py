@@ -77,6 +77,10 @@ SECURITY_HEADERS = [
 OPEN_PATHS = ("/login", "/logout", "/static/")
 
 Id = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+Before = Annotated[
+    int | None, Query(ge=1, le=MAX_ID, description="The page of the timeline after this snapshot id.")
+]
+TimelineLimit = Annotated[int, Query(ge=1, le=1000, description="Captures and attempts per page.")]
 
 
 # -- errors ---------------------------------------------------------------------------
@@ -652,10 +656,28 @@ def article_page(session: Session, article: Article, top: int) -> dict[str, Any]
     return {"view": view, "sources": _sources_by_url(session, urls)}
 
 
-def source_view(session: Session, settings: Any, source: Source) -> dict[str, Any]:
-    """A source, its captures and failed attempts (newest first, with replay links) and changes."""
-    snaps = index.attempts(session, source.url)
-    changes = changelog.list_changes(session, source_ids=[source.id], limit=10_000)
+TIMELINE_PAGE = 200  # captures and attempts per page of a source's timeline
+
+
+def source_view(
+    session: Session, settings: Any, source: Source, before: int | None = None, limit: int = TIMELINE_PAGE
+) -> dict[str, Any]:
+    """A source, a page of its captures and failed attempts (newest first, with replay links,
+    before the snapshot ``before``), the changes those captures recorded, and where the next
+    page starts (``older``: a snapshot id, or None)."""
+    snaps = index.timeline(session, source.url, limit + 1, before)
+    older = snaps[limit - 1].id if len(snaps) > limit else None
+    snaps = snaps[:limit]
+    ids = [s.id for s in snaps]
+    changes = [
+        (c, source.url)
+        for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500))
+        for c in session.scalars(
+            select(Change)
+            .where(Change.source_id == source.id, Change.new_snapshot_id.in_(chunk))
+            .order_by(Change.detected_at.desc(), Change.id.desc())
+        )
+    ]
     counts = changelog.change_counts(session, [source.id]).get(source.id)
     return {
         "source": {
@@ -670,11 +692,13 @@ def source_view(session: Session, settings: Any, source: Source) -> dict[str, An
             "next_check_at": _iso(source.next_check_at),
             "last_checked_at": _iso(source.last_checked_at),
             "failures": source.failures,
+            "changes": counts[0] if counts else 0,
             "timemap": timemap_link(settings, source.url),
         },
         "cited_by": changelog.articles_citing(session, source.id),
-        "snapshots": [{**index.snapshot_dict(s), "links": _replay(settings, s)} for s in reversed(snaps)],
+        "snapshots": [{**index.snapshot_dict(s), "links": _replay(settings, s)} for s in snaps],
         "changes": [changelog.change_dict(c, url) for c, url in changes],
+        "older": older,
     }
 
 
@@ -802,11 +826,17 @@ def _api_read_routes(app: FastAPI) -> None:
     @app.get(
         "/api/sources/{source_id}", tags=["read"], summary="A source: captures with replay links, changes"
     )
-    def api_source(source_id: Id, request: Request, session: DB) -> Response:
+    def api_source(
+        source_id: Id,
+        request: Request,
+        session: DB,
+        before: Before = None,
+        limit: TimelineLimit = TIMELINE_PAGE,
+    ) -> Response:
         source = session.get(Source, source_id)
         if source is None:
             raise not_found(f"no source {source_id}")
-        return _json(source_view(session, request.app.state.settings, source))
+        return _json(source_view(session, request.app.state.settings, source, before, limit))
 
     @app.get("/api/changes", tags=["read"], summary="The change log (citewatch changes --json)")
     def api_changes(
@@ -965,11 +995,11 @@ def _ui_routes(app: FastAPI) -> None:
         return page(request, "article.html", **article_page(session, _article(session, str(article_id)), top))
 
     @app.get("/sources/{source_id}", include_in_schema=False)
-    def ui_source(source_id: Id, request: Request, session: DB) -> Response:
+    def ui_source(source_id: Id, request: Request, session: DB, before: Before = None) -> Response:
         source = session.get(Source, source_id)
         if source is None:
             raise not_found(f"no source {source_id}")
-        data = source_view(session, request.app.state.settings, source)
+        data = source_view(session, request.app.state.settings, source, before)
         by_new = {c["new_snapshot_id"]: c for c in data["changes"]}
         return page(request, "source.html", **data, change_at=by_new)
 

@@ -365,6 +365,23 @@ def test_source_page_is_a_timeline_with_replay_links(site: Site, client: AppClie
     api = client.get(f"/api/sources/{source_id}").json()
     assert [s["id"] for s in api["snapshots"]] == [s["id"] for s in reversed(snaps)]
     assert [c["id"] for c in api["changes"]] == [change["id"]] and api["source"]["status"] == "changed"
+    assert api["older"] is None
+
+    # One capture per page: the pages, followed by their keys, give every capture once, newest
+    # first, each page with the changes its captures recorded.
+    seen, before, pages = [], None, 0
+    while True:
+        params = {"limit": 1, **({"before": before} if before else {})}
+        part = client.get(f"/api/sources/{source_id}", params=params).json()
+        seen += [s["id"] for s in part["snapshots"]]
+        ids = {s["id"] for s in part["snapshots"]}
+        assert all(c["new_snapshot_id"] in ids for c in part["changes"])
+        pages += 1
+        if part["older"] is None:
+            break
+        before = part["older"]
+    assert seen == [s["id"] for s in reversed(snaps)] and pages == len(snaps)
+    assert client.get(f"/api/sources/{source_id}", params={"limit": 0}).status_code == 422
 
 
 def test_change_page_shows_the_word_diff_claims_and_replay(site: Site, client: AppClient) -> None:
