@@ -501,6 +501,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("serve_address", "127.0.0.1", "Address `citewatch serve` (web UI and JSON API) listens on."),
     Setting("serve_port", 8080, "Port `citewatch serve` listens on.", _parse_port),
     Setting(
+        "serve_hosts",
+        [],
+        "Host names the web UI answers to (the Host header), against DNS rebinding; empty: only "
+        "127.0.0.1, localhost and ::1 when serve_address is a loopback address, any otherwise. A "
+        "list, or separated by spaces.",
+        _parse_list,
+    ),
+    Setting(
         "api_token",
         "",
         "Token that write actions of the web UI and API need (Authorization: Bearer TOKEN); empty: "

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import ipaddress
 import json
 import logging
 import os
@@ -166,6 +167,40 @@ def may_read(request: Request, settings: Any) -> bool:
     return _token_matches(_bearer(request), token) or _token_matches(request.cookies.get(COOKIE), token)
 
 
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def allowed_hosts(settings: Any) -> frozenset[str] | None:
+    """The Host names the app answers to (None: any). A server on a loopback address answers
+    only to loopback names unless ``serve_hosts`` says more: a web page elsewhere cannot make
+    its own name resolve to 127.0.0.1 and read the UI (DNS rebinding).
+
+    >>> from types import SimpleNamespace as S
+    >>> sorted(allowed_hosts(S(serve_hosts=[], serve_address="127.0.0.1")))
+    ['127.0.0.1', '::1', 'localhost']
+    >>> allowed_hosts(S(serve_hosts=[], serve_address="0.0.0.0")) is None
+    True
+    >>> sorted(allowed_hosts(S(serve_hosts=["Archive.example"], serve_address="0.0.0.0")))
+    ['archive.example']
+    """
+    if settings.serve_hosts:
+        return frozenset(h.lower().strip("[]") for h in settings.serve_hosts)
+    address = settings.serve_address
+    try:
+        loopback = ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        loopback = address.lower() == "localhost"
+    return LOOPBACK_NAMES if loopback else None
+
+
+def _host_name(scope: Scope) -> str:
+    """The Host header's name, lowercased, without port or IPv6 brackets."""
+    raw = dict(scope["headers"]).get(b"host", b"").decode("latin-1").strip().lower()
+    if raw.startswith("["):
+        return raw[1:].split("]", 1)[0]
+    return raw.rsplit(":", 1)[0] if raw.count(":") == 1 else raw
+
+
 MAX_BODY = 2_000_000  # bytes: a pasted article is far less
 
 
@@ -194,6 +229,11 @@ class _Guard:
         request = Request(scope)
         request.scope.setdefault("app", self.fastapi_app)
         settings = self.fastapi_app.state.settings
+        hosts = self.fastapi_app.state.hosts
+        if hosts is not None and _host_name(scope) not in hosts:  # a rebound DNS name, say
+            message = "unknown Host: add it to the serve_hosts setting to reach citewatch under that name"
+            await _error_response(request, 400, message)(scope, receive, secured)
+            return
         try:
             length = int(dict(scope["headers"]).get(b"content-length", b"0"))
         except ValueError:
@@ -754,6 +794,7 @@ def create_app(settings: Any, sessions: sessionmaker[Session] | None = None) -> 
         redoc_url=None,
         lifespan=lifespan,
     )
+    app.state.hosts = allowed_hosts(settings)
     app.state.settings, app.state.sessions, app.state.jobs, app.state.pages = (
         settings,
         sessions,

@@ -189,7 +189,7 @@ class AppClient:
         self.portal = self._portal_context.__enter__()
         self._lifespan = self.portal.wrap_async_context_manager(app.router.lifespan_context(app))
         self._lifespan.__enter__()
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://testserver")
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://127.0.0.1:8080")
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         return self.portal.call(lambda: self.http.request(method, url, **kwargs))
@@ -706,3 +706,16 @@ def test_huge_bodies_and_odd_ids_are_4xx(client: AppClient) -> None:
     assert huge.status_code == 413 and "body over" in huge.json()["error"]
     odd = client.get("/api/changes", params={"article": "²"})
     assert odd.status_code == 404 and odd.json()["error"] == "no article '²'"
+
+
+def test_a_loopback_server_answers_only_to_loopback_names(client_for: Any) -> None:
+    client = client_for(CITEWATCH_SERVE_ADDRESS="127.0.0.1")
+    for host in ("127.0.0.1:8080", "localhost", "[::1]:8080"):
+        assert client.get("/api/status", headers={"Host": host}).status_code == 200, host
+    rebound = client.get("/api/status", headers={"Host": "attacker.example:8080"})
+    assert rebound.status_code == 400 and "serve_hosts" in rebound.json()["error"]
+    named = client_for(CITEWATCH_SERVE_ADDRESS="127.0.0.1", CITEWATCH_SERVE_HOSTS="archive.example")
+    assert named.get("/api/status", headers={"Host": "archive.example"}).status_code == 200
+    assert named.get("/api/status", headers={"Host": "localhost"}).status_code == 400
+    anywhere = client_for(CITEWATCH_SERVE_ADDRESS="0.0.0.0")
+    assert anywhere.get("/api/status", headers={"Host": "attacker.example"}).status_code == 200
