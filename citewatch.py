@@ -700,10 +700,7 @@ def citations(obj: Context, article: str | None, as_json: bool, top: int) -> Non
                 )
             out.print(table)
             return
-        found = articles.find_article(session, article)
-        if found is None:
-            raise UsageError(f"no article {article!r}: see `citewatch citations` for the list")
-        view = articles.article_view(session, found, top=top)
+        view = articles.article_view(session, articles.require_article(session, article), top=top)
     _print_json(view) if as_json else _print_article(view)
 
 
@@ -740,10 +737,7 @@ def track(
             from archive.changelog import sources_of_article
             from archive.models import Source
 
-            found = articles.find_article(session, article or "")
-            if found is None:
-                raise UsageError(f"no article {article!r}: see `citewatch citations` for the list")
-            ids = sources_of_article(session, found.id)
+            ids = sources_of_article(session, articles.require_article(session, article or "").id)
             urls = [session.get(Source, sid).url for sid in ids]  # type: ignore[union-attr]
         now = utcnow()
         data = [_tracked(scheduler.track(session, u, now, every=interval, paused=paused)) for u in urls]
@@ -970,12 +964,7 @@ def export(obj: Context, wacz_path: str, article: str | None, since: str | None)
         err.print(f"copying records: {done:,}/{total:,}", markup=False, highlight=False)
 
     with sessions() as session:
-        article_id = None
-        if article is not None:
-            found = articles.find_article(session, article)
-            if found is None:
-                raise UsageError(f"no article {article!r}: see `citewatch citations` for the list")
-            article_id = found.id
+        article_id = articles.require_article(session, article).id if article is not None else None
         report = export_wacz(
             session,
             settings.warc_dir,
@@ -992,7 +981,7 @@ def export(obj: Context, wacz_path: str, article: str | None, since: str | None)
     )
 
 
-_ID = click.IntRange(1, 2**63 - 1)  # a row id: anything larger overflows the database's integers
+_ID = click.IntRange(1, 2**63 - 1)  # archive.models.MAX_ID (not imported: start-up time)
 _KIND_CHOICES = ("content", "correction", "metadata", "status", "gone", "back")
 
 
@@ -1003,6 +992,7 @@ _KIND_CHOICES = ("content", "correction", "metadata", "status", "gone", "back")
 @click.option("--until", help="Only changes detected before this time.")
 @click.option("--url", "url", help="Only changes of this source URL.")
 @click.option("--article", help="Only changes of the sources this article (id or URL) cites.")
+@click.option("--outlet", help="Only changes of the sources of this outlet (a domain).")
 @click.option(
     "--kind",
     "kinds",
@@ -1024,6 +1014,7 @@ def changes(
     until: str | None,
     url: str | None,
     article: str | None,
+    outlet: str | None,
     kinds: tuple[str, ...],
     limit: int,
     before: int | None,
@@ -1031,29 +1022,14 @@ def changes(
     as_atom: bool,
 ) -> None:
     """Changes to tracked sources, newest first, with the claims each one touches."""
-    from sqlalchemy import select
-
-    from archive import articles, changelog
-    from archive.models import Source
-    from archive.urls import check_url
+    from archive import changelog
 
     if as_json and as_atom:
         raise UsageError("--json and --atom: choose one")
     settings = obj.settings()
     sessions = _database(settings)
     with sessions() as session:
-        source_ids: list[int] | None = None
-        if url is not None:
-            wanted = check_url(url)
-            source_ids = list(session.scalars(select(Source.id).where(Source.url.in_([url, wanted]))))
-            if not source_ids:
-                raise UsageError(f"{url} is not a tracked source: see `citewatch snapshots URL`")
-        if article is not None:
-            found = articles.find_article(session, article)
-            if found is None:
-                raise UsageError(f"no article {article!r}: see `citewatch citations` for the list")
-            cited = changelog.sources_of_article(session, found.id)
-            source_ids = cited if source_ids is None else [i for i in source_ids if i in cited]
+        source_ids = changelog.sources_matching(session, url=url, article=article, outlet=outlet)
         rows = changelog.list_changes(
             session,
             since=changelog.parse_when(since) if since is not None else None,

@@ -576,29 +576,19 @@ class _WebUI:
     """``daemon --serve``: the web UI and JSON API (archive/web.py) under uvicorn, in a thread."""
 
     def __init__(self, settings: Any):
-        import uvicorn
+        from archive.web import server
 
-        from archive.net import listen
-        from archive.web import create_app
-
-        sock = listen(settings.serve_address, settings.serve_port, "serve_port")
-        config = uvicorn.Config(
-            create_app(settings), log_config=None, access_log=False, lifespan="on", server_header=False
-        )
-        self.server = uvicorn.Server(config)
-        self.sock = sock
+        self.server, self.sock, self.url = server(settings)
         self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [sock]}, name="citewatch-web", daemon=True
+            target=self.server.run, kwargs={"sockets": [self.sock]}, name="citewatch-web", daemon=True
         )
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
-                sock.close()
+                self.sock.close()
                 raise CitewatchError("the web UI did not start: see the log")
             time.sleep(0.05)
-        host, port = sock.getsockname()[:2]
-        self.url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
 
     def close(self) -> None:
         self.server.should_exit = True

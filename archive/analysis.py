@@ -59,7 +59,7 @@ from archive.extract import fingerprint, html_text, normalise_text, pdf_text
 from archive.impact import claim_impact
 from archive.models import Candidate, Change, Citation, ExtractedText, Snapshot, Source
 from archive.urls import probe_url
-from archive.warc import OPEN_SUFFIX, utcnow
+from archive.warc import readable_path, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -91,11 +91,6 @@ class SourceAnalysis:
         return self.changes[-1] if self.changes else None
 
 
-def _readable(warc_dir: Path, name: str) -> Path:
-    closed = warc_dir / name
-    return closed if closed.exists() else warc_dir / (name + OPEN_SUFFIX)
-
-
 def read_payload(
     warc_dir: Path, snapshot: Snapshot, limit: int = MAX_EXTRACT_BYTES
 ) -> tuple[bytes, str | None]:
@@ -106,7 +101,7 @@ def read_payload(
 
     if snapshot.warc_file is None or snapshot.offset is None or snapshot.length is None:
         raise ValueError("no WARC record")
-    path = _readable(warc_dir, snapshot.warc_file.name)
+    path = readable_path(warc_dir, snapshot.warc_file.name)
     try:
         with open(path, "rb") as handle:
             handle.seek(snapshot.offset)

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from archive import index
 from archive.claims import ClaimDraft, extract_claims, sentences
+from archive.errors import NotFoundError
 from archive.ingest import ArticleDoc
-from archive.models import Article, Candidate, Citation, Claim, Outlet, Snapshot, Source
+from archive.models import MAX_ID, Article, Candidate, Citation, Claim, Outlet, Snapshot, Source
 from archive.outlet_names import find_outlets, unknown_outlets
 from archive.resolve import Scored, claims_supported, naive_utc
 
@@ -339,13 +340,21 @@ def _order(citation: Citation) -> int:
 def find_article(session: Session, ref: str) -> Article | None:
     """An article by id, URL or canonical URL."""
     if ref.isascii() and ref.isdigit():  # not "²", which isdigit() takes and int() refuses
-        return session.get(Article, int(ref))
+        return session.get(Article, int(ref)) if int(ref) <= MAX_ID else None
     stmt = (
         select(Article)
         .where((Article.url == ref) | (Article.canonical_url == ref))
         .order_by(Article.id.desc())
     )
     return session.scalars(stmt).first()
+
+
+def require_article(session: Session, ref: str) -> Article:
+    """``find_article``, or a one-line error naming what was asked for."""
+    found = find_article(session, ref)
+    if found is None:
+        raise NotFoundError(f"no article {ref!r}: `citewatch citations` (or /articles) lists them")
+    return found
 
 
 def list_articles(session: Session) -> list[dict[str, Any]]:

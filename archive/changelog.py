@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from archive.changes import KINDS, comparable_text, sentence_changes
 from archive.diff import DELETE, EQUAL, INSERT, TextDiff, word_diff
-from archive.errors import CitewatchError, UsageError
+from archive.errors import CitewatchError, NotFoundError, UsageError
 from archive.models import Candidate, Change, Citation, Outlet, Snapshot, Source
 
 # `--kind status` also lists the status changes that are gone or back.
@@ -111,6 +111,32 @@ def sources_of_article(session: Session, article_id: int) -> list[int]:
         .where(Citation.article_id == article_id, Candidate.source_id.is_not(None))
     )
     return sorted(set(session.scalars(linked)) | set(session.scalars(candidates)))
+
+
+def sources_matching(
+    session: Session, *, url: str | None = None, article: str | None = None, outlet: str | None = None
+) -> list[int] | None:
+    """Ids of the sources that pass the change log's filters (None: no filter, all of them):
+    this source URL, the sources this article (id or URL) cites, the sources of this outlet.
+    An unknown URL, article or outlet is a one-line error."""
+    from archive.articles import require_article
+    from archive.urls import check_url
+
+    ids: list[int] | None = None
+    if url is not None:
+        found = session.scalars(select(Source.id).where(Source.url.in_({url, check_url(url)})))
+        ids = list(found)
+        if not ids:
+            raise NotFoundError(f"{url} is not a tracked source: see `citewatch snapshots URL`")
+    if article is not None:
+        cited = sources_of_article(session, require_article(session, article).id)
+        ids = cited if ids is None else [i for i in ids if i in cited]
+    if outlet is not None:
+        on_outlet = sources_of_outlet(session, outlet)
+        if on_outlet is None:
+            raise NotFoundError(f"no outlet {outlet!r}: no source is on that domain")
+        ids = on_outlet if ids is None else [i for i in ids if i in on_outlet]
+    return ids
 
 
 def articles_citing(session: Session, source_id: int) -> list[int]:

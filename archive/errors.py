@@ -2,6 +2,7 @@
 
     CitewatchError              every error citewatch raises on purpose
     ├── UsageError              bad input or bad usage: exit code 2
+    │   ├── NotFoundError       an id, URL or name that names nothing (404 in the API)
     │   ├── SettingsError       a setting, config file or env value is wrong
     │   └── BadURLError         a URL citewatch will not fetch (malformed, scheme)
     └── OperationError          the work itself failed: exit code 1
@@ -24,6 +25,10 @@ class CitewatchError(Exception):
 
 class UsageError(CitewatchError):
     exit_code = 2
+
+
+class NotFoundError(UsageError):
+    pass
 
 
 class SettingsError(UsageError):

@@ -26,7 +26,7 @@ from archive.changelog import sources_of_article
 from archive.errors import OperationError, UsageError
 from archive.index import ARCHIVED_TYPES
 from archive.models import Article, ExtractedText, Snapshot, WarcFile
-from archive.warc import OPEN_SUFFIX
+from archive.warc import RecordFactory, readable_path, utcnow
 
 CHUNK = 500  # ids per IN (...) list
 PAGE_MIMES = ("text/html", "application/xhtml+xml", "application/pdf", "text/plain")
@@ -100,9 +100,7 @@ def _copy_records(session: Session, warc_dir: Path, ids: list[int], out: Path, p
     """Write a warcinfo record, then each record's gzip member as it is in the archive."""
     count = 0
     with open(out, "wb") as fh:
-        writer = WARCWriter(fh, gzip=True, warc_version="1.1")
-        info = {"software": f"citewatch/{__version__}", "format": "WARC File Format 1.1"}
-        writer.write_record(writer.create_warcinfo_record(out.name, info))
+        WARCWriter(fh, gzip=True).write_record(RecordFactory().warcinfo(out.name, utcnow()).record)
         rows: list[Any] = []
         for chunk in _chunks(ids):
             rows += session.execute(
@@ -133,12 +131,10 @@ def _copy_records(session: Session, warc_dir: Path, ids: list[int], out: Path, p
 
 
 def _open_warc(warc_dir: Path, name: str) -> Any:
-    for path in (warc_dir / name, warc_dir / (name + OPEN_SUFFIX)):
-        try:
-            return open(path, "rb")
-        except FileNotFoundError:
-            continue
-    raise OperationError(f"the WARC file {name} is missing from {warc_dir}")
+    try:
+        return open(readable_path(warc_dir, name), "rb")
+    except FileNotFoundError:
+        raise OperationError(f"the WARC file {name} is missing from {warc_dir}") from None
 
 
 def _write_pages(session: Session, ids: list[int], out: Path, title: str) -> int:

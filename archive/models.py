@@ -31,6 +31,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from archive.urls import host_key
 
+MAX_ID = 2**63 - 1  # a row id: anything larger overflows the databases' integers
+
 
 class Base(DeclarativeBase):
     pass

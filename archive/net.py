@@ -27,3 +27,12 @@ def listen(address: str, port: int, setting: str) -> socket.socket:
         ) from exc
     sock.set_inheritable(True)
     return sock
+
+
+def http_url(host: str, port: int) -> str:
+    """The base URL of a server on ``host:port``.
+
+    >>> http_url("127.0.0.1", 8080), http_url("::1", 8090)
+    ('http://127.0.0.1:8080/', 'http://[::1]:8090/')
+    """
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"

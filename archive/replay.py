@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from archive.errors import OperationError
 from archive.index import ARCHIVED_TYPES
 from archive.models import Snapshot, WarcFile
-from archive.net import listen
+from archive.net import http_url, listen
 from archive.warc import OPEN_SUFFIX
 
 COLLECTION = "citewatch"
@@ -35,12 +35,7 @@ COLLECTION = "citewatch"
 
 def replay_base(settings: Any) -> str:
     """The replay server's public base URL, ending in ``/``."""
-    if settings.replay_url:
-        return str(settings.replay_url)
-    host = settings.replay_address
-    if ":" in host:  # an IPv6 address
-        host = f"[{host}]"
-    return f"http://{host}:{settings.replay_port}/"
+    return str(settings.replay_url or http_url(settings.replay_address, settings.replay_port))
 
 
 def timestamp14(when: datetime) -> str:
@@ -76,7 +71,7 @@ def timemap_link(settings: Any, url: str, form: str = "link") -> str:
 #   index -> index.N       a symlink, swapped atomically when the index is compacted
 #   index.N/base.cdxj      every capture with an id up to N, sorted
 #   index.N/recent.cdxj    captures that landed since, sorted, rewritten (atomically) as they land
-#   open/NAME.warc.gz      -> ../../warcs/NAME.warc.gz.open while that file is being written
+#   open/NAME.warc.gz      -> WARC folder/NAME.warc.gz.open while that file is being written
 #
 # pywb lists the index folder and opens its files on every lookup, so it sees new captures at
 # once. The CDXJ names each WARC file by its final name; pywb tries the WARC folder first and
@@ -120,10 +115,10 @@ def cdxj_line(
     return f"{surt} {timestamp14(captured_at)} {json.dumps(fields, separators=(',', ':'))}"
 
 
-def _index_query(after: int, archived_only: bool) -> Select[Any]:
-    """Rows above ``after``, oldest id first: only archived records (``archived_only``), or
-    every row, failed attempts included, so that sync can tell a hole from a failure."""
-    query = (
+def _index_query(after: int) -> Select[Any]:
+    """Every row above ``after``, oldest id first, failed attempts included: sync tells a
+    hole in the ids from a failure by them, and ``_archived`` picks what goes in the index."""
+    return (
         select(
             Snapshot.id,
             Snapshot.surt,
@@ -141,14 +136,6 @@ def _index_query(after: int, archived_only: bool) -> Select[Any]:
         .where(Snapshot.id > after)
         .order_by(Snapshot.id)
     )
-    if archived_only:
-        query = query.where(
-            Snapshot.record_type.in_(ARCHIVED_TYPES),
-            Snapshot.offset.is_not(None),
-            Snapshot.length.is_not(None),
-            WarcFile.name.is_not(None),
-        )
-    return query
 
 
 def _archived(row: Any) -> bool:
@@ -161,30 +148,30 @@ def _archived(row: Any) -> bool:
 
 
 def _line_of(row: Any) -> str:
-    return cdxj_line(
-        row.surt,
-        row.captured_at,
-        row.url,
-        row.record_type,
-        row.status,
-        row.mime,
-        row.payload_digest,
-        row.length,
-        row.offset,
-        row.name,
+    """The row's CDXJ line, with its newline."""
+    return (
+        cdxj_line(
+            row.surt,
+            row.captured_at,
+            row.url,
+            row.record_type,
+            row.status,
+            row.mime,
+            row.payload_digest,
+            row.length,
+            row.offset,
+            row.name,
+        )
+        + "\n"
     )
 
 
-def _write_sorted(path: Path, lines: Iterable[str]) -> int:
-    """Write ``lines`` (already sorted) to ``path`` atomically; return how many."""
+def _write_sorted(path: Path, lines: Iterable[str]) -> None:
+    """Write ``lines`` (sorted, each ending in a newline) to ``path`` atomically."""
     tmp = path.with_name(path.name + ".tmp")
-    count = 0
     with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        for line in lines:
-            fh.write(line if line.endswith("\n") else line + "\n")
-            count += 1
+        fh.writelines(lines)
     os.replace(tmp, path)
-    return count
 
 
 def _read_lines(path: Path) -> Iterator[str]:
@@ -289,10 +276,12 @@ class ReplayIndex:
         with self.sessions() as session:
             top = session.scalar(select(func.max(Snapshot.id))) or 0
             cut = max(0, top - IN_FLIGHT)
-            query = _index_query(0, archived_only=True).where(Snapshot.id <= cut)
+            query = _index_query(0).where(Snapshot.id <= cut)
             batch: list[str] = []
             for row in session.execute(query.execution_options(yield_per=10_000)):
-                batch.append(_line_of(row) + "\n")
+                if not _archived(row):
+                    continue
+                batch.append(_line_of(row))
                 done += 1
                 if len(batch) >= SORT_CHUNK:
                     chunks.append(self._spill(batch, len(chunks)))
@@ -340,11 +329,11 @@ class ReplayIndex:
             self._rebuild()
             current = self._current()
         with self.sessions() as session:
-            rows = session.execute(_index_query(self.watermark, archived_only=False)).all()
+            rows = session.execute(_index_query(self.watermark)).all()
         # After the query: a row naming a file opened since is linked before pywb is asked.
         self._link_open_files()
         new = [row for row in rows if row.id not in self.above]
-        lines = [(_line_of(row) + "\n", row.id) for row in new if _archived(row)]
+        lines = [(_line_of(row), row.id) for row in new if _archived(row)]
         for row in new:
             self.above.add(row.id)
             self.gaps.pop(row.id, None)
@@ -483,8 +472,7 @@ class ReplayServer:
 
     @property
     def base_url(self) -> str:
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"http://{host}:{self.port}/"
+        return http_url(self.address, self.port)
 
     def sync(self) -> int:
         """Index what landed since; a one-line error when pywb is not running."""

@@ -423,6 +423,12 @@ class WarcStore:
                 handle.close()
 
 
+def readable_path(warc_dir: Path, name: str) -> Path:
+    """Where the WARC file ``name`` is now: closed, or still ``.open`` while it is written."""
+    closed = warc_dir / name
+    return closed if closed.exists() else warc_dir / (name + OPEN_SUFFIX)
+
+
 @contextmanager
 def held_if_free(path: Path) -> Iterator[bool]:
     """Take ``path``'s lock for the duration of the block if no live writer holds it.

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -53,15 +54,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from archive import articles, changelog, index
 from archive.changes import KINDS
-from archive.errors import CitewatchError, OperationError, UsageError
-from archive.models import Article, Change, Snapshot, Source
-from archive.net import listen
+from archive.errors import CitewatchError, NotFoundError, OperationError, UsageError
+from archive.models import MAX_ID, Article, Change, Snapshot, Source
+from archive.net import http_url, listen
 from archive.replay import replay_link, timemap_link
 
 logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
-MAX_ID = 2**63 - 1  # a row id: anything larger overflows the database's integers
 COOKIE = "citewatch_token"
 CSP = (
     "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -138,7 +138,8 @@ async def _invalid(request: Request, exc: Exception) -> Response:
 
 
 async def _citewatch_error(request: Request, exc: Exception) -> Response:
-    status = 400 if isinstance(exc, UsageError) else 503 if isinstance(exc, OperationError) else 500
+    kinds = ((NotFoundError, 404), (UsageError, 400), (OperationError, 503))
+    status = next((code for kind, code in kinds if isinstance(exc, kind)), 500)
     return _error_response(request, status, str(exc))
 
 
@@ -468,10 +469,7 @@ class Jobs:
                 job.state = "failed"
                 job.error = job.error or "the server stopped before the job finished"
             job.finished_at = job.finished_at or _utcnow()
-            if job.cleanup is not None:
-                import shutil
-
-                shutil.rmtree(job.cleanup, ignore_errors=True)
+            _clean(job)
 
     def _execute(self, job: Job) -> None:
         job.state, job.started_at = "running", _utcnow()
@@ -490,10 +488,7 @@ class Jobs:
             _kill(job.process)
             out, err = job.process.communicate()
             job.error = f"stopped after {self.timeout:.0f} s"
-        if job.cleanup is not None:  # before the job says it is done: a poller sees it all over
-            import shutil
-
-            shutil.rmtree(job.cleanup, ignore_errors=True)
+        _clean(job)  # before the job says it is done: a poller then sees it all over
         _finish(job, out, err)
 
     def close(self) -> None:
@@ -503,6 +498,15 @@ class Jobs:
             running = [j.process for j in self._jobs.values() if j.state == "running" and j.process]
         for process in running:
             _kill(process)
+
+
+def _clean(job: Job) -> None:
+    """Remove the job's temporary folder (a pasted article), once."""
+    if job.cleanup is not None:
+        import shutil
+
+        shutil.rmtree(job.cleanup, ignore_errors=True)
+        job.cleanup = None
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
@@ -628,27 +632,6 @@ def change_filters(
     )
 
 
-def _source_ids(session: Session, f: Filters) -> list[int] | None:
-    """The sources the filters allow (None: all), or a 404 for an unknown URL, article or outlet."""
-    ids: list[int] | None = None
-    if f.url is not None:
-        from archive.urls import check_url
-
-        wanted = {f.url, check_url(f.url)}
-        ids = list(session.scalars(select(Source.id).where(Source.url.in_(wanted))))
-        if not ids:
-            raise not_found(f"{f.url} is not a tracked source")
-    if f.article is not None:
-        cited = changelog.sources_of_article(session, _article(session, f.article).id)
-        ids = cited if ids is None else [i for i in ids if i in cited]
-    if f.outlet is not None:
-        on_outlet = changelog.sources_of_outlet(session, f.outlet)
-        if on_outlet is None:
-            raise not_found(f"no outlet {f.outlet!r}: no source is on that domain")
-        ids = on_outlet if ids is None else [i for i in ids if i in on_outlet]
-    return ids
-
-
 def list_changes(session: Session, f: Filters) -> list[tuple[Change, str]]:
     if f.before is not None and session.get(Change, f.before) is None:
         raise not_found(f"no change {f.before}: before takes the id of a listed change")
@@ -656,19 +639,11 @@ def list_changes(session: Session, f: Filters) -> list[tuple[Change, str]]:
         session,
         since=changelog.parse_when(f.since) if f.since is not None else None,
         until=changelog.parse_when(f.until) if f.until is not None else None,
-        source_ids=_source_ids(session, f),
+        source_ids=changelog.sources_matching(session, url=f.url, article=f.article, outlet=f.outlet),
         kinds=f.kind or None,
         before=f.before,
         limit=f.limit,
     )
-
-
-def _article(session: Session, ref: str) -> Article:
-    too_big = ref.isascii() and ref.isdigit() and int(ref) > MAX_ID
-    found = None if too_big else articles.find_article(session, ref)
-    if found is None:
-        raise not_found(f"no article {ref!r}")
-    return found
 
 
 # -- views shared by the UI and the API ----------------------------------------------------
@@ -858,7 +833,9 @@ def _api_read_routes(app: FastAPI) -> None:
     def api_article(
         article_id: Id, session: DB, top: Annotated[int, Query(ge=0, le=10_000)] = 10
     ) -> Response:
-        return _json(articles.article_view(session, _article(session, str(article_id)), top=top))
+        return _json(
+            articles.article_view(session, articles.require_article(session, str(article_id)), top=top)
+        )
 
     @app.get("/api/snapshots", tags=["read"], summary="Captures of a URL (citewatch snapshots URL --json)")
     def api_snapshots(url: Annotated[str, Query(min_length=1)], session: DB) -> Response:
@@ -991,7 +968,7 @@ def _track(jobs: Jobs, session: Session, body: TrackRequest) -> Any:
     if body.paused is not None:
         args.append("--pause" if body.paused else "--resume")
     target = (
-        ["--article", str(_article(session, body.article).id)]
+        ["--article", str(articles.require_article(session, body.article).id)]
         if body.article
         else [check_url(body.url or "")]
     )
@@ -1033,7 +1010,11 @@ def _ui_routes(app: FastAPI) -> None:
     def ui_article(
         article_id: Id, request: Request, session: DB, top: Annotated[int, Query(ge=0, le=1000)] = 10
     ) -> Response:
-        return page(request, "article.html", **article_page(session, _article(session, str(article_id)), top))
+        return page(
+            request,
+            "article.html",
+            **article_page(session, articles.require_article(session, str(article_id)), top),
+        )
 
     @app.get("/sources/{source_id}", include_in_schema=False)
     def ui_source(source_id: Id, request: Request, session: DB, before: Before = None) -> Response:
@@ -1085,7 +1066,7 @@ def _ui_routes(app: FastAPI) -> None:
         "/articles/{article_id}/changes.atom", tags=["read"], summary="Atom feed of an article's sources"
     )
     def article_feed(article_id: Id, request: Request, session: DB) -> Response:
-        _article(session, str(article_id))
+        articles.require_article(session, str(article_id))
         f = Filters(article=str(article_id))
         rows = list_changes(session, f)
         body = changelog.atom_feed(
@@ -1139,24 +1120,31 @@ def _local(target: str) -> str:
 # -- running it -----------------------------------------------------------------------------
 
 
-def serve(settings: Any, on_ready: Any = None) -> None:
-    """Run the app under uvicorn on serve_address:serve_port until SIGINT or SIGTERM."""
+def server(settings: Any) -> tuple[Any, socket.socket, str]:
+    """A uvicorn server of the app, the socket it is to serve (listening on serve_address:
+    serve_port already, or a one-line error) and its URL; ``serve`` runs it, the daemon runs it
+    in a thread."""
     import uvicorn
 
     sock = listen(settings.serve_address, settings.serve_port, "serve_port")
-    app = create_app(settings)
+    config = uvicorn.Config(
+        create_app(settings), log_config=None, access_log=False, lifespan="on", server_header=False
+    )
     host, port = sock.getsockname()[:2]
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", server_header=False)
-    server = uvicorn.Server(config)
+    return uvicorn.Server(config), sock, http_url(host, port)
+
+
+def serve(settings: Any, on_ready: Any = None) -> None:
+    """Run the app under uvicorn on serve_address:serve_port until SIGINT or SIGTERM."""
+    running, sock, url = server(settings)
     if on_ready is not None:
-        shown = f"[{host}]" if ":" in host else host
-        on_ready(f"http://{shown}:{port}/")
+        on_ready(url)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: here that is a
     # clean stop (exit 0), as the daemon's is.
     previous = signal.signal(signal.SIGTERM, _stopped)
     try:
         with sock:
-            server.run(sockets=[sock])
+            running.run(sockets=[sock])
     finally:
         signal.signal(signal.SIGTERM, previous)
 

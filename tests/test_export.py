@@ -158,6 +158,7 @@ def _folders(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--article", "999"], "no article '999'"),
+        (["--article", "9" * 30], f"no article '{'9' * 30}'"),  # past the databases' integers
         (["--since", "last tuesday"], "cannot read the time 'last tuesday'"),
         (["--since", "2999-01-01"], "nothing to export"),
     ],

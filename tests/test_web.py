@@ -705,7 +705,7 @@ def test_huge_bodies_and_odd_ids_are_4xx(client: AppClient) -> None:
     )  # refused from its header, before any body is read
     assert huge.status_code == 413 and "body over" in huge.json()["error"]
     odd = client.get("/api/changes", params={"article": "²"})
-    assert odd.status_code == 404 and odd.json()["error"] == "no article '²'"
+    assert odd.status_code == 404 and odd.json()["error"].startswith("no article '²'")
 
 
 def test_a_loopback_server_answers_only_to_loopback_names(client_for: Any) -> None:
