@@ -43,7 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from archive import index
-from archive.articles import claim_drafts
+from archive.articles import claim_drafts, claim_numbers_of
 from archive.changes import (
     CONTENT,
     MISSING,
@@ -542,13 +542,18 @@ class Analyser:
         by_link = select(Citation.id).where(Citation.source_id == source.id)
         by_candidate = select(Candidate.citation_id).where(Candidate.source_id == source.id)
         citations = list(
-            self.session.scalars(select(Citation).where(Citation.id.in_(by_link.union(by_candidate))))
+            self.session.scalars(
+                select(Citation).where(
+                    Citation.id.in_(by_link.union(by_candidate)), Citation.retired_at.is_(None)
+                )
+            )
         )
         seen: dict[int, tuple[Any, Any]] = {}
         for citation in citations:
-            drafts = {d.position: d for d in claim_drafts(citation.article)}
+            drafts = {d.position: d for d in claim_drafts(citation.article)}  # live claims only
             for claim in citation.claims:
-                seen.setdefault(claim.id, (claim, drafts.get(claim.position)))
+                if claim.retired_at is None:
+                    seen.setdefault(claim.id, (claim, drafts.get(claim.position)))
         return [pair for pair in seen.values() if pair[1] is not None]
 
     def _claim_effects(
@@ -558,8 +563,10 @@ class Analyser:
         if not pairs:
             return []
         effects = []
+        numbers = claim_numbers_of(self.session, {claim.article_id for claim, _draft in pairs})
         for claim, draft in pairs:
             entry: dict[str, Any] = {"claim_id": claim.id, "article_id": claim.article_id, "text": claim.text}
+            entry["claim_number"] = numbers.get(claim.id)  # as numbered when found (views renumber)
             label = draft.quantities[0] if draft.quantities else _short(claim.text)
             entry["label"] = label
             if verdict.kind == "gone" and verdict.availability.state == MISSING:

@@ -10,7 +10,10 @@ always), and links the claims they support. ``article_view`` is the one shape
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from difflib import SequenceMatcher
 from typing import Any
 
 from sqlalchemy import func, select
@@ -20,7 +23,17 @@ from archive import index
 from archive.claims import ClaimDraft, extract_claims, sentences
 from archive.errors import NotFoundError
 from archive.ingest import ArticleDoc
-from archive.models import MAX_ID, Article, Candidate, Citation, Claim, Outlet, Snapshot, Source
+from archive.models import (
+    MAX_ID,
+    Article,
+    ArticleSource,
+    Candidate,
+    Citation,
+    Claim,
+    Outlet,
+    Snapshot,
+    Source,
+)
 from archive.outlet_names import find_outlets, unknown_outlets
 from archive.resolve import Scored, claims_supported, naive_utc
 
@@ -51,6 +64,40 @@ def _claims_near(claims: list[Claim], at: int | None) -> list[Claim]:
     return [by_position[p] for p in (at - 1, at + 1) if p in by_position]
 
 
+def live_claims(article: Article) -> list[Claim]:
+    """The claims the article has now (not those a re-read retired), in reading order."""
+    return sorted((c for c in article.claims if c.retired_at is None), key=lambda c: c.position)
+
+
+def live_citations(article: Article) -> list[Citation]:
+    """The citations the article makes now, in order of first mention."""
+    return sorted((c for c in article.citations if c.retired_at is None), key=_order)
+
+
+def claim_numbers(article: Article) -> dict[int, int]:
+    """Claim id -> its number within the article (1..n, in reading order): the one numbering
+    users see. Retired claims have none."""
+    return {c.id: n for n, c in enumerate(live_claims(article), 1)}
+
+
+def claim_numbers_of(session: Session, article_ids: Iterable[int]) -> dict[int, int]:
+    """Claim id -> number within its article, for the claims of these articles (one query: the
+    change log names claims this way)."""
+    wanted = sorted(set(article_ids))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Claim.article_id, Claim.id)
+        .where(Claim.article_id.in_(wanted), Claim.retired_at.is_(None))
+        .order_by(Claim.article_id, Claim.position)
+    )
+    numbers: dict[int, int] = {}
+    counts: dict[int, int] = {}
+    for aid, cid in rows:
+        counts[aid] = numbers[cid] = counts.get(aid, 0) + 1
+    return numbers
+
+
 def claim_drafts(article: Article) -> list[ClaimDraft]:
     """The claims of a stored article, as the resolver reads them."""
     return [
@@ -63,7 +110,7 @@ def claim_drafts(article: Article) -> list[ClaimDraft]:
                 if k not in {"position", "text"}
             },
         )
-        for c in article.claims
+        for c in live_claims(article)
     ]
 
 
@@ -86,80 +133,204 @@ def store_article(
     source_id: int | None = None,
     resolve: bool = True,
 ) -> tuple[Article, bool]:
-    """Store (or, added again, refresh in place) an article with its claims and citations.
-    Returns the article and whether it was known before. Sources and captures are kept."""
+    """Store an article with its claims and citations, or, added again, update it in place.
+
+    Read again, claims and citations that are still there keep their ids (a claim whose sentence
+    was edited a little is the same claim); those no longer in the article are retired, never
+    deleted, and every source it cited stays in its ledger, so its changes stay listed under it.
+    Returns the article and whether it was known before."""
     article = same_article(session, doc)
     known = article is not None
     if article is None:
         article = Article(added_at=now)
         session.add(article)
-    else:  # read again from scratch: its claims, citations and candidates are replaced
-        article.citations.clear()
-        article.claims.clear()
-        session.flush()
     article.url, article.canonical_url, article.text = doc.url, doc.canonical_url, doc.text
     article.title, article.author, article.published_at = doc.title, doc.author, doc.published
-    article.input_kind, article.source_id = doc.input_kind, source_id
-    drafts = extract_claims(doc.text)
-    article.claims = [Claim(position=d.position, text=d.text, terms=d.terms()) for d in drafts]
-    _add_links(session, article, doc, now)
-    _add_outlets(session, article, doc.text, outlets, now, resolve)
+    article.input_kind = doc.input_kind
+    article.source_id = source_id if source_id is not None else article.source_id
+    _refresh_claims(article, extract_claims(doc.text), now)
+    old = list(article.citations)
+    links = _add_links(session, article, doc, old, now)
+    kept = links + _add_outlets(session, article, doc.text, outlets, links, old, now, resolve)
+    for citation in old:
+        if citation not in kept and citation.retired_at is None:
+            citation.retired_at = now
     session.flush()
+    if article.source_id is not None:
+        cite_sources(session, article.id, [article.source_id], "article", now)
+    for citation in kept:
+        if citation.source_id is not None:
+            cite_sources(session, article.id, [citation.source_id], citation.kind, now, citation.id)
     return article, known
 
 
-def _add_links(session: Session, article: Article, doc: ArticleDoc, now: datetime) -> None:
+# Two readings of one sentence at least this alike (difflib's ratio) are the same claim, edited.
+SAME_CLAIM = 0.8
+
+
+def _refresh_claims(article: Article, drafts: list[ClaimDraft], now: datetime) -> None:
+    """Match the new reading's claims to the stored ones: the same sentence first, then the most
+    alike; matched claims are updated in place, the rest of the old are retired."""
+    old = sorted(article.claims, key=lambda c: (c.retired_at is not None, c.position))
+    pairs: dict[int, Claim] = {}  # draft index -> stored claim
+    free = list(old)
+    for i, draft in enumerate(drafts):
+        same = next((c for c in free if c.text == draft.text), None)
+        if same is not None:
+            pairs[i] = same
+            free.remove(same)
+    alike = sorted(
+        (
+            (SequenceMatcher(None, c.text, drafts[i].text, autojunk=False).ratio(), i, n)
+            for i in range(len(drafts))
+            if i not in pairs
+            for n, c in enumerate(free)
+        ),
+        reverse=True,
+    )
+    taken: set[int] = set()
+    for ratio, i, n in alike:
+        if ratio >= SAME_CLAIM and i not in pairs and n not in taken:
+            pairs[i] = free[n]
+            taken.add(n)
+    for i, draft in enumerate(drafts):
+        claim = pairs.get(i)
+        if claim is None:
+            claim = Claim()
+            article.claims.append(claim)
+        claim.position, claim.text, claim.terms, claim.retired_at = (
+            draft.position,
+            draft.text,
+            draft.terms(),
+            None,
+        )
+    matched = set(map(id, pairs.values()))
+    for claim in old:
+        if id(claim) not in matched and claim.retired_at is None:
+            claim.retired_at = now
+
+
+def cite_sources(
+    session: Session,
+    article_id: int,
+    source_ids: Iterable[int],
+    role: str,
+    now: datetime,
+    citation_id: int | None = None,
+) -> None:
+    """Enter sources in the article's ledger (once each: the first citing is kept)."""
+    wanted = set(source_ids)
+    if not wanted:
+        return
+    have = set(
+        session.scalars(
+            select(ArticleSource.source_id).where(
+                ArticleSource.article_id == article_id, ArticleSource.source_id.in_(wanted)
+            )
+        )
+    )
+    for sid in sorted(wanted - have):
+        session.add(
+            ArticleSource(
+                article_id=article_id, source_id=sid, citation_id=citation_id, role=role, first_cited_at=now
+            )
+        )
+    session.flush()
+
+
+def _reuse(old: list[Citation], key: tuple[str, str | None]) -> Citation | None:
+    """The stored citation a new reading's citation is (same kind and URL, or same outlet name)."""
+    for citation in old:
+        if _citation_key(citation) == key:
+            old.remove(citation)
+            return citation
+    return None
+
+
+def _citation_key(citation: Citation) -> tuple[str, str | None]:
+    if citation.kind == "outlet":
+        return (
+            "outlet",
+            str(citation.outlet_id) if citation.outlet_id else (citation.anchor_text or "").lower(),
+        )
+    return (citation.kind, citation.url)
+
+
+def _add_links(
+    session: Session, article: Article, doc: ArticleDoc, old: list[Citation], now: datetime
+) -> list[Citation]:
     all_sentences = sentences(doc.text)
     urls = [link.url for link in doc.links]
     sources = index.source_ids(session, urls, now) if urls else {}
+    claims = live_claims(article)
+    pool = list(old)
+    made = []
     for position, link in enumerate(doc.links):
-        citation = Citation(
-            kind=link.kind,
-            url=link.url,
-            source_id=sources[link.url],
-            anchor_text=link.anchor,
-            context=link.context,
-            position=position,
-            resolution={"status": "direct"},
+        citation = _reuse(pool, (link.kind, link.url))
+        if citation is None:
+            citation = Citation(kind=link.kind, url=link.url)
+            article.citations.append(citation)  # before its claims: they must find it in the session
+        citation.source_id, citation.anchor_text, citation.context = (
+            sources[link.url],
+            link.anchor,
+            link.context,
         )
-        article.citations.append(citation)  # before its claims: they must find it in the session
-        citation.claims = _claims_near(article.claims, _sentence_index(all_sentences, link.context))
+        citation.position, citation.resolution, citation.retired_at = position, {"status": "direct"}, None
+        citation.claims = _claims_near(claims, _sentence_index(all_sentences, link.context))
+        made.append(citation)
+    return made
 
 
 def _add_outlets(
-    session: Session, article: Article, text: str, outlets: dict[str, str], now: datetime, resolve: bool
-) -> None:
+    session: Session,
+    article: Article,
+    text: str,
+    outlets: dict[str, str],
+    links: list[Citation],
+    old: list[Citation],
+    now: datetime,
+    resolve: bool,
+) -> list[Citation]:
     pending = (
         {"status": "pending"}
         if resolve
         else {"status": "not resolved", "reason": "skipped (--no-resolve); add the article again to resolve"}
     )
-    cited = {c.url.split("://", 1)[-1].rstrip("/").lower() for c in article.citations if c.url}
+    pool = [c for c in old if c.kind == "outlet"]
+    made: list[Citation] = []
+    cited = {c.url.split("://", 1)[-1].rstrip("/").lower() for c in links if c.url}
+    position = len(links)
     for mention in find_outlets(text, outlets):
         written = mention.name.split("://", 1)[-1].rstrip("/").lower()
         if "/" in written and any(url.startswith(written) for url in cited):
             continue  # a URL written in a source list is a link citation already
         outlet = _outlet(session, mention.domain, mention.name[:200], now)
-        article.citations.append(
-            Citation(
-                kind="outlet",
-                outlet_id=outlet.id,
-                anchor_text=mention.name,
-                context=mention.context,
-                position=len(article.citations),
-                resolution={**pending, "pattern": mention.pattern},
-            )
-        )
+        citation = _reuse(pool, ("outlet", str(outlet.id)))
+        resolution = {**pending, "pattern": mention.pattern}
+        if citation is None:
+            citation = Citation(kind="outlet", outlet_id=outlet.id)
+            article.citations.append(citation)
+        elif not resolve and (citation.resolution or {}).get("status") not in (
+            None,
+            "pending",
+            "not resolved",
+        ):
+            resolution = citation.resolution  # what an earlier resolution found stays until one runs again
+        citation.anchor_text, citation.context, citation.position = mention.name, mention.context, position
+        citation.resolution, citation.retired_at = resolution, None
+        made.append(citation)
+        position += 1
     for name in unknown_outlets(text, outlets):
         reason = f"no domain known for {name!r}: add it under [outlets] in citewatch.toml"
-        article.citations.append(
-            Citation(
-                kind="outlet",
-                anchor_text=name,
-                position=len(article.citations),
-                resolution={"status": "unresolved", "reason": reason},
-            )
-        )
+        citation = _reuse(pool, ("outlet", name.lower()))
+        if citation is None:
+            citation = Citation(kind="outlet")
+            article.citations.append(citation)
+        citation.anchor_text, citation.position, citation.retired_at = name, position, None
+        citation.resolution = {"status": "unresolved", "reason": reason}
+        made.append(citation)
+        position += 1
+    return made
 
 
 def mark_unfinished(session: Session, article_id: int, reason: str) -> int:
@@ -184,7 +355,12 @@ def save_resolution(
     report: dict[str, Any],
     now: datetime,
 ) -> None:
-    """Candidates with evidence; the best above ``threshold`` and the front page become Sources."""
+    """Candidates with evidence; the best above ``threshold`` and the front page become Sources.
+
+    Resolved again, a source tracked before is never dropped in silence: when nothing clears the
+    threshold now (a deleted article is in no sitemap any more), it stays tracked; when another
+    page does, the resolution names the one it replaces, which stays in the article's ledger."""
+    previous = [c for c in citation.candidates if c.source_id is not None]
     tracked = [s for s in ranked if s.confirmed and s.score >= threshold][:max_sources]
     track_urls = [s.entry.url for s in tracked] + ([front_url] if front_url else [])
     sources = index.source_ids(session, track_urls, now) if track_urls else {}
@@ -193,12 +369,36 @@ def save_resolution(
         source = session.get(Source, sid)
         if source is not None and source.outlet_id is None:
             source.outlet_id = outlet_id
-    citation.candidates = [_candidate(s, rank, sources.get(s.entry.url)) for rank, s in enumerate(ranked, 1)]
+    chosen = {s.entry.url for s in tracked}
+    dropped = [_candidate_copy(c) for c in previous if c.url not in chosen]
+    kept = dropped if not tracked else []
+    kept_ids = {c.url: c.source_id for c in kept}
+    citation.candidates = []
+    session.flush()  # the old rows go before new ones with the same URLs come
+    citation.candidates = [
+        _candidate(s, rank, sources.get(s.entry.url) or kept_ids.get(s.entry.url))
+        for rank, s in enumerate(ranked, 1)
+    ]
+    ranked_urls = {s.entry.url for s in ranked}
+    for extra, candidate in enumerate((c for c in kept if c.url not in ranked_urls), len(ranked) + 1):
+        candidate.rank = extra
+        citation.candidates.append(candidate)
+    reason: str | None = None
     if tracked:
         citation.source_id = sources[tracked[0].entry.url]
-        supported = {p for s in tracked for p in claims_supported(s)}
-        citation.claims = [c for c in citation.article.claims if c.position in supported]
-        status, reason = "resolved", None
+        drafts = claim_drafts(citation.article)
+        supported = {p for s in tracked for p in claims_supported(s, drafts)}
+        citation.claims = [c for c in live_claims(citation.article) if c.position in supported]
+        status = "resolved"
+        if dropped:
+            reason = "replaces the source tracked before: " + ", ".join(
+                _described(session, c.source_id, c.url) for c in dropped
+            )
+    elif kept:
+        status = "resolved"
+        reason = "kept the source tracked before, not found again: " + ", ".join(
+            _described(session, c.source_id, c.url) for c in kept
+        )
     else:
         best = ranked[0].score if ranked else None
         status = "unresolved"
@@ -208,8 +408,36 @@ def save_resolution(
         "status": status,
         "reason": reason,
         "front_page": front_url,
+        "replaced": [c.url for c in dropped] if tracked else [],
         **report,
     }
+    if front_url:
+        cite_sources(session, citation.article_id, [sources[front_url]], "front-page", now, citation.id)
+    cite_sources(
+        session, citation.article_id, [sources[s.entry.url] for s in tracked], "outlet", now, citation.id
+    )
+
+
+def _described(session: Session, source_id: int | None, url: str) -> str:
+    source = session.get(Source, source_id) if source_id is not None else None
+    if source is not None and source.state == "missing":
+        since = f" since {source.state_since:%Y-%m-%d}" if source.state_since else ""
+        return f"{url} (gone{since})"
+    return url
+
+
+def _candidate_copy(c: Candidate) -> Candidate:
+    return Candidate(
+        url=c.url,
+        title=c.title,
+        published_at=c.published_at,
+        found_via=c.found_via,
+        score=c.score,
+        rank=c.rank,
+        confirmed=c.confirmed,
+        evidence=c.evidence,
+        source_id=c.source_id,
+    )
 
 
 def _candidate(scored: Scored, rank: int, source_id: int | None) -> Candidate:
@@ -245,7 +473,7 @@ def latest_capture(session: Session, source_id: int | None) -> dict[str, Any] | 
         "url": snap.url,
         "captured_at": snap.captured_at.isoformat(),
         "status": snap.status,
-        "outcome": snap.outcome,
+        "outcome": index.shown_outcome(snap.outcome, snap.status),  # as capture and snapshots say
         "error": snap.error,
     }
 
@@ -266,34 +494,75 @@ def _shown_candidates(session: Session, citation: Citation, top: int) -> list[Ca
     return list(session.scalars(stmt))
 
 
-def _citation_view(session: Session, citation: Citation, top: int) -> dict[str, Any]:
+def _citation_view(
+    session: Session, citation: Citation, top: int, numbers: _Numbering, support: dict[int, dict[str, Any]]
+) -> dict[str, Any]:
     outlet = session.get(Outlet, citation.outlet_id) if citation.outlet_id else None
     shown = _shown_candidates(session, citation, top)
     tracked = [c for c in shown if c.source_id is not None]
-    sources = [
-        {"url": c.url, "score": c.score, "capture": latest_capture(session, c.source_id)} for c in tracked
-    ]
+    sources = [_source_entry(session, c.source_id, c.url, support, score=c.score) for c in tracked]
     if citation.source_id and not tracked:
         url = _source_url(session, citation.source_id)
-        sources = [{"url": url, "capture": latest_capture(session, citation.source_id)}]
+        sources = [_source_entry(session, citation.source_id, url, support)]
     front = (citation.resolution or {}).get("front_page")
     front_id = session.scalars(select(Source.id).where(Source.url == front)).first() if front else None
+    claims = [c for c in citation.claims if c.id in numbers.by_id]
     return {
+        "number": numbers.citations.get(citation.id),
         "id": citation.id,
         "kind": citation.kind,
         "url": citation.url,
         "outlet": outlet.domain if outlet else None,
         "name": citation.anchor_text,
         "context": citation.context,
-        "claims": sorted(c.id for c in citation.claims),
+        "claims": sorted(numbers.by_id[c.id] for c in claims),
+        "claim_ids": sorted(c.id for c in claims),
         "resolution": citation.resolution or {},
         "sources": sources,
         "front_page": {"url": front, "capture": latest_capture(session, front_id)} if front else None,
-        "candidates": [_candidate_view(c) for c in shown if c.rank <= top],
+        "candidates": [_candidate_view(c, numbers) for c in shown if c.rank <= top],
     }
 
 
-def _candidate_view(candidate: Candidate) -> dict[str, Any]:
+def _source_entry(
+    session: Session,
+    source_id: int | None,
+    url: str | None,
+    support: dict[int, dict[str, Any]],
+    score: float | None = None,
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {"source_id": source_id, "url": url}
+    if score is not None:
+        entry["score"] = score
+    entry["capture"] = latest_capture(session, source_id)
+    entry["state"] = support.get(source_id or -1, {}).get("state")
+    return entry
+
+
+@dataclass
+class _Numbering:
+    """The numbers users see: claims and citations counted within their article from 1."""
+
+    by_id: dict[int, int]  # claim id -> number
+    by_position: dict[int, int]  # claim sentence position -> number (the resolver's evidence)
+    citations: dict[int, int]  # citation id -> number
+
+    @classmethod
+    def of(cls, article: Article) -> _Numbering:
+        claims = live_claims(article)
+        return cls(
+            {c.id: n for n, c in enumerate(claims, 1)},
+            {c.position: n for n, c in enumerate(claims, 1)},
+            {c.id: n for n, c in enumerate(live_citations(article), 1)},
+        )
+
+
+def _candidate_view(candidate: Candidate, numbers: _Numbering) -> dict[str, Any]:
+    evidence = dict(candidate.evidence or {})
+    evidence["matched"] = [
+        {**m, "claim": numbers.by_position.get(m.get("claim", -1)), "claim_position": m.get("claim")}
+        for m in evidence.get("matched", [])
+    ]
     return {
         "rank": candidate.rank,
         "url": candidate.url,
@@ -303,11 +572,138 @@ def _candidate_view(candidate: Candidate) -> dict[str, Any]:
         "score": candidate.score,
         "confirmed": candidate.confirmed,
         "tracked": candidate.source_id is not None,
-        "evidence": candidate.evidence,
+        "evidence": evidence,
     }
 
 
+def current_sources(session: Session, article: Article) -> dict[int, str]:
+    """Source id -> role, for what the article cites now: its links, the tracked candidates and
+    front pages of its outlets, and its own page."""
+    found: dict[int, str] = {}
+    for citation in live_citations(article):
+        tracked = session.scalars(
+            select(Candidate.source_id).where(
+                Candidate.citation_id == citation.id, Candidate.source_id.is_not(None)
+            )
+        )
+        for sid in [citation.source_id, *tracked]:
+            if sid is not None:
+                found.setdefault(sid, citation.kind)
+        front = (citation.resolution or {}).get("front_page")
+        if front:
+            for sid in session.scalars(select(Source.id).where(Source.url == front)):
+                found.setdefault(sid, "front-page")
+    if article.source_id is not None:
+        found.setdefault(article.source_id, "article")
+    return found
+
+
+def formerly_cited(session: Session, article: Article) -> list[dict[str, Any]]:
+    """Sources the article cited once and cites no more, with their last capture: never dropped."""
+    now_cited = current_sources(session, article)
+    rows = session.execute(
+        select(ArticleSource, Source)
+        .join(Source, Source.id == ArticleSource.source_id)
+        .where(ArticleSource.article_id == article.id)
+        .order_by(ArticleSource.first_cited_at, Source.id)
+    )
+    return [
+        {
+            "source_id": source.id,
+            "url": source.url,
+            "role": cited.role,
+            "first_cited_at": cited.first_cited_at.isoformat(),
+            "state": source.state,
+            "capture": latest_capture(session, source.id),
+        }
+        for cited, source in rows
+        if source.id not in now_cited
+    ]
+
+
+def claim_support(
+    session: Session, article: Article
+) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
+    """What happened to each claim's support: claim id -> {status, change_id, ...}; and source
+    id -> {"state": ...} for the sources the claims rest on.
+
+    A claim is ``source-gone`` when a source it rests on is gone, else ``changed`` or
+    ``lost-support`` by the newest change of such a source that touched it, else ``unchanged``
+    (its sources were checked and no change touched it) or ``not-checked``."""
+    from archive.models import Change
+
+    claims = live_claims(article)
+    rests_on: dict[int, set[int]] = {c.id: set() for c in claims}
+    for citation in live_citations(article):
+        ids = {citation.source_id} if citation.source_id is not None else set()
+        ids |= set(
+            session.scalars(
+                select(Candidate.source_id).where(
+                    Candidate.citation_id == citation.id, Candidate.source_id.is_not(None)
+                )
+            )
+        )
+        for claim in citation.claims:
+            if claim.id in rests_on:
+                rests_on[claim.id] |= ids
+    all_sources = set().union(*rests_on.values()) if rests_on else set()
+    result: dict[int, dict[str, Any]] = {}
+    if not all_sources:
+        return {c.id: {"status": "no-source"} for c in claims}, {}
+    states = {
+        sid: (state, since, checked)
+        for sid, state, since, checked in session.execute(
+            select(Source.id, Source.state, Source.state_since, Source.last_checked_at).where(
+                Source.id.in_(all_sources)
+            )
+        )
+    }
+    touched: dict[int, dict[str, Any]] = {}
+    changes = session.scalars(
+        select(Change)
+        .where(Change.source_id.in_(all_sources), Change.kind.in_(("content", "correction", "gone")))
+        .order_by(Change.id.desc())
+        .limit(2000)
+    )
+    for change in changes:
+        for entry in (change.details or {}).get("claims", []):
+            if entry.get("status") in ("changed", "lost-support") and entry.get("claim_id") in rests_on:
+                touched.setdefault(
+                    entry["claim_id"],
+                    {
+                        "status": entry["status"],
+                        "change_id": change.id,
+                        "source_id": change.source_id,
+                        "detected_at": change.detected_at.isoformat(),
+                        "changed": entry.get("changed", []),
+                        "lost": entry.get("lost", []),
+                    },
+                )
+    for claim in claims:
+        sources = rests_on[claim.id]
+        gone = [sid for sid in sources if states.get(sid, (None,))[0] == "missing"]
+        if not sources:
+            result[claim.id] = {"status": "no-source"}
+        elif gone:
+            since = states[gone[0]][1]
+            result[claim.id] = {
+                "status": "source-gone",
+                "source_id": gone[0],
+                "since": since.isoformat() if since else None,
+                **({"change_id": touched[claim.id]["change_id"]} if claim.id in touched else {}),
+            }
+        elif claim.id in touched:
+            result[claim.id] = touched[claim.id]
+        elif any(states.get(sid, (None, None, None))[2] for sid in sources):
+            result[claim.id] = {"status": "unchanged"}
+        else:
+            result[claim.id] = {"status": "not-checked"}
+    return result, {sid: {"state": state} for sid, (state, _since, _checked) in states.items()}
+
+
 def article_view(session: Session, article: Article, top: int = 10) -> dict[str, Any]:
+    numbers = _Numbering.of(article)
+    support, source_states = claim_support(session, article)
     return {
         "article": {
             "id": article.id,
@@ -321,15 +717,28 @@ def article_view(session: Session, article: Article, top: int = 10) -> dict[str,
         },
         "claims": [
             {
+                "number": numbers.by_id[c.id],
                 "id": c.id,
                 "position": c.position,
                 "text": c.text,
                 "terms": c.terms,
-                "citations": [x.id for x in c.citations],
+                "citations": sorted(
+                    numbers.citations[x.id] for x in c.citations if x.id in numbers.citations
+                ),
+                "citation_ids": sorted(x.id for x in c.citations if x.id in numbers.citations),
+                "support": support.get(c.id, {"status": "no-source"}),
             }
-            for c in article.claims
+            for c in live_claims(article)
         ],
-        "citations": [_citation_view(session, c, top) for c in sorted(article.citations, key=_order)],
+        "citations": [
+            _citation_view(session, c, top, numbers, source_states) for c in live_citations(article)
+        ],
+        "formerly_cited": formerly_cited(session, article),
+        "former_claims": [
+            {"id": c.id, "text": c.text, "retired_at": c.retired_at.isoformat()}
+            for c in sorted(article.claims, key=lambda c: c.id)
+            if c.retired_at is not None
+        ],
     }
 
 
@@ -362,3 +771,45 @@ def list_articles(session: Session) -> list[dict[str, Any]]:
     cites = select(func.count()).where(Citation.article_id == Article.id).scalar_subquery()
     rows = session.execute(select(Article.id, Article.title, Article.url, claims, cites).order_by(Article.id))
     return [{"id": i, "title": t, "url": u, "claims": n, "citations": m} for i, t, u, n, m in rows]
+
+
+def untrack_sources(session: Session, source_ids: Iterable[int], now: datetime) -> list[Source]:
+    """Stop checking these sources. Their captures stay (WARC records are never rewritten) and
+    replay as before; ``citewatch track URL`` starts checking one again."""
+    sources = [s for s in (session.get(Source, sid) for sid in sorted(set(source_ids))) if s is not None]
+    for source in sources:
+        source.paused, source.next_check_at = True, None
+        source.untracked_at = source.untracked_at or now
+        source.tracked_by_user = False
+    return sources
+
+
+def remove_article(session: Session, article: Article, now: datetime) -> dict[str, Any]:
+    """Remove an article with its claims, citations and candidates. The sources it cited stay,
+    with their captures; those no other article cites and no user tracks are no longer checked."""
+    from archive.changelog import articles_citing, sources_of_article
+
+    cited = sources_of_article(session, article.id)
+    summary: dict[str, Any] = {
+        "article_id": article.id,
+        "title": article.title,
+        "claims": len(live_claims(article)),
+        "citations": len(live_citations(article)),
+    }
+    session.delete(article)
+    session.flush()
+    orphans = [
+        sid
+        for sid in cited
+        if not articles_citing(session, sid) and not _tracked_by_user(session.get(Source, sid))
+    ]
+    summary["untracked"] = [s.url for s in untrack_sources(session, orphans, now)]
+    summary["still_tracked"] = [
+        url for url in session.scalars(select(Source.url).where(Source.id.in_(cited))) if url
+    ]
+    summary["still_tracked"] = sorted(set(summary["still_tracked"]) - set(summary["untracked"]))
+    return summary
+
+
+def _tracked_by_user(source: Source | None) -> bool:
+    return source is not None and bool(source.tracked_by_user)

@@ -737,8 +737,40 @@ def _draft(position: int, sentence: str, proper: frozenset[str], context: _Conte
     )
 
 
+# A byline: "By Jo Checker // 2025-11-02", "Written by Anna Bell | November 2, 2025, 10:41 AM".
+_BYLINE_HEAD = re.compile(r"^(?:(?:written|reporting|reported|words|text|story)\s+)?by\s+\S", re.IGNORECASE)
+_BYLINE_WORDS = _words(
+    "by and with for of the in on at updated update published posted last modified am pm gmt utc "
+    "et bst cet staff writer writers reporter reporters correspondent editor contributor"
+)
+_LETTER_WORD = re.compile(rf"[^\W\d_][\w{_APOSTROPHES}.-]*")
+
+
+def is_byline(sentence: str) -> bool:
+    """A line that only says who wrote the article and when: not a claim, though it names a
+    person and a year. Every word is a name, a month, or a byline's own word.
+
+    >>> is_byline("By Jo Checker // 2025-11-02"), is_byline("Written by Anna Bell | Nov. 2, 2025, 10:41 AM")
+    (True, True)
+    >>> is_byline("By the end of March, Vladimir Putin and Joe Biden met in Geneva.")
+    False
+    """
+    if not _BYLINE_HEAD.match(sentence):
+        return False
+    found = _LETTER_WORD.findall(sentence)
+    return len(found) <= 16 and all(
+        w[:1].isupper() or w.lower().rstrip(".") in _BYLINE_WORDS or w.lower().rstrip(".")[:3] in _MONTH_HEADS
+        for w in found
+    )
+
+
+_MONTH_HEADS = frozenset(m[:3].lower() for m in _MONTHS.split("|"))
+
+
 def _is_claim(draft: ClaimDraft) -> bool:
     if SOURCE_LIST_HEAD.match(draft.text):
+        return False
+    if not draft.numbers and not draft.quotes and is_byline(draft.text):
         return False
     named = len(draft.entities)
     return bool(draft.numbers or draft.quotes or named >= 2 or (named and draft.years))

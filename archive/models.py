@@ -83,6 +83,9 @@ class Claim(Base):
     position: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     terms: Mapped[Any] = mapped_column(JSON, default=dict)
+    # Set when the article, read again, no longer has this sentence: kept, so that the changes
+    # that named it still point somewhere; it is no longer numbered or checked.
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime)
     article: Mapped[Article] = relationship(back_populates="claims")
     citations: Mapped[list[Citation]] = relationship(secondary=claim_citations, back_populates="claims")
 
@@ -101,6 +104,7 @@ class Citation(Base):
     resolution: Mapped[Any] = mapped_column(JSON, default=dict)
     url: Mapped[str | None] = mapped_column(Text)  # the cited URL, normalised (links and DOIs)
     position: Mapped[int | None] = mapped_column(Integer)  # order of first mention in the article
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime)  # no longer in the article's text
     article: Mapped[Article] = relationship(back_populates="citations")
     candidates: Mapped[list[Candidate]] = relationship(
         back_populates="citation", cascade="all, delete-orphan", order_by="Candidate.rank"
@@ -160,10 +164,29 @@ class Source(Base):
     last_change_at: Mapped[datetime | None] = mapped_column(DateTime)
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
     every_seconds: Mapped[int | None] = mapped_column(Integer)
+    untracked_at: Mapped[datetime | None] = mapped_column(DateTime)  # `citewatch untrack`: no more checks
+    tracked_by_user: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # Which worker of a daemon checks it: a number from its host name (archive/queue.py).
     host_key: Mapped[int] = mapped_column(
         Integer, default=lambda ctx: host_key(ctx.get_current_parameters()["url"]), server_default="0"
     )
+
+
+class ArticleSource(Base):
+    """A source an article cited at some time: the ledger that keeps an article's history whole.
+
+    A source that no current citation of the article names any more (a link removed from the
+    article, a candidate resolution no longer picks) is "formerly cited": it stays here, and
+    its changes stay listed under the article.
+    """
+
+    __tablename__ = "article_sources"
+    __table_args__ = (Index("ix_article_sources_source", "source_id"),)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True)
+    citation_id: Mapped[int | None] = mapped_column(ForeignKey("citations.id", ondelete="SET NULL"))
+    role: Mapped[str] = mapped_column(String(16))  # link | outlet | front-page | article
+    first_cited_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Lease(Base):

@@ -19,6 +19,7 @@ Two stages, as a reader would check:
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -27,11 +28,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import justext
-
 from archive.claims import ClaimDraft, normalise_number, number_forms
 
-_STOP = frozenset(justext.get_stoplist("English"))
 _WORD = re.compile(r"[^\W\d_][\w'-]*", re.U)
 # Evidence weights: an exact number or a quoted phrase says far more than a name.
 WEIGHTS = {"number": 3.0, "small-number": 1.0, "quote": 4.0, "entity": 1.0, "year": 0.25}
@@ -80,7 +78,15 @@ def words(text: str) -> list[str]:
     >>> words("The Prosecutor General's Office opened cases")
     ['prosecutor', "general's", 'office', 'cases']
     """
-    return [w for w in _WORD.findall(fold(text)) if len(w) > 2 and w not in _STOP]
+    stop = _stop_words()
+    return [w for w in _WORD.findall(fold(text)) if len(w) > 2 and w not in stop]
+
+
+@functools.cache
+def _stop_words() -> frozenset[str]:
+    import justext  # here, not at the top: it imports lxml, and `citewatch citations` imports this module
+
+    return frozenset(justext.get_stoplist("English"))
 
 
 def url_words(url: str) -> str:
@@ -175,10 +181,48 @@ class Document:
 
 
 def _snippet(doc: Document, needle: str) -> str:
+    """Where ``needle`` (folded) stands in the page, as the page writes it: its case and quote
+    marks, whole words, an ellipsis where the text goes on.
+
+    >>> _snippet(Document("Officials said 253,000 criminal cases were opened in Kyiv."), "253,000")
+    'Officials said 253,000 criminal cases were opened in Kyiv.'
+    >>> _snippet(Document("A " * 40 + "Zelensky said so. " + "b " * 40), "zelensky")[:12]
+    '\u2026A A A A A A'
+    """
     at = doc.folded.find(needle)
     if at < 0:
         return ""
-    return doc.folded[max(0, at - _SNIPPET) : at + len(needle) + _SNIPPET]
+    index = _folded_index(doc.text)
+    start = index[max(0, at - _SNIPPET)]
+    end = index[min(len(index) - 1, at + len(needle) + _SNIPPET)]
+    text = doc.text
+    if start > 0:  # begin at a word's start
+        space = text.find(" ", start, index[at])
+        start = space + 1 if space >= 0 else start
+    if end < len(text):  # end at a word's end
+        space = text.rfind(" ", index[min(len(index) - 1, at + len(needle))], end)
+        end = space if space >= 0 else end
+    snippet = " ".join(text[start:end].split())
+    return ("\u2026" if start > 0 else "") + snippet + ("\u2026" if end < len(text) else "")
+
+
+def _folded_index(text: str) -> list[int]:
+    """For each character of ``fold(text)``, where it comes from in ``text`` (one entry more,
+    for the end). Folding changes lengths (NFKC, collapsed whitespace): positions found in the
+    folded text are read back in the original with it."""
+    index: list[int] = []
+    folded_space = True  # leading whitespace is dropped
+    for i, char in enumerate(text):
+        piece = unicodedata.normalize("NFKC", char).lower().translate(_PLAIN)
+        if piece.isspace() or not piece:
+            if piece and not folded_space:
+                index.append(i)
+                folded_space = True
+            continue
+        index.extend([i] * len(piece))
+        folded_space = False
+    index.append(len(text))
+    return index
 
 
 def term_found(term: Term, doc: Document) -> bool:
@@ -343,7 +387,11 @@ def confirm(
     return result
 
 
-def claims_supported(scored: Scored) -> list[int]:
-    """Positions of the claims a page carries strong evidence for (a number or a quote)."""
-    strong = {"number", "quote"}
-    return sorted({m["claim"] for m in scored.evidence.get("matched", []) if m["kind"] in strong})
+def claims_supported(scored: Scored, claims: Sequence[ClaimDraft] = ()) -> list[int]:
+    """Positions of the claims a page carries strong evidence for: a number or a quote, or the
+    person the claim quotes (a name is looked for once, so every claim quoting them counts)."""
+    matched = scored.evidence.get("matched", [])
+    supported = {m["claim"] for m in matched if m["kind"] in {"number", "quote"}}
+    names = {fold(m["term"]) for m in matched if m["kind"] == "entity"}
+    supported |= {c.position for c in claims if any(fold(who) in names for who in c.speakers)}
+    return sorted(supported)

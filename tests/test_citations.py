@@ -293,7 +293,7 @@ def test_example_article_resolves_each_outlet_to_the_right_article(home, outlets
         matched = best["evidence"]["matched"]
         assert any(m["kind"] in {"number", "quote"} for m in matched)
         assert citation["claims"], "claims supported by the resolved source are linked"
-        claims = {c["position"]: c for c in view["claims"]}
+        claims = {c["number"]: c for c in view["claims"]}  # evidence names claims by number
         for m in matched:  # each piece of evidence is a term of the claim it names
             field = {"number": "numbers", "quote": "quotes", "entity": "entities"}.get(m["kind"])
             if field:

@@ -117,7 +117,7 @@ def test_add_example_html_page(home, server) -> None:  # type: ignore[no-untyped
         assert fact in claims, fact
     # The in-text link supports the claim in its own sentence.
     link = next(c for c in view["citations"] if c["kind"] == "link")
-    linked = [c for c in view["claims"] if c["id"] in link["claims"]]
+    linked = [c for c in view["claims"] if c["number"] in link["claims"]]
     assert linked and "official data" in linked[0]["text"]
     assert view["captures"][0]["url"] == page and view["captures"][0]["ok"]
 
