@@ -84,6 +84,28 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+class _LogFormatter(logging.Formatter):
+    """One line per log record; the traceback of a record that has one only with --debug or -vv
+    (without them, the exception's first line ends the line)."""
+
+    def __init__(self, tracebacks: bool):
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.tracebacks = tracebacks
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self.tracebacks:
+            return super().format(record)
+        exc = record.exc_info[1] if record.exc_info else None
+        plain = logging.makeLogRecord(
+            {**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None}
+        )
+        line = super().format(plain).splitlines()[0]
+        detail = str(exc).splitlines()[0] if exc is not None and str(exc) else ""
+        if exc is not None and not (detail and detail in line):  # else the message says it already
+            line += f" ({exc.__class__.__name__}: {detail})" if detail else f" ({exc.__class__.__name__})"
+        return line
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--home", envvar=None, help="Data folder (default: CITEWATCH_HOME or ~/.local/share/citewatch)."
@@ -113,13 +135,13 @@ def cli(
     # The level goes on the handler too: Scrapy sets its own loggers to DEBUG,
     # and records propagated to the root are filtered by handlers only.
     handler.setLevel(level)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_LogFormatter(tracebacks=debug or verbose > 1))
     logging.basicConfig(level=level, handlers=[handler], force=True)
     for noisy in ("scrapy", "twisted", "asyncio", "filelock", "alembic"):
         logging.getLogger(noisy).setLevel(max(level, logging.INFO if verbose > 1 else logging.WARNING))
-    # trafilatura warns "discarding data" for every page with too little text (a 404 page, say):
-    # the analysis records that itself.
-    logging.getLogger("trafilatura").setLevel(logging.DEBUG if verbose > 1 else logging.ERROR)
+    # trafilatura warns "discarding data" for every page with too little text (a 404 page, say) and
+    # logs "empty HTML tree" errors for empty or non-HTML bodies: the analysis records both itself.
+    logging.getLogger("trafilatura").setLevel(logging.DEBUG if verbose > 1 else logging.CRITICAL)
     ctx.obj = Context({"home": home, "database_url": database_url}, config, debug)
 
 
@@ -545,11 +567,18 @@ _KINDS = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "mark
 
 def _article_input(source: str):  # type: ignore[no-untyped-def]
     """What ``citewatch add SOURCE`` was given: a URL, a file, or - for stdin."""
-    from archive.urls import check_url
+    from archive.ingest import is_binary
+    from archive.urls import SCHEMES, check_url, url_scheme
     from crawler.spiders.citations import ArticleInput
 
-    if source.lower().startswith(("http://", "https://")):
+    scheme = url_scheme(source) if source != "-" and not os.path.exists(source) else None
+    if scheme in SCHEMES:
         return ArticleInput("url", url=check_url(source), name=source)
+    if scheme is not None and source[len(scheme) + 1 :].startswith("/"):
+        raise BadURLError(
+            f"unsupported URL scheme {scheme!r} (citewatch reads http(s) URLs, .html/.md/.txt files "
+            "or - for stdin)"
+        )
     try:
         raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     except OSError as exc:
@@ -560,24 +589,23 @@ def _article_input(source: str):  # type: ignore[no-untyped-def]
     kind = _KINDS.get(Path(source).suffix.lower()) if source != "-" else None
     if raw[:5] == b"%PDF-":
         return ArticleInput("pdf", data=raw, name=source)
-    if b"\x00" in raw[:8192]:
+    if is_binary(raw):
         raise UsageError(f"{source} is not text, HTML or PDF")
     if kind is None:
         kind = "html" if raw.lstrip()[:1] == b"<" else "text"
     if kind == "html":
         return ArticleInput(kind, data=raw, name=source)  # its charset is read from the page
-    return ArticleInput(kind, data=_decode(raw), name=source)
+    return ArticleInput(kind, data=_decode(raw, source), name=source)
 
 
-def _decode(raw: bytes) -> str:
+def _decode(raw: bytes, source: str) -> str:
     """Text in UTF-8, or in whatever encoding charset-normalizer finds most likely."""
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        from charset_normalizer import from_bytes
+    from archive.ingest import decode_text
 
-        best = from_bytes(raw).best()
-        return str(best) if best is not None else raw.decode("utf-8", "replace")
+    text = decode_text(raw)
+    if text is None:  # no encoding reads it as text: binary data past the part is_binary looked at
+        raise UsageError(f"{source} is not text, HTML or PDF")
+    return text
 
 
 @cli.command()
@@ -638,11 +666,42 @@ def _print_article(view: dict[str, Any]) -> None:
     say(f"by {a['author'] or '?'}, published {a['published'] or '?'}, from {a['url'] or a['input']}")
     say(f"\n{len(view['claims'])} claims:")
     for c in view["claims"]:
-        text = c["text"] if len(c["text"]) <= 160 else c["text"][:157] + "..."
-        say(f"  [{c['id']}] {text}  (citations: {', '.join(map(str, c['citations'])) or 'none'})")
+        text = _clip(c["text"], 160)
+        cites = ", ".join(f"[{n}]" for n in c["citations"]) or "none"
+        say(f"  {c['number']}. {text}  (citations: {cites}; {_support_phrase(c.get('support') or {})})")
     say(f"\n{len(view['citations'])} citations:")
     for c in view["citations"]:
         _print_citation(say, c)
+    if view.get("formerly_cited"):
+        say(f"\nformerly cited ({len(view['formerly_cited'])}: kept with their captures and changes):")
+        for f in view["formerly_cited"]:
+            say(f"  {f['url']} ({f['role']}, {_capture_status(f.get('capture'))})")
+    if view.get("former_claims"):
+        say(f"\n{len(view['former_claims'])} claims no longer in the article (kept for their changes)")
+
+
+def _clip(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters, with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:")
+    return cut + "\u2026"
+
+
+def _support_phrase(support: dict[str, Any]) -> str:
+    """What happened to a claim's support, as the claim list says it."""
+    status = support.get("status", "no-source")
+    if status == "changed":
+        pairs = ", ".join(f"{a} -> {b}" for a, b in support.get("changed", [])[:2])
+        return f"changed {pairs} (change {support.get('change_id')})"
+    if status == "lost-support":
+        lost = ", ".join(support.get("lost", [])[:2])
+        return f"lost support: {lost} gone (change {support.get('change_id')})"
+    if status == "source-gone":
+        return f"source gone since {support.get('since') or '?'}"
+    return {"unchanged": "unchanged", "not-checked": "not checked yet", "no-source": "no source"}.get(
+        status, status
+    )
 
 
 def _capture_status(capture: dict[str, Any] | None) -> str:
@@ -658,7 +717,7 @@ def _print_citation(say: Callable[..., None], c: dict[str, Any]) -> None:
     res = c["resolution"]
     cites = c["url"] if c["kind"] != "outlet" else f"{c['name']} -> {c['outlet'] or 'unknown outlet'}"
     reason = f" ({res['reason']})" if res.get("reason") else ""
-    say(f"  [{c['id']}] {c['kind']} {cites}: {res.get('status', '-')}{reason}")
+    say(f"  [{c['number']}] {c['kind']} {cites}: {res.get('status', '-')}{reason}")
     if c.get("context") and c["kind"] != "outlet":
         say(f"      context: {c['context'][:160]}")
     for source in c["sources"]:
@@ -705,6 +764,72 @@ def citations(obj: Context, article: str | None, as_json: bool, top: int) -> Non
 
 
 @cli.command()
+@click.argument("article")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@command
+def remove(obj: Context, article: str, as_json: bool) -> None:
+    """Remove an article (id or URL) added by mistake: its claims and citations go; the sources
+    it cited and their captures stay, and those no other article cites are no longer checked."""
+    from archive import articles
+    from archive.warc import utcnow
+
+    sessions = _database(obj.settings())
+    with sessions.begin() as session:
+        summary = articles.remove_article(session, articles.require_article(session, article), utcnow())
+    if as_json:
+        _print_json(summary)
+        return
+    say = lambda text: out.print(text, markup=False, highlight=False)  # noqa: E731
+    say(
+        f"removed article {summary['article_id']} ({summary['title'] or 'no title'}): "
+        f"{summary['claims']} claims, {summary['citations']} citations"
+    )
+    for url in summary["untracked"]:
+        say(f"  no longer checked (no other article cites it): {url}")
+    if summary["still_tracked"]:
+        say(f"  {len(summary['still_tracked'])} sources stay tracked for other articles or by you")
+    say("captures are kept: `citewatch snapshots URL` lists them, replay shows them")
+
+
+@cli.command()
+@click.argument("urls", nargs=-1)
+@click.option("--article", help="Every source this article (id or URL) cites, instead of URLs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@command
+def untrack(obj: Context, urls: tuple[str, ...], article: str | None, as_json: bool) -> None:
+    """Stop checking sources (their captures stay; `citewatch track URL` starts again)."""
+    from sqlalchemy import select
+
+    from archive import articles
+    from archive.changelog import sources_of_article
+    from archive.models import Source
+    from archive.urls import check_url
+    from archive.warc import utcnow
+
+    if bool(urls) == (article is not None):
+        raise UsageError("name source URLs, or an article with --article")
+    sessions = _database(obj.settings())
+    with sessions.begin() as session:
+        if article is not None:
+            ids = sources_of_article(session, articles.require_article(session, article).id)
+        else:
+            ids = []
+            for url in urls:
+                sid = session.scalars(select(Source.id).where(Source.url.in_({url, check_url(url)}))).first()
+                if sid is None:
+                    raise UsageError(f"{url} is not a tracked source: `citewatch status` counts them")
+                ids.append(sid)
+        done = [_tracked(s) for s in articles.untrack_sources(session, ids, utcnow())]
+    if as_json:
+        _print_json(done)
+        return
+    for d in done:
+        out.print(f"no longer checked: {d['url']} (source {d['source_id']})", markup=False, highlight=False)
+
+
+@cli.command()
 @click.argument("url", required=False)
 @click.option("--article", help="Every source this article (id or URL) cites, instead of one URL.")
 @click.option("--every", help="Check it this often (30m, 6h, 1d, 1w) instead of by the ladder.")
@@ -740,7 +865,15 @@ def track(
             ids = sources_of_article(session, articles.require_article(session, article or "").id)
             urls = [session.get(Source, sid).url for sid in ids]  # type: ignore[union-attr]
         now = utcnow()
-        data = [_tracked(scheduler.track(session, u, now, every=interval, paused=paused)) for u in urls]
+        policy = scheduler.policy_from(settings)
+        data = [
+            _tracked(
+                scheduler.track(
+                    session, u, now, every=interval, paused=paused, policy=policy, by_user=url is not None
+                )
+            )
+            for u in urls
+        ]
     if as_json:
         _print_json(data[0] if url is not None else data)
         return
@@ -763,6 +896,49 @@ def _tracked(source: Any) -> dict[str, Any]:
         "next_check_at": source.next_check_at.isoformat() + "Z" if source.next_check_at else None,
         "last_checked_at": source.last_checked_at.isoformat() + "Z" if source.last_checked_at else None,
     }
+
+
+_NO_DAEMON = "no daemon is running: run `citewatch daemon`, or `citewatch capture URL` to capture now"
+
+
+@cli.command()
+@click.argument("urls", nargs=-1)
+@click.option("--article", help="Every tracked source this article (id or URL) cites, instead of URLs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@command
+def check(obj: Context, urls: tuple[str, ...], article: str | None, as_json: bool) -> None:
+    """Check tracked sources now: make each due at once, for the running daemon to check at its
+    next dispatch. A paused source is checked once and stays paused."""
+    from archive import queue
+    from archive.warc import utcnow
+
+    if bool(urls) == (article is not None):
+        raise UsageError("name the source URLs to check, or an article with --article")
+    settings = obj.settings()
+    sessions = _database(settings)
+    with sessions() as session:
+        data = queue.check_now(session, settings.home_path, utcnow(), urls=urls, article=article)
+    if as_json:
+        _print_json(data)
+    else:
+        _print_checks(data, article)
+    if not data["daemon"]["running"]:
+        err.print(_NO_DAEMON, markup=False, highlight=False)
+
+
+def _print_checks(data: dict[str, Any], article: str | None) -> None:
+    say = lambda text: out.print(text, markup=False, highlight=False)  # noqa: E731
+    if not data["sources"]:
+        say(f"article {article} cites no tracked sources to check")
+    for d in data["sources"]:
+        how = "being checked now" if d["in_flight"] else f"due {d['next_check_at']}"
+        paused = " (paused: checked once, stays paused)" if d["paused"] else ""
+        say(f"check {d['url']} (source {d['source_id']}): {how}{paused}")
+    for url in data["not_tracked"]:
+        say(f"not tracked, not checked: {url}")
+    if data["daemon"]["running"]:
+        say(f"the daemon ({data['daemon']['holder']}) takes them at its next dispatch")
 
 
 @cli.command()
@@ -827,25 +1003,38 @@ def status(obj: Context, as_json: bool) -> None:
     if as_json:
         _print_json(data)
         return
+    for line in _status_lines(data):
+        out.print(line, markup=False, highlight=False)
+
+
+def _status_lines(data: dict[str, Any]) -> list[str]:
+    """``citewatch status`` as text: each count says what it counts, and the failing sources
+    counted by state are the ones listed under their hosts (archive.status.STATES)."""
+    from archive.status import STATES
+
     s = data["sources"]
-    states = ", ".join(f"{n} {state}" for state, n in s["by_state"].items()) or "none"
-    lines = [
-        f"sources: {s['total']} ({s['tracked']} tracked, {s['paused']} paused; {states})",
+    hosts = data["failing_hosts"]
+    lines = [f"sources: {s['total']} ({s['tracked']} tracked, {s['paused']} paused), by their last check:"]
+    for state, n in s["by_state"].items():
+        where = f"; on {len(hosts)} host{'s' if len(hosts) != 1 else ''}, below" if state == "failing" else ""
+        lines.append(f"  {n} {state} ({STATES.get(state, state)}{where})")
+    shown = sum(h["sources"] for h in hosts)
+    if shown < s["by_state"].get("failing", 0):
+        lines.append(f"  (the {len(hosts)} hosts that failed last are listed: {shown} failing sources)")
+    lines += [
         f"due now: {data['due_now']} ({data['overdue']} overdue by more than 15 minutes); "
         f"next due: {data['next_due_at'] or '-'}",
         f"leases held: {data['leases']['held']}"
         + "".join(f", {n} by {w}" for w, n in data["leases"]["by_worker"].items()),
-        f"last hour: {data['last_hour']['captures']} captures, {data['last_hour']['failures']} failures; "
-        f"last day: {data['last_day']['captures']} captures, {data['last_day']['failures']} failures",
+        f"last hour: {data['last_hour']['captures']} page captures, {data['last_hour']['failures']} failed "
+        f"fetches; last day: {data['last_day']['captures']} page captures, {data['last_day']['failures']} "
+        "failed fetches",
         f"WARC files: {data['warc_bytes'] / 1e6:,.1f} MB",
     ]
-    for h in data["failing_hosts"]:
-        lines.append(
-            f"failing: {h['host']} ({h['sources']} sources, {h['failures_in_a_row']} failures in a row): "
-            f"{h['last_error']}"
-        )
-    for line in lines:
-        out.print(line, markup=False, highlight=False)
+    for h in hosts:
+        in_a_row = f", {h['failures_in_a_row']} failed checks in a row" if h["failures_in_a_row"] else ""
+        lines.append(f"failing: {h['host']} ({h['sources']} failing sources{in_a_row}): {h['last_error']}")
+    return lines
 
 
 @cli.command()
@@ -862,8 +1051,7 @@ def daemon(obj: Context, workers: int | None, metrics_port: int | None, serve: b
     import scheduler
 
     settings = obj.settings()
-    _database(settings)
-    scheduler.log_to_file(settings)
+    scheduler.log_to_file(settings)  # the daemon migrates the database once it holds its locks
     running = scheduler.Daemon(
         settings,
         cli_args=obj.cli_args(),
@@ -1042,7 +1230,11 @@ def changes(
         if as_atom:
             sys.stdout.write(
                 changelog.atom_feed(
-                    rows, title="citewatch: changes", feed_id="urn:citewatch:changes"
+                    rows,
+                    title="citewatch: changes",
+                    feed_id="urn:citewatch:changes",
+                    public_url=settings.effective_public_url,
+                    titles=changelog.titles_of(session, rows),
                 ).decode()
             )
             return
@@ -1090,19 +1282,24 @@ def diff(
     sessions = _database(settings)
     with sessions() as session:
         view = changelog.load_diff(session, settings.warc_dir, old, new)
+    # Every output shows the changed paragraphs only, unless --all (`context`).
     if as_json:
-        text = json.dumps(changelog.diff_dict(view), indent=2) + "\n"
+        text = json.dumps(changelog.diff_dict(view, context), indent=2) + "\n"
     elif as_html:
-        text = changelog.render_html(view)
+        text = changelog.render_html(view, context)
     elif output is None and out.is_terminal:
         _print_diff(view, context)
         return
     else:
-        text = _diff_header(view) + "\n\n" + changelog.render_markers(view, context) + "\n"
+        body = changelog.render_markers(view, context) if view.diff.changed else _NO_DIFFERENCE
+        text = _diff_header(view) + "\n\n" + body + "\n"
     if output is None:
         sys.stdout.write(text)
     else:
         Path(output).write_text(text, encoding="utf-8")
+
+
+_NO_DIFFERENCE = "no difference in the extracted text"
 
 
 def _diff_header(view: Any) -> str:
@@ -1124,10 +1321,8 @@ def _print_diff(view: Any, context: bool) -> None:
 
     out.print(_diff_header(view), markup=False, highlight=False)
     if not view.diff.changed:
-        out.print("no difference in the extracted text", markup=False, highlight=False)
-    for paragraph in view.paragraphs():
-        if not context and all(op == EQUAL for op, _ in paragraph):
-            continue
+        out.print(_NO_DIFFERENCE, markup=False, highlight=False)
+    for paragraph in view.paragraphs(context):
         line = Text()
         for op, piece in paragraph:
             style = "" if op == EQUAL else "bold red strike" if op == DELETE else "bold green underline"

@@ -12,8 +12,9 @@ failure in a row up to ``failure_backoff_max``, so a failing source is neither
 hammered nor ever given up. A source that is gone keeps being checked, at
 least ``gone_every`` apart (its going was a change, so the ladder restarts
 from there and slows it further in time). A per-source interval
-(``citewatch track URL --every 1h``) replaces the ladder; a paused source
-has no next check.
+(``citewatch track URL --every 1h``) replaces the ladder, and takes effect at
+once (:func:`rescheduled`); a paused source has no next check, and a resumed
+one is due at once.
 
 Every interval gets a jitter of up to ``jitter`` (a share of it, default 10%),
 drawn from the source's id and the check's time, so the same history gives
@@ -45,7 +46,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -65,9 +66,11 @@ __all__ = [
     "Ladder",
     "Policy",
     "due_order",
+    "history_of",
     "interval",
     "next_check",
     "parse_duration",
+    "rescheduled",
 ]
 
 
@@ -135,6 +138,34 @@ def next_check(history: History, policy: Policy) -> datetime | None:
     return history.last_check_at + base + _jitter(history, base, policy.jitter)
 
 
+def history_of(source: Source) -> History:
+    """What the policy knows of ``source``, as the database holds it."""
+    return History(
+        source.id,
+        source.created_at,
+        last_check_at=source.last_checked_at,
+        last_change_at=source.last_change_at,
+        failures=source.failures or 0,
+        gone=source.state == "missing",
+        every=timedelta(seconds=source.every_seconds) if source.every_seconds else None,
+        paused=bool(source.paused),
+    )
+
+
+def rescheduled(history: History, policy: Policy, now: datetime) -> datetime | None:
+    """When a source is due after its interval changed: by the new interval from its last check,
+    or ``now`` when that time has passed (or it was never checked); None when paused.
+
+    >>> h = History(1, datetime(2026, 1, 1), last_check_at=datetime(2026, 1, 1, 1), every=timedelta(hours=6))
+    >>> rescheduled(h, Policy(jitter=0), datetime(2026, 1, 1, 2))
+    datetime.datetime(2026, 1, 1, 7, 0)
+    >>> rescheduled(h, Policy(jitter=0), datetime(2026, 1, 1, 9))
+    datetime.datetime(2026, 1, 1, 9, 0)
+    """
+    when = next_check(history, policy)
+    return None if when is None else max(when, now)
+
+
 def due_order(due: list[tuple[int, datetime]], capacity: int) -> list[int]:
     """The sources to claim now from those due (``(id, next_check_at)``): the most overdue
     first, at most ``capacity``; ties in id order.
@@ -196,15 +227,11 @@ def after_checks(
                     failed=check.failed,
                 )
             continue
-        history = History(
-            source.id,
-            source.created_at,
+        history = replace(
+            history_of(source),
             last_check_at=check.checked_at,
             last_change_at=check.checked_at if check.changed else source.last_change_at,
             failures=(source.failures or 0) + 1 if check.failed else 0,
-            gone=source.state == "missing",
-            every=timedelta(seconds=source.every_seconds) if source.every_seconds else None,
-            paused=source.paused,
         )
         found[source.id] = next_check(history, policy)
         queue.record_check(
@@ -221,21 +248,38 @@ def after_checks(
 
 
 def track(
-    session: Session, url: str, now: datetime, *, every: timedelta | None = None, paused: bool | None = None
+    session: Session,
+    url: str,
+    now: datetime,
+    *,
+    every: timedelta | None = None,
+    paused: bool | None = None,
+    policy: Policy | None = None,
+    by_user: bool = False,
 ) -> Source:
-    """Track ``url`` (already checked): create its Source if new, set its own interval when
-    ``every`` is given, pause or resume it; a tracked source with no schedule is due at once."""
+    """Track ``url`` (already checked): create its Source if new (due at once), set its own
+    interval when ``every`` is given (its next check recomputed by ``policy`` at once), pause it
+    (no next check) or resume it (due now). ``by_user``: the user named this URL (removing an
+    article that cites it keeps it tracked). Commits."""
     source_id = index.source_ids(session, [url], now)[url]
     source = session.get(Source, source_id)
     assert source is not None
+    source.tracked_by_user = source.tracked_by_user or by_user
+    if source.untracked_at is not None and paused is None:
+        paused = False  # `citewatch track URL` after `citewatch untrack URL`: checked again
     if every is not None:
         source.every_seconds = max(int(every.total_seconds()), 1)
     if paused is not None:
         source.paused = paused
-    if source.paused:
+    if paused is False:
+        source.untracked_at = None  # tracked again after `citewatch untrack`
+    if paused is True:
         source.next_check_at = None
-    elif source.next_check_at is None:
-        source.next_check_at = now
+    elif paused is False or (source.next_check_at is None and not source.paused):
+        source.next_check_at = now  # resumed, or tracked from now on
+    elif every is not None and not source.paused:
+        source.next_check_at = rescheduled(history_of(source), policy or Policy(), now)
+    # A paused source keeps what it has: no next check, or the one `citewatch check` asked for.
     session.commit()
     return source
 
@@ -394,7 +438,7 @@ class Worker:
 
     def done(self, results: list[Any]) -> list[str]:
         from archive.analysis import analyse_urls
-        from archive.changelog import analysis_dict, articles_citing
+        from archive.changelog import analysis_dict, article_titles, articles_citing
 
         now = utcnow()
         urls = [r.url for r in results if r.outcome not in _NOT_CHECKED]
@@ -442,6 +486,8 @@ class Worker:
                 }
                 if found is not None and found.changes:
                     event["articles"] = articles_citing(session, found.source_id)
+                    # Notifications name those whose claims a change touches by title.
+                    event["article_titles"] = article_titles(session, event["articles"])
                 self.emit(event)
         return again
 
@@ -642,6 +688,7 @@ class Daemon:
             settings.notify_kinds,
             settings.notify_articles,
             user_agent=settings.effective_user_agent,
+            public_url=settings.effective_public_url,
         )
         self.metrics: _Metrics | None = None
         self.serve, self.replay = serve, replay
@@ -667,9 +714,11 @@ class Daemon:
         from archive.db import migrated
         from archive.reconcile import reconcile
 
+        # Both locks before anything else: a second daemon is refused at once, and never
+        # migrates the database under a running one.
         self._take_lock()
-        self.sessions = migrated(self.settings.effective_database_url)
         self._take_database()
+        self.sessions = migrated(self.settings.effective_database_url)
         report = reconcile(self.sessions, self.settings.warc_dir)
         if report.files_recovered:
             self.log.info("recovered %d WARC files left open by a crash", len(report.files_recovered))
@@ -758,48 +807,87 @@ class Daemon:
         self._stop.set()
 
     def _take_lock(self) -> None:
-        """One daemon per data folder. Workers inherit the lock, so a daemon started again
-        after a crash waits for its predecessor's workers to stop."""
+        """One daemon per data folder: a running one is refused at once, naming its pid. The
+        workers inherit the lock, so after a crash the dead daemon's workers may still hold it
+        while they finish: then this daemon waits for them (``stop_timeout`` and a little
+        more at most), and says so."""
         import fcntl
 
         self.settings.home_path.mkdir(parents=True, exist_ok=True)
-        path = self.settings.home_path / "daemon.lock"
+        path = self.settings.home_path / queue.DAEMON_LOCK_FILE
         handle = open(path, "a+")  # noqa: SIM115 - held for the daemon's life
-        deadline = time.monotonic() + self.settings.stop_timeout + 10
+        started = time.monotonic()
+        said = False
         while True:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() > deadline:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "unknown"
-                    handle.close()
-                    raise CitewatchError(
-                        f"another citewatch daemon runs on {self.settings.home_path} (pid {holder}, "
-                        "or its workers are still stopping)"
-                    ) from None
-                time.sleep(0.5)
+                handle.seek(0)
+                holder = queue.Holder.parse(handle.read())
+            waited = time.monotonic() - started
+            if holder.alive() or waited > self.settings.stop_timeout + 10:
+                handle.close()
+                raise CitewatchError(self._lock_refusal(holder)) from None
+            # Not a running daemon: its dead one's workers, or a daemon starting this instant
+            # (no pid written yet), or `citewatch check` looking at the lock. A second tells.
+            if waited > 1.0 and not said:
+                self.log.warning(
+                    "%s is held by the workers of a daemon that is gone (%s): waiting for them "
+                    "to finish (%.0fs at most)",
+                    path,
+                    holder,
+                    self.settings.stop_timeout + 10,
+                )
+                said = True
+            time.sleep(0.1)
         handle.seek(0)
         handle.truncate()
-        handle.write(str(os.getpid()))
+        handle.write(queue.daemon_name())
         handle.flush()
         self._lock = handle
 
-    def _take_database(self) -> None:
-        """On PostgreSQL, one daemon per database: a session advisory lock, held while it runs."""
-        from sqlalchemy import text
+    def _lock_refusal(self, holder: queue.Holder) -> str:
+        home = self.settings.home_path
+        if holder.alive():
+            return f"another citewatch daemon runs on {home} ({holder})"
+        return (
+            f"{home / queue.DAEMON_LOCK_FILE} is still held, by the workers of a daemon that is "
+            f"gone ({holder}): stop them, or wait for them to finish"
+        )
 
-        engine = self.sessions.kw["bind"]
+    def _take_database(self) -> None:
+        """On PostgreSQL, one daemon per database: a session advisory lock, held while it runs
+        on a connection of its own, named after the daemon (pid and host) so that a second
+        daemon and `citewatch check` can say who holds it."""
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from archive.db import make_engine, reason
+        from archive.errors import DatabaseError
+
+        engine = make_engine(self.settings.effective_database_url)
         if engine.dialect.name != "postgresql":
+            engine.dispose()
             return
-        conn = engine.connect()
-        if not conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": _PG_LOCK_KEY}).scalar():
+        try:
+            conn = engine.connect()
+            name = {"name": queue.daemon_connection_name()}
+            conn.execute(text("SELECT set_config('application_name', :name, false)"), name)
+            key = {"key": queue.DAEMON_LOCK_KEY}
+            locked = bool(conn.execute(text("SELECT pg_try_advisory_lock(:key)"), key).scalar())
+            holder = None if locked else queue.advisory_lock_holder(conn) or queue.Holder()
+            conn.commit()
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            url = engine.url.render_as_string(hide_password=True)
+            raise DatabaseError(f"cannot reach the database {url}: {reason(exc)}") from exc
+        if not locked:
             conn.close()
+            engine.dispose()
             raise CitewatchError(
-                "another citewatch daemon uses this database (PostgreSQL advisory lock held)"
+                f"another citewatch daemon uses this database ({holder}; a PostgreSQL advisory lock)"
             )
-        conn.commit()
         self._pg_lock = conn
 
     def _start_scheduler(self) -> Any:
@@ -875,6 +963,7 @@ class Daemon:
         self._job_engine.dispose()
         if self._pg_lock is not None:
             self._pg_lock.close()
+            self._pg_lock.engine.dispose()
         self.sessions.kw["bind"].dispose()
         if self._lock is not None:
             self._lock.close()
@@ -1039,7 +1128,8 @@ class Daemon:
             for k in kinds:
                 self.metrics.changes.labels(k).inc()
         for change in changes:
-            self.notifier.submit(change, event.get("articles") or [])
+            titles = {int(i): t for i, t in (event.get("article_titles") or {}).items()}  # JSON: str keys
+            self.notifier.submit(change, event.get("articles") or [], titles)
 
     # -- the periodic jobs -----------------------------------------------------------------
     def dispatch(self) -> None:
@@ -1137,6 +1227,3 @@ class Daemon:
             conn.commit()
         reconcile(self.sessions, self.settings.warc_dir)
         self.log.info("maintenance done (%d stray leases dropped)", stale or 0)
-
-
-_PG_LOCK_KEY = 0x63697465  # "cite"
