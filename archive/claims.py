@@ -738,7 +738,12 @@ def _draft(position: int, sentence: str, proper: frozenset[str], context: _Conte
 
 
 # A byline: "By Jo Checker // 2025-11-02", "Written by Anna Bell | November 2, 2025, 10:41 AM".
-_BYLINE_HEAD = re.compile(r"^(?:(?:written|reporting|reported|words|text|story)\s+)?by\s+\S", re.IGNORECASE)
+# And a dateline of its own: "Updated Nov. 2, 2025", "Published 2 November 2025, 10:41 GMT".
+_BYLINE_HEAD = re.compile(
+    r"^(?:(?:(?:written|reporting|reported|words|text|story)\s+)?by\s+\S"
+    r"|(?:last\s+)?(?:updated|published|posted|modified)\b)",
+    re.IGNORECASE,
+)
 _BYLINE_WORDS = _words(
     "by and with for of the in on at updated update published posted last modified am pm gmt utc "
     "et bst cet staff writer writers reporter reporters correspondent editor contributor"
@@ -747,7 +752,7 @@ _LETTER_WORD = re.compile(rf"[^\W\d_][\w{_APOSTROPHES}.-]*")
 
 
 def is_byline(sentence: str) -> bool:
-    """A line that only says who wrote the article and when: not a claim, though it names a
+    """A line that only says who wrote the article, or when: not a claim, though it names a
     person and a year. Every word is a name, a month, or a byline's own word.
 
     >>> is_byline("By Jo Checker // 2025-11-02"), is_byline("Written by Anna Bell | Nov. 2, 2025, 10:41 AM")

@@ -347,3 +347,33 @@ def test_terms_are_json() -> None:
     terms = json.loads(json.dumps(claim.terms()))
     assert set(terms) == {"numbers", "years", "quantities", "quotes", "speakers", "entities"}
     assert terms["numbers"] == list(claim.numbers)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "By Jo Checker // 2025-11-02",
+        "By Jane Doe and John Roe, Reuters",
+        "Written by Anna Bell | November 2, 2025, 10:41 AM",
+        "By ISABELLE MARTIN, Staff Writer. Updated Nov. 2, 2025",
+    ],
+)
+def test_a_byline_is_not_a_claim(line: str) -> None:
+    text = f"{line}\n\nProsecutors opened 253,000 cases in Kyiv, Olha Reshetylova said."
+    assert [c.text for c in extract_claims(text)] == [
+        "Prosecutors opened 253,000 cases in Kyiv, Olha Reshetylova said."
+    ]
+
+
+def test_a_sentence_starting_with_by_is_still_a_claim() -> None:
+    for sentence in (
+        "By 2022, 7,000 troops had left.",
+        "By the end of March, Vladimir Putin and Joe Biden met in Geneva.",
+    ):
+        assert [c.text for c in extract_claims(sentence)] == [sentence]
+
+
+def test_a_dateline_is_not_a_claim_but_an_update_sentence_is() -> None:
+    assert extract_claims("Published 2 November 2025, 10:41 GMT") == []
+    claim = "Updated figures from Kyiv and Lviv show 4,000 more cases."
+    assert [c.text for c in extract_claims(claim)] == [claim]

@@ -72,3 +72,38 @@ def test_shortlist_uses_titles_and_numbers_in_them() -> None:
     ranked = resolve.shortlist(entries, CLAIMS)
     assert ranked[0].entry.url == "https://o.example/b"
     assert any(m["kind"] == "number" and m["where"] == "title" for m in ranked[0].evidence["matched"])
+
+
+def test_a_page_naming_the_person_quoted_supports_every_claim_quoting_them() -> None:
+    claims = extract_claims(
+        "Olha Reshetylova, the ombudsperson, visited Kyiv and Lviv in 2025.\n"
+        'Later that week she said: "The problem is big and it keeps growing every single month."\n'
+        "Reshetylova added that 600 soldiers leave each day."
+    )
+    quoting = [c for c in claims if c.speakers]
+    assert quoting, [(c.text, c.speakers) for c in claims]
+    page = "An interview with Olha Reshetylova about morale, held in Kyiv."
+    scored = resolve.confirm(
+        [resolve.Scored(_entry("https://x.example/a"), 0.5)], {"https://x.example/a": page}, claims
+    )
+    names = {m["term"] for m in scored[0].evidence["matched"] if m["kind"] == "entity"}
+    assert any("Reshetylova" in n for n in names), scored[0].evidence
+    supported = resolve.claims_supported(scored[0], claims)
+    assert {c.position for c in quoting} <= set(supported)
+    assert not resolve.claims_supported(scored[0]) or set(resolve.claims_supported(scored[0])) < set(
+        supported
+    )
+
+
+def test_snippets_keep_the_page_s_words_and_case() -> None:
+    text = (
+        "Intro words here. " * 8
+        + "The Prosecutor General's Office opened 253,000 cases. "
+        + "Tail text. " * 8
+    )
+    doc = resolve.Document(text)
+    snippet = resolve._snippet(doc, "253,000")
+    assert "Prosecutor General's Office opened 253,000 cases" in snippet
+    body = snippet.strip("\u2026")
+    assert body == body.strip() and body in " ".join(text.split())  # whole words, as written
+    assert snippet.startswith("\u2026") and snippet.endswith("\u2026")
