@@ -9,22 +9,72 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from archive.errors import BadURLError, BrowserError, CitewatchError, UsageError
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+
+class _Console:
+    """rich's Console, made when first used: importing rich costs a read command about 30 ms
+    (docs/architecture.md, "CLI speed"). Until then a line printed with markup and highlighting
+    off, which rich would write unchanged (no emoji code, tab or control character it rewrites),
+    is written as it is; anything else goes to rich."""
+
+    _REWRITTEN = re.compile(r"[\t\a\b\v\f\r]")  # rich expands tabs and drops these control codes
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+    def print(
+        self, *objects: Any, markup: bool | None = None, highlight: bool | None = None, **options: Any
+    ) -> None:
+        if self._console is None and markup is False and highlight is False and not options:
+            text = " ".join(objects) if all(type(o) is str for o in objects) else None
+            if text is not None and not self._REWRITTEN.search(text) and not _has_emoji_code(text):
+                file = sys.stderr if self._options.get("stderr") else sys.stdout
+                file.write(text + "\n")
+                file.flush()
+                return
+        self.__getattr__("print")(*objects, markup=markup, highlight=highlight, **options)
+
+
+def _has_emoji_code(text: str) -> bool:
+    """Whether rich would replace an emoji code (``:smile:``) in ``text``."""
+    from rich._emoji_replace import _emoji_replace  # the codes alone, not rich's console
+
+    return ":" in text and _emoji_replace(text) != text
+
+
+def Table(*headers: Any, **options: Any) -> RichTable:
+    """rich's Table, imported when a command prints one."""
+    from rich.table import Table
+
+    return Table(*headers, **options)
+
+
+out = _Console(soft_wrap=True)
+err = _Console(stderr=True, soft_wrap=True)
 logger = logging.getLogger("citewatch")
 
 
@@ -832,8 +882,8 @@ def untrack(obj: Context, urls: tuple[str, ...], article: str | None, as_json: b
 @cli.command()
 @click.argument("url", required=False)
 @click.option("--article", help="Every source this article (id or URL) cites, instead of one URL.")
-@click.option("--every", help="Check it this often (30m, 6h, 1d, 1w) instead of by the ladder.")
-@click.option("--pause/--resume", "paused", default=None, help="Stop checking it, or start again.")
+@click.option("--every", help="Check it this often (30m, 6h, 1d, 1w) instead of by the ladder; at once.")
+@click.option("--pause/--resume", "paused", default=None, help="Stop checking it, or start again (due now).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 @command

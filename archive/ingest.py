@@ -13,16 +13,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urljoin, urlsplit
-
-import lxml.html
-import trafilatura
-from lxml import etree
-from markdown_it import MarkdownIt
-from w3lib.url import safe_url_string, url_query_cleaner
 
 from archive.claims import sentences
 from archive.urls import valid_host
+
+# trafilatura, lxml, markdown-it and w3lib are imported where they are used: `citewatch
+# citations` and `changes` import this module for ArticleDoc and read no HTML (docs/architecture.md).
+if TYPE_CHECKING:
+    from lxml import etree
 
 # Query parameters that track the reader and never change the resource.
 _TRACKING = re.compile(
@@ -70,6 +70,8 @@ def normalise_url(url: str, base: str | None = None) -> str | None:
     >>> normalise_url("/b", base="https://example.org/a"), normalise_url("mailto:x@y.org")
     ('https://example.org/b', None)
     """
+    from w3lib.url import safe_url_string, url_query_cleaner
+
     url = urljoin(base, url.strip()) if base else url.strip()
     try:
         parts = urlsplit(url)
@@ -158,6 +160,9 @@ _BLOCK = (
 
 
 def _main_xml(html: str | bytes, url: str | None) -> etree._Element | None:
+    import trafilatura
+    from lxml import etree
+
     xml = trafilatura.extract(
         html, url=url, output_format="xml", include_links=True, include_tables=True, with_metadata=True
     )
@@ -176,6 +181,7 @@ def _blocks(main: etree._Element) -> list[etree._Element]:
 def block_text(element: etree._Element) -> str:
     """An element's text with links set apart: adjacent links never run together.
 
+    >>> from lxml import etree
     >>> block_text(etree.fromstring("<p>See <ref>RMX.news</ref><ref>Kyiv.com</ref> (<ref>AP</ref>).</p>"))
     'See RMX.news Kyiv.com (AP).'
     """
@@ -226,6 +232,9 @@ def _parse_date(value: str | None) -> datetime | None:
 def _container_links(html: str | bytes, url: str | None) -> list[LinkRef]:
     """Links of the article's own container that trafilatura's text may have left out (a source
     list or a references section is link-dense, and text extraction drops such blocks)."""
+    import trafilatura
+    from lxml import etree
+
     try:
         tree = trafilatura.load_html(html)
     except (ValueError, etree.ParserError):
@@ -249,6 +258,8 @@ def _container_links(html: str | bytes, url: str | None) -> list[LinkRef]:
 def from_html(html: str | bytes, url: str | None = None, input_kind: str = "html") -> ArticleDoc:
     """Read an HTML article (bytes: its charset is detected): metadata, main text, and the
     links of the main text and of the article's container, never of the site's chrome."""
+    import trafilatura
+
     doc = _main_xml(html, url)
     meta = trafilatura.extract_metadata(html, default_url=url)
     article = ArticleDoc(input_kind, "", url=url)
@@ -265,6 +276,43 @@ def from_html(html: str | bytes, url: str | None = None, input_kind: str = "html
     own = {article.canonical_url, normalise_url(url) if url else None}
     article.links = _merge([link for link in links if link.url not in own])
     return article
+
+
+# -- Telling text from binary data -------------------------------------------------
+# C0 control bytes that text never holds (tab, line breaks, form feed and escape are text).
+_CONTROL = bytes([*range(0, 9), *range(14, 27), *range(28, 32), 127])
+
+
+def decode_text(raw: bytes) -> str | None:
+    """``raw`` as text: UTF-8, or the encoding charset-normalizer finds most likely; None when
+    no encoding reads it as text.
+
+    >>> decode_text("Café".encode("utf-8")), decode_text(b"\\x00\\x9f\\xff\\x01" * 16)
+    ('Café', None)
+    """
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(raw) - 3 and exc.reason == "unexpected end of data":
+            return raw[: exc.start].decode("utf-8")  # a sample cut inside a character
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw).best()
+    return str(best) if best is not None else None
+
+
+def is_binary(data: bytes, sample: int = 8192) -> bool:
+    """Whether ``data`` is no text: a NUL or other control bytes (more than 1 in 100) in its
+    first ``sample`` bytes, or bytes that no encoding reads as text.
+
+    >>> is_binary(b"Plain text.\\n"), is_binary(b"PK\\x03\\x04\\x14\\x00"), is_binary(bytes(range(1, 128)))
+    (False, True, True)
+    """
+    head = data[:sample]
+    controls = len(head) - len(head.translate(None, _CONTROL))
+    if b"\x00" in head or controls * 100 > len(head):
+        return True
+    return decode_text(head) is None
 
 
 # -- Markdown and plain text -------------------------------------------------------
@@ -319,6 +367,9 @@ def from_text(text: str, input_kind: str = "text") -> ArticleDoc:
 def from_markdown(text: str) -> ArticleDoc:
     """Markdown, rendered by markdown-it (CommonMark): its blocks are the text, its links and
     the bare URLs and DOIs in its text are the links."""
+    import lxml.html
+    from markdown_it import MarkdownIt
+
     rendered = MarkdownIt("commonmark").render(text)
     root = lxml.html.fromstring(f"<div>{rendered}</div>")
     blocks = root.xpath("//p | //li[not(p)] | //h1 | //h2 | //h3 | //h4 | //h5 | //h6 | //td")

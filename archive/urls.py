@@ -8,42 +8,83 @@ import re
 import zlib
 from urllib.parse import urlsplit
 
-from w3lib.url import safe_url_string
-
 from archive.errors import BadURLError
 
 SCHEMES = ("http", "https")
 # Letters, digits, hyphens and underscores (which real host names do use), 1-63 of them.
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+# A scheme as RFC 3986 spells it, and the port (and path) of a bare ``host:port/path``.
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_PORT_AND_PATH = re.compile(r"\d+(?:[/?#]|$)")
+_SCHEME_NO_COLON = re.compile(r"https?//", re.I)
 
 
 def check_url(raw: str) -> str:
     """A fetchable form of ``raw``, or BadURLError saying what is wrong with it.
 
-    >>> check_url("https://example.org/a b")
-    'https://example.org/a%20b'
-    >>> check_url("example.org/page")
-    'http://example.org/page'
+    A bare host (``example.org/page``, ``localhost:8080/a``) gets ``http://``; anything
+    else that is not a well-formed http(s) URL is refused, never guessed at.
+
+    >>> check_url("example.org/page"), check_url("HTTPS://Example.org/a%20b")
+    ('http://example.org/page', 'https://example.org/a%20b')
     >>> check_url("ftp://x/")
     Traceback (most recent call last):
     ...
     archive.errors.BadURLError: unsupported scheme 'ftp' in ftp://x/: citewatch fetches http and https
+    >>> check_url("http:/example.org")
+    Traceback (most recent call last):
+    ...
+    archive.errors.BadURLError: malformed URL 'http:/example.org': the scheme must be followed by // (http://...)
     """
+    from w3lib.url import safe_url_string  # here: the models import this module, and every command them
+
     text = raw.strip()
     if not text:
         raise BadURLError("empty URL")
-    if "://" not in text and not text.startswith(("mailto:", "javascript:", "data:", "file:")):
+    scheme = url_scheme(text)
+    if scheme is None and _SCHEME_NO_COLON.match(text):
+        raise BadURLError(f"malformed URL {raw!r}: a colon is missing after the scheme (http://...)")
+    if scheme is None:
         text = "http://" + text
+    elif scheme not in SCHEMES:
+        import difflib
+
+        close = difflib.get_close_matches(scheme, SCHEMES, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise BadURLError(f"unsupported scheme {scheme!r} in {raw}: citewatch fetches http and https{hint}")
+    elif not text[len(scheme) + 1 :].startswith("//"):
+        raise BadURLError(f"malformed URL {raw!r}: the scheme must be followed by // ({scheme}://...)")
+    if any(char.isspace() for char in text):
+        raise BadURLError(f"malformed URL {raw!r}: it contains a space (write a space in a URL as %20)")
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
-        raise BadURLError(f"malformed URL {raw!r}: {exc}") from exc
-    if parts.scheme.lower() not in SCHEMES:
-        raise BadURLError(f"unsupported scheme {parts.scheme!r} in {raw}: citewatch fetches http and https")
-    if not valid_host(parts.hostname or "") or port == 0:
-        raise BadURLError(f"malformed URL {raw!r}: no valid host name")
+        raise BadURLError(f"malformed URL {raw!r}: {str(exc)[:1].lower()}{str(exc)[1:]}") from exc
+    if not parts.hostname:
+        raise BadURLError(f"malformed URL {raw!r}: no host name")
+    if not valid_host(parts.hostname):
+        raise BadURLError(f"malformed URL {raw!r}: {parts.hostname!r} is not a valid host name")
+    if port == 0:
+        raise BadURLError(f"malformed URL {raw!r}: port 0")
     return safe_url_string(text)
+
+
+def url_scheme(text: str) -> str | None:
+    """The scheme ``text`` starts with (lowercase), or None for a bare host or a path.
+
+    ``host:port`` is a bare host, not a scheme: ``localhost:8080/a`` is a host with a port.
+
+    >>> [url_scheme(t) for t in ("HTTP://x", "htp:/x", "mailto:a@b", "example.org:80/a", "a/b:c", "x.txt")]
+    ['http', 'htp', 'mailto', None, None, None]
+    """
+    match = _SCHEME.match(text)
+    if match is None:
+        return None
+    scheme = match.group(1).lower()
+    if scheme not in SCHEMES and _PORT_AND_PATH.match(text, match.end()):
+        return None
+    return scheme
 
 
 @functools.lru_cache(maxsize=4096)  # pages repeat their hosts

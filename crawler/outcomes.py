@@ -6,9 +6,11 @@ recorded (a Snapshot row with that ``outcome``) instead of lost in a log.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from scrapy.core.downloader.handlers.http11 import TunnelError
 from scrapy.exceptions import (
     CannotResolveHostError,
     DownloadCancelledError,
@@ -22,11 +24,14 @@ from scrapy.exceptions import (
 from twisted.internet import error as tx_error
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 
+from archive.index import http_outcome
 from crawler.browser import ABORTED
 from crawler.netguard import blocked_message
 from crawler.resolver import BLOCKED
 
 _TLS_WORDS = ("ssl", "tls", "certificate", "handshake")
+# Scrapy puts the proxy's answer to CONNECT in the message: [{'status': 502, 'reason': b'Bad Gateway'}]
+_TUNNEL_ANSWER = re.compile(r"'status': (\d+), 'reason': b?(['\"])(.*?)\2\}")
 
 
 def _tls(exc: BaseException) -> bool:
@@ -51,6 +56,18 @@ def _ignored(exc: IgnoreRequest) -> tuple[str, str]:
     return "ignored", text or "request dropped"
 
 
+def _tunnel(exc: TunnelError, host: str) -> tuple[str, str]:
+    """
+    >>> _tunnel(TunnelError("... [{'status': 403, 'reason': b'Forbidden'}]"), "a.example")
+    ('proxy', 'proxy refused the tunnel to a.example: 403 Forbidden')
+    """
+    answer = _TUNNEL_ANSWER.search(str(exc))
+    if answer is None:
+        return "proxy", f"the proxy gave no HTTP answer to the tunnel request for {host}"
+    reason = f"{answer.group(1)} {answer.group(3)}".strip()
+    return "proxy", f"proxy refused the tunnel to {host}: {reason}"
+
+
 def classify(exc: BaseException, url: str) -> tuple[str, str]:
     """(outcome code, one-line message) for an exception that ended a fetch."""
     host = urlsplit(url).hostname or ""
@@ -58,6 +75,8 @@ def classify(exc: BaseException, url: str) -> tuple[str, str]:
         return _ignored(exc)
     if isinstance(exc, UnsupportedURLSchemeError):
         return "bad-url", str(exc)
+    if isinstance(exc, TunnelError):
+        return _tunnel(exc, host)
     if isinstance(exc, CannotResolveHostError | tx_error.DNSLookupError):
         if host in BLOCKED:
             address, reason = BLOCKED[host]
@@ -96,11 +115,7 @@ def status_outcome(status: int) -> str | None:
     >>> status_outcome(200), status_outcome(404), status_outcome(503)
     (None, 'http-4xx', 'http-5xx')
     """
-    if status >= 500:
-        return "http-5xx"
-    if status >= 400:
-        return "http-4xx"
-    return None
+    return http_outcome(status)  # the one mapping: the snapshot listings name captures by it too
 
 
 def describe(failure: Any) -> BaseException:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from archive import __version__
 from archive.archiver import start_archiver
 from archive.settings import Settings
 from crawler.browser import BrowserGuard, launch_options
 from crawler.netguard import proxy_hosts
+from crawler.outcomes import classify
 from crawler.recording import attach_recorder, close_recorder, current_recorder
 from crawler.spiders.capture import CaptureSpider, SeedResult
 from crawler.spiders.watch import Feed, WatchSpider
@@ -141,8 +143,41 @@ class _ShutdownNotice(logging.Filter):
         return record.levelno >= logging.WARNING
 
 
+class _RobotsFailure(logging.Filter):
+    """Scrapy logs a robots.txt it could not download at ERROR, with a traceback, and then
+    crawls the host as if robots.txt allowed everything.
+
+    When the host cannot be reached at all, the fetch that follows fails the same way and
+    records its outcome, which is what the user sees: the robots.txt line drops to INFO (-v).
+    Any other failure is one WARNING line. The traceback stays on the record for -vv and
+    --debug (the CLI's formatter leaves it out otherwise).
+    """
+
+    _UNREACHABLE = {"dns", "refused", "connection", "tls", "proxy", "blocked"}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None or not isinstance(record.args, dict):
+            return True
+        request = record.args.get("request")
+        parts = urlsplit(getattr(request, "url", "") or "")
+        robots = f"{parts.scheme}://{parts.netloc}/robots.txt"
+        outcome, message = classify(exc, robots)
+        if outcome in self._UNREACHABLE:
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg, record.args = "%s not fetched: %s", (robots, message)
+        else:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg = "%s not fetched (%s): %s is crawled as if it allowed everything"
+            record.args = (robots, message, parts.netloc)
+        return True
+
+
 def _quiet_libraries() -> None:
     """Scrapy resets its loggers to DEBUG; keep them at WARNING unless citewatch runs at -vv."""
+    robots = logging.getLogger("scrapy.downloadermiddlewares.robotstxt")
+    if not any(isinstance(f, _RobotsFailure) for f in robots.filters):
+        robots.addFilter(_RobotsFailure())
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         for name in ("scrapy", "twisted", "scrapy-playwright", "scrapy_playwright", "asyncio", "py.warnings"):
             logging.getLogger(name).setLevel(logging.WARNING)

@@ -186,6 +186,9 @@ class CitationSpider(CaptureSpider):
         mime = (response.headers.get("Content-Type") or b"").decode("latin-1").lower()
         if "pdf" in mime or response.body[:5] == b"%PDF-":
             doc = self._pdf_article(response.body, "url")
+        elif isinstance(response, TextResponse) and ingest.is_binary(response.body):
+            self.added.outcome, self.added.error = "not-article", f"not an article: binary data ({mime})"
+            return None
         elif isinstance(response, TextResponse) and "html" in mime:
             doc = ingest.from_html(self._decoded(response), response.url, input_kind="url")
         elif isinstance(response, TextResponse) and mime.startswith("text/"):
