@@ -631,6 +631,9 @@ def _article_input(source: str):  # type: ignore[no-untyped-def]
         )
     try:
         raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    except FileNotFoundError as exc:
+        hint = f"; for a web page, write https://{source}" if _looks_like_a_host(source) else ""
+        raise UsageError(f"cannot read {source}: no such file{hint}") from exc
     except OSError as exc:
         raise UsageError(f"cannot read {source}: {exc.strerror or exc}") from exc
     raw = raw.removeprefix(b"\xef\xbb\xbf")
@@ -646,6 +649,16 @@ def _article_input(source: str):  # type: ignore[no-untyped-def]
     if kind == "html":
         return ArticleInput(kind, data=raw, name=source)  # its charset is read from the page
     return ArticleInput(kind, data=_decode(raw, source), name=source)
+
+
+def _looks_like_a_host(source: str) -> bool:
+    """``example.org/story``: a URL without its scheme, more likely than a missing file.
+
+    >>> _looks_like_a_host("example.org/x"), _looks_like_a_host("story.txt"), _looks_like_a_host("a/b.md")
+    (True, False, False)
+    """
+    head = source.split("/", 1)[0]
+    return "." in head and " " not in source and Path(head).suffix.lower() not in {*_KINDS, ".pdf"}
 
 
 def _decode(raw: bytes, source: str) -> str:

@@ -315,3 +315,11 @@ def test_log_records_are_one_line_unless_debugging() -> None:
     assert line.endswith("ERROR x: fetch of u failed (ConnectionRefusedError: refused by 127.0.0.1)"), line
     assert "\n" not in line
     assert "Traceback" in _LogFormatter(tracebacks=True).format(record)
+
+
+def test_add_of_a_url_without_its_scheme_says_how_to_write_it(home) -> None:  # type: ignore[no-untyped-def]
+    proc = home.run("add", "example.org/story")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "no such file" in proc.stderr and "https://example.org/story" in proc.stderr
+    missing = home.run("add", "missing-story.txt")
+    assert missing.returncode == 2 and "https://" not in missing.stderr
