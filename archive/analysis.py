@@ -52,6 +52,7 @@ from archive.changes import (
     Observation,
     Verdict,
     classify,
+    clip,
     comparable_text,
     similarity,
 )
@@ -530,7 +531,7 @@ class Analyser:
             new_snapshot_id=snapshot.id,
             kind=verdict.kind,
             detected_at=snapshot.captured_at,
-            summary=summary[:2000],
+            summary=clip(summary, 2000),
             details=details,
         )
         self.session.add(change)  # its id is assigned when the chunk commits
@@ -585,14 +586,22 @@ class Analyser:
 
 
 def _short(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
+    return clip(text, limit)
 
 
 def _claim_phrase(claim: dict[str, Any]) -> str:
+    """``claim '253,000 cases' changed (253000 -> 260000)``; a label that is a quotation keeps its
+    own marks and gets no others.
+
+    >>> _claim_phrase({"status": "lost-support", "label": "\u201cLet\u2019s be honest\u2026"})
+    'claim \u201cLet\u2019s be honest\u2026 lost support'
+    """
+    label = claim["label"]
+    named = label if label[:1] in "\"'\u201c\u2018\u00ab" else f"'{label}'"
     if claim["status"] == "changed":
         pairs = ", ".join(f"{a} -> {b}" for a, b in claim["changed"][:2])
-        return f"claim '{claim['label']}' changed ({pairs})"
-    return f"claim '{claim['label']}' lost support"
+        return f"claim {named} changed ({pairs})"
+    return f"claim {named} lost support"
 
 
 def analyse_urls(session: Session, warc_dir: Path, urls: Iterable[str]) -> dict[str, SourceAnalysis]:

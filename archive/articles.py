@@ -767,10 +767,60 @@ def require_article(session: Session, ref: str) -> Article:
 
 
 def list_articles(session: Session) -> list[dict[str, Any]]:
-    claims = select(func.count()).where(Claim.article_id == Article.id).scalar_subquery()
-    cites = select(func.count()).where(Citation.article_id == Article.id).scalar_subquery()
+    """Every article: the claims and citations it has now (not those a re-read retired) and its
+    :func:`article_health`."""
+    claims = (
+        select(func.count())
+        .where(Claim.article_id == Article.id, Claim.retired_at.is_(None))
+        .scalar_subquery()
+    )
+    cites = (
+        select(func.count())
+        .where(Citation.article_id == Article.id, Citation.retired_at.is_(None))
+        .scalar_subquery()
+    )
     rows = session.execute(select(Article.id, Article.title, Article.url, claims, cites).order_by(Article.id))
-    return [{"id": i, "title": t, "url": u, "claims": n, "citations": m} for i, t, u, n, m in rows]
+    return [
+        {
+            "id": i,
+            "title": t,
+            "url": u,
+            "claims": n,
+            "citations": m,
+            "health": article_health(session, session.get(Article, i)),  # type: ignore[arg-type]
+        }
+        for i, t, u, n, m in rows
+    ]
+
+
+AFFECTED = ("changed", "lost-support", "source-gone")  # support statuses a reader must look at
+CITING = ("link", "doi", "outlet")  # current_sources roles of the sources claims rest on
+
+
+def article_health(session: Session, article: Article) -> dict[str, int]:
+    """What a reader of the article list needs first: of the sources the article cites now for
+    its claims (links, DOIs, tracked outlet candidates; not front pages, which change every day,
+    nor its own page), how many are ``gone`` and how many ``changed`` their text (a content or
+    correction change), and how many of its claims are ``claims_affected``: changed, lost
+    support or rest on a gone source, by the rule the article's page shows (:func:`claim_support`)."""
+    from archive.models import Change
+
+    support, _states = claim_support(session, article)
+    cited = sorted(sid for sid, role in current_sources(session, article).items() if role in CITING)
+    gone = set(session.scalars(select(Source.id).where(Source.id.in_(cited), Source.state == "missing")))
+    edited = set(
+        session.scalars(
+            select(Change.source_id)
+            .where(Change.source_id.in_(cited), Change.kind.in_(("content", "correction")))
+            .distinct()
+        )
+    )
+    return {
+        "sources": len(cited),
+        "gone": len(gone),
+        "changed": len(edited - gone),
+        "claims_affected": sum(1 for s in support.values() if s.get("status") in AFFECTED),
+    }
 
 
 def untrack_sources(session: Session, source_ids: Iterable[int], now: datetime) -> list[Source]:

@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, or_, select, tuple_, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
-from archive.changes import KINDS, comparable_text, sentence_changes
 from archive.diff import DELETE, EQUAL, INSERT, TextDiff, word_diff
 from archive.errors import CitewatchError, NotFoundError, UsageError
-from archive.models import Candidate, Change, Citation, Outlet, Snapshot, Source
+from archive.models import Article, ArticleSource, Candidate, Change, Citation, Outlet, Snapshot, Source
 
 # `--kind status` also lists the status changes that are gone or back.
 KIND_GROUPS = {"status": ("status", "gone", "back")}
@@ -51,6 +51,13 @@ def _iso(when: datetime | None) -> str | None:
 def change_dict(change: Change, url: str) -> dict[str, Any]:
     """One change, as every JSON listing shows it."""
     details = change.details or {}
+    claims = details.get("claims", [])
+    session = object_session(change)
+    if claims and session is not None:
+        from archive.articles import claim_numbers_of
+
+        numbers = claim_numbers_of(session, {c["article_id"] for c in claims if "article_id" in c})
+        claims = [{**c, "claim_number": numbers.get(c.get("claim_id", -1))} for c in claims]
     return {
         "id": change.id,
         "detected_at": _iso(change.detected_at),
@@ -61,9 +68,11 @@ def change_dict(change: Change, url: str) -> dict[str, Any]:
         "old_snapshot_id": change.old_snapshot_id,
         "new_snapshot_id": change.new_snapshot_id,
         "significance": details.get("significance"),
-        "words_added": details.get("words_added", 0),
-        "words_removed": details.get("words_removed", 0),
-        "claims": details.get("claims", []),
+        # None for a change that compared no texts (gone, back, status): `citewatch diff` counts
+        # the words of the captures themselves.
+        "words_added": details.get("words_added"),
+        "words_removed": details.get("words_removed"),
+        "claims": claims,  # each with its claim_number in the article (None: no longer in it)
         "details": details,
     }
 
@@ -101,7 +110,9 @@ def parse_when(text: str, *, now: datetime | None = None) -> datetime:
 
 
 def sources_of_article(session: Session, article_id: int) -> list[int]:
-    """Ids of the sources an article cites: by link, or as an outlet citation's candidates."""
+    """Ids of every source an article cites or cited: by link, as an outlet citation's tracked
+    candidates or front page, its own page (the ledger, ``article_sources``), so that a source
+    the article no longer cites keeps its changes listed under it."""
     linked = select(Citation.source_id).where(
         Citation.article_id == article_id, Citation.source_id.is_not(None)
     )
@@ -110,7 +121,10 @@ def sources_of_article(session: Session, article_id: int) -> list[int]:
         .join(Citation, Candidate.citation_id == Citation.id)
         .where(Citation.article_id == article_id, Candidate.source_id.is_not(None))
     )
-    return sorted(set(session.scalars(linked)) | set(session.scalars(candidates)))
+    ledger = select(ArticleSource.source_id).where(ArticleSource.article_id == article_id)
+    return sorted(
+        set(session.scalars(linked)) | set(session.scalars(candidates)) | set(session.scalars(ledger))
+    )
 
 
 def sources_matching(
@@ -119,16 +133,17 @@ def sources_matching(
     """Ids of the sources that pass the change log's filters (None: no filter, all of them):
     this source URL, the sources this article (id or URL) cites, the sources of this outlet.
     An unknown URL, article or outlet is a one-line error."""
-    from archive.articles import require_article
-    from archive.urls import check_url
-
     ids: list[int] | None = None
     if url is not None:
+        from archive.urls import check_url
+
         found = session.scalars(select(Source.id).where(Source.url.in_({url, check_url(url)})))
         ids = list(found)
         if not ids:
             raise NotFoundError(f"{url} is not a tracked source: see `citewatch snapshots URL`")
     if article is not None:
+        from archive.articles import require_article  # not for every listing: it reads claims and HTML
+
         cited = sources_of_article(session, require_article(session, article).id)
         ids = cited if ids is None else [i for i in ids if i in cited]
     if outlet is not None:
@@ -140,14 +155,18 @@ def sources_matching(
 
 
 def articles_citing(session: Session, source_id: int) -> list[int]:
-    """Ids of the articles that cite a source: by link, or through an outlet citation's candidate."""
+    """Ids of the articles that cite (or cited) a source: by link, through an outlet citation's
+    candidate, or in their ledger."""
     linked = select(Citation.article_id).where(Citation.source_id == source_id)
     candidates = (
         select(Citation.article_id)
         .join(Candidate, Candidate.citation_id == Citation.id)
         .where(Candidate.source_id == source_id)
     )
-    return sorted(set(session.scalars(linked)) | set(session.scalars(candidates)))
+    ledger = select(ArticleSource.article_id).where(ArticleSource.source_id == source_id)
+    return sorted(
+        set(session.scalars(linked)) | set(session.scalars(candidates)) | set(session.scalars(ledger))
+    )
 
 
 def sources_of_outlet(session: Session, domain: str) -> list[int] | None:
@@ -203,9 +222,12 @@ def list_changes(
             raise UsageError(f"no change {before}: --before takes the id of a listed change")
         ids = ids.where(tuple_(Change.detected_at, Change.id) < tuple_(anchor.detected_at, anchor.id))
     wanted = sorted({k for kind in kinds or () for k in KIND_GROUPS.get(kind, (kind,))})
-    unknown = [k for k in wanted if k not in KINDS]
-    if unknown:
-        raise UsageError(f"unknown kind {unknown[0]!r}: choose from {', '.join(KINDS)}")
+    if wanted:  # the kinds come with the classifier, which imports the claim parser: only when asked
+        from archive.changes import KINDS
+
+        unknown = [k for k in wanted if k not in KINDS]
+        if unknown:
+            raise UsageError(f"unknown kind {unknown[0]!r}: choose from {', '.join(KINDS)}")
     if len(wanted) == 1:
         ids = ids.where(Change.kind == wanted[0])
     elif wanted:
@@ -225,8 +247,76 @@ def list_changes(
     return [(change, url) for change, url in session.execute(stmt)]
 
 
-def atom_feed(rows: list[tuple[Change, str]], *, title: str, feed_id: str, link: str | None = None) -> bytes:
-    """An Atom feed of changes (newest first)."""
+def change_link(public_url: str, change_id: int) -> str:
+    """The web UI's page of a change (``public_url`` ends in ``/``).
+
+    >>> change_link("http://127.0.0.1:8080/", 88)
+    'http://127.0.0.1:8080/changes/88'
+    """
+    return f"{public_url}changes/{change_id}"
+
+
+def touched_articles(change: Mapping[str, Any]) -> list[int]:
+    """Ids of the articles whose claims a change (as :func:`change_dict` shows it) touches:
+    changed or lost support; in the order of its claims.
+
+    >>> touched_articles({"claims": [{"article_id": 4, "status": "changed"},
+    ...     {"article_id": 2, "status": "unaffected"}, {"article_id": 4, "status": "lost-support"}]})
+    [4]
+    """
+    touched = (c.get("article_id") for c in change.get("claims") or () if c.get("status") != "unaffected")
+    return list(dict.fromkeys(i for i in touched if i is not None))
+
+
+def article_titles(session: Session, ids: Iterable[int]) -> dict[int, str]:
+    """Article id -> its title (or its URL, or ``article N``, when it has none)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = session.execute(select(Article.id, Article.title, Article.url).where(Article.id.in_(wanted)))
+    return {i: title or url or f"article {i}" for i, title, url in rows}
+
+
+def titles_of(session: Session, rows: list[tuple[Change, str]]) -> dict[int, str]:
+    """The titles of the articles whose claims these changes touch (for :func:`atom_feed`)."""
+    return article_titles(session, (i for c, url in rows for i in touched_articles(change_dict(c, url))))
+
+
+def change_text(change: Mapping[str, Any], titles: Mapping[int, str]) -> str:
+    """What a feed entry or a notification says of a change, in full: its summary, the articles
+    whose claims it touches (by title), and each correction note it found that the summary does
+    not quote whole.
+
+    >>> print(change_text({"summary": "correction note: Updated with data for…; 1 sentence added",
+    ...     "claims": [{"article_id": 3, "status": "changed"}],
+    ...     "details": {"corrections": ["Updated with data for March."]}}, {3: "Cases soar"}))
+    correction note: Updated with data for…; 1 sentence added
+    Claims touched in: “Cases soar”
+    Correction note: Updated with data for March.
+    """
+    summary = change.get("summary") or change.get("kind") or ""
+    lines = [summary]
+    touched = [titles.get(i, f"article {i}") for i in touched_articles(change)]
+    if touched:
+        lines.append("Claims touched in: " + ", ".join(f"\u201c{t}\u201d" for t in touched))
+    notes = (change.get("details") or {}).get("corrections") or []
+    lines += [f"Correction note: {note}" for note in notes if note not in summary]
+    return "\n".join(lines)
+
+
+def atom_feed(
+    rows: list[tuple[Change, str]],
+    *,
+    title: str,
+    feed_id: str,
+    public_url: str,
+    titles: Mapping[int, str] | None = None,
+    link: str | None = None,
+) -> bytes:
+    """An Atom feed of changes (newest first). Each entry links to the change's page in the web
+    UI (``public_url``) and is titled with the kind and the source's URL; its summary is
+    :func:`change_text`, with ``titles`` (article id -> title, :func:`titles_of`) naming the
+    articles touched."""
     from feedgen.feed import FeedGenerator
 
     feed = FeedGenerator()
@@ -240,14 +330,13 @@ def atom_feed(rows: list[tuple[Change, str]], *, title: str, feed_id: str, link:
         entry = feed.add_entry()
         entry.id(f"urn:citewatch:change:{change.id}")
         entry.title(f"{change.kind}: {url}")
-        entry.link(href=url)
+        # One link: feedgen 1.0 writes an entry's links without their rel, so a second one (the
+        # source) would be a second alternate. The title names the source.
+        entry.link(href=change_link(public_url, change.id))
         entry.updated(change.detected_at.replace(tzinfo=UTC))
         entry.published(change.detected_at.replace(tzinfo=UTC))
         entry.category(term=change.kind)
-        entry.summary(
-            f"{change.summary or change.kind} "
-            f"(citewatch diff {change.old_snapshot_id} {change.new_snapshot_id})"
-        )
+        entry.summary(change_text(change_dict(change, url), titles or {}))
     return feed.atom_str(pretty=True)
 
 
@@ -271,18 +360,23 @@ class DiffView:
     sentences_added: list[str]
     change: Change | None = None  # the recorded change between these two snapshots, if any
     source_url: str | None = None
+    claims: list[dict[str, Any]] = field(default_factory=list)  # the change's claims, numbered
 
     def claim_lines(self) -> list[str]:
         """The recorded change's effect on claims, one line per claim it touches."""
-        claims = (self.change.details or {}).get("claims", []) if self.change is not None else []
+        claims = self.claims
         return [
-            f"claim {c['claim_id']} ({c['status']}): {c['text']}"
+            f"claim {c.get('claim_number') or '(no longer in the article)'} of article {c['article_id']}"
+            f" ({c['status']}): {c['text']}"
             for c in claims
             if c["status"] != "unaffected"
         ]
 
-    def paragraphs(self) -> list[list[tuple[int, str]]]:
-        """The diff cut into paragraphs (lines of the extracted text): each a list of (op, text)."""
+    def paragraphs(self, context: bool = True) -> list[list[tuple[int, str]]]:
+        """The diff cut into paragraphs (lines of the extracted text): each a list of (op, text);
+        only those with an edit unless ``context`` (the one rule of every diff output)."""
+        if not context:
+            return [p for p in self.paragraphs() if any(op != EQUAL for op, _ in p)]
         paragraphs: list[list[tuple[int, str]]] = [[]]
         for op, text in self.diff.ops:
             parts = text.split("\n")
@@ -318,6 +412,7 @@ def load_diff(session: Session, warc_dir: Path, old_id: int, new_id: int) -> Dif
     """The word diff of the extracted text of two snapshots (extracting what is not yet), as
     change detection compares them: noise dropped, headlines inside the body set aside."""
     from archive.analysis import Analyser
+    from archive.changes import comparable_text, sentence_changes
 
     analyser = Analyser(session, warc_dir)
     (old_row, old), (new_row, new) = _observe(session, analyser, old_id), _observe(session, analyser, new_id)
@@ -330,7 +425,8 @@ def load_diff(session: Session, warc_dir: Path, old_id: int, new_id: int) -> Dif
         select(Change).where(Change.old_snapshot_id == old_id, Change.new_snapshot_id == new_id)
     ).first()
     url = session.get(Source, change.source_id).url if change is not None else None  # type: ignore[union-attr]
-    return DiffView(sides[0], sides[1], word_diff(a, b), removed, added, change, url)
+    claims = change_dict(change, url or "")["claims"] if change is not None else []  # numbered while open
+    return DiffView(sides[0], sides[1], word_diff(a, b), removed, added, change, url, claims)
 
 
 _OPS = {DELETE: "delete", EQUAL: "equal", INSERT: "insert"}
@@ -348,8 +444,9 @@ def _side_dict(side: Side) -> dict[str, Any]:
     }
 
 
-def diff_dict(view: DiffView) -> dict[str, Any]:
-    """The structured diff: both sides, counts, changed sentences, and paragraphs of pieces."""
+def diff_dict(view: DiffView, context: bool = True) -> dict[str, Any]:
+    """The structured diff: both sides, counts, changed sentences, and paragraphs of pieces (the
+    changed ones only, unless ``context``)."""
     return {
         "old": _side_dict(view.old),
         "new": _side_dict(view.new),
@@ -364,7 +461,7 @@ def diff_dict(view: DiffView) -> dict[str, Any]:
                 "changed": any(op != EQUAL for op, _ in paragraph),
                 "pieces": [{"op": _OPS[op], "text": text} for op, text in paragraph],
             }
-            for paragraph in view.paragraphs()
+            for paragraph in view.paragraphs(context)
         ],
     }
 
@@ -373,9 +470,7 @@ def render_markers(view: DiffView, context: bool = False) -> str:
     """Plain text with ``[-deleted-]`` and ``{+inserted+}`` (git's word-diff markers); only the
     changed paragraphs unless ``context``."""
     out = []
-    for paragraph in view.paragraphs():
-        if not context and all(op == EQUAL for op, _ in paragraph):
-            continue
+    for paragraph in view.paragraphs(context):
         out.append(
             "".join(
                 text if op == EQUAL else f"[-{text}-]" if op == DELETE else f"{{+{text}+}}"
@@ -385,11 +480,12 @@ def render_markers(view: DiffView, context: bool = False) -> str:
     return "\n\n".join(out)
 
 
-def render_html(view: DiffView) -> str:
-    """A standalone HTML page of the diff; every archived word is escaped, no script runs."""
+def render_html(view: DiffView, context: bool = False) -> str:
+    """A standalone HTML page of the diff (the changed paragraphs only, unless ``context``);
+    every archived word is escaped, no script runs."""
     e = html.escape
-    rows = []
-    for paragraph in view.paragraphs():
+    rows = [] if view.diff.changed else ["<p class=same>No difference in the extracted text.</p>"]
+    for paragraph in view.paragraphs(context):
         pieces = "".join(
             e(text) if op == EQUAL else f"<del>{e(text)}</del>" if op == DELETE else f"<ins>{e(text)}</ins>"
             for op, text in paragraph
@@ -420,9 +516,12 @@ after: snapshot {new.id}, {e(_iso(new.captured_at) or "")}, {view.new.words} wor
 __all__ = [
     "DiffView",
     "analysis_dict",
+    "article_titles",
     "atom_feed",
     "change_counts",
     "change_dict",
+    "change_link",
+    "change_text",
     "diff_dict",
     "list_changes",
     "load_diff",
@@ -431,4 +530,6 @@ __all__ = [
     "render_markers",
     "sources_of_article",
     "sources_of_outlet",
+    "titles_of",
+    "touched_articles",
 ]

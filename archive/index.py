@@ -12,7 +12,6 @@ import functools
 from datetime import datetime
 from typing import Any
 
-import surt as surtlib
 from sqlalchemy import Row, insert, select
 from sqlalchemy.orm import Session
 
@@ -39,6 +38,8 @@ def surt_key(url: str) -> str:
     >>> surt_key("https://www.Example.com/a?b=1")
     'com,example)/a?b=1'
     """
+    import surt as surtlib  # here: surt imports tldextract and requests, which listings do not need
+
     try:
         return str(surtlib.surt(url))
     except Exception:  # surt raises assorted errors on odd URLs; key them by the URL itself
@@ -150,6 +151,34 @@ def attempts(session: Session, url: str) -> list[Snapshot]:
     return list(session.scalars(stmt))
 
 
+def http_outcome(status: int | None) -> str | None:
+    """The outcome of a final HTTP status that is no success (None for 1xx-3xx or no answer).
+
+    >>> http_outcome(200), http_outcome(404), http_outcome(503), http_outcome(None)
+    (None, 'http-4xx', 'http-5xx', None)
+    """
+    if status is None or status < 400:
+        return None
+    return "http-5xx" if status >= 500 else "http-4xx"
+
+
+def shown_outcome(outcome: str, status: int | None) -> str:
+    """The outcome a person is shown for a capture: the one ``citewatch capture`` reported.
+
+    An archived error response is stored as ``ok`` (or ``truncated``): its record is whole,
+    and revisits and the analysis rely on that (``WHOLE_OUTCOMES``). Every view (the capture
+    results, ``snapshots``, the web UI and the API) names it by its status instead.
+
+    >>> shown_outcome("ok", 404), shown_outcome("truncated", 503), shown_outcome("ok", 200)
+    ('http-4xx', 'http-5xx', 'ok')
+    >>> shown_outcome("no-text", 200), shown_outcome("dns", None)
+    ('no-text', 'dns')
+    """
+    if outcome in ("ok", "truncated"):
+        return http_outcome(status) or outcome
+    return outcome
+
+
 def snapshot_dict(s: Snapshot) -> dict[str, Any]:
     """One capture or failed attempt, as ``citewatch snapshots --json`` prints it."""
     return {
@@ -159,7 +188,7 @@ def snapshot_dict(s: Snapshot) -> dict[str, Any]:
         "status": s.status,
         "mime": s.mime,
         "record_type": s.record_type,
-        "outcome": s.outcome,
+        "outcome": shown_outcome(s.outcome, s.status),
         "payload_digest": s.payload_digest,
         "warc_file": s.warc_file.name if s.warc_file else None,
         "offset": s.offset,

@@ -4,8 +4,10 @@ Sources by state, tracked and paused; due now and overdue; leases held, by
 worker; page captures and failures in the last hour and day; the last error
 of each failing host; and the disk the WARC files use. The counts take one
 pass over the sources, one over the due range of the ``next_check_at`` index,
-and index ranges of ``captured_at`` and ``failures`` (and the small
-``leases`` table), so it stays within a second with millions of rows.
+and index ranges of ``captured_at`` and ``state`` (and the small
+``leases`` table), so it stays within a second with millions of rows. A
+failing host is a host of sources whose state is ``failing``: the same
+sources ``by_state`` counts, by one definition (:data:`STATES`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,24 @@ from archive.warc import OPEN_SUFFIX
 
 OVERDUE = timedelta(minutes=15)  # due this long ago and not yet claimed: the daemon is behind
 _FAILING_HOSTS = 20
+
+# A source's state, as every view counts and names it: what the last check that counted showed
+# (archive/analysis.py sets content, missing and failing); ``problem`` when every capture so far
+# was a capture problem, which says nothing about the source; ``unchecked`` before any analysis.
+STATES = {
+    "content": "answering with their text",
+    "missing": "gone: 404 or 410, a soft 404, a redirect home, a parked or unknown domain",
+    "failing": "server errors, timeouts, refused connections",
+    "problem": "checked, but no capture yet showed their text or their absence",
+    "unchecked": "not checked yet",
+}
+
+
+def source_state(source: Source) -> str:
+    """One of :data:`STATES` for a source; :func:`status` counts sources by the same rule."""
+    if source.state is not None:
+        return source.state
+    return "problem" if source.analysed_through is not None else "unchecked"
 
 
 def _iso(when: datetime | None) -> str | None:
@@ -45,12 +65,13 @@ def _activity(session: Session, since: datetime) -> dict[str, int]:
 
 
 def _failing_hosts(session: Session) -> list[dict[str, Any]]:
-    """The last error of each host with failing sources (the most recently failed first)."""
+    """The last error of each host with failing sources (the most recently failed first): the
+    sources ``by_state`` counts as ``failing`` (by the state index), every one counted under its
+    host, so the hosts' ``sources`` add up to that count unless more than 20 hosts fail."""
     failing = session.execute(
         select(Source.id, Source.url, Source.failures, Source.last_checked_at)
-        .where(Source.failures > 0)
-        .order_by(Source.last_checked_at.desc())
-        .limit(500)
+        .where(Source.state == "failing")
+        .order_by(Source.last_checked_at.desc().nulls_last(), Source.id.desc())
     ).all()
     hosts: dict[str, dict[str, Any]] = {}
     for sid, url, failures, checked in failing:
@@ -61,7 +82,7 @@ def _failing_hosts(session: Session) -> list[dict[str, Any]]:
         if len(hosts) >= _FAILING_HOSTS:
             continue
         last = session.execute(
-            select(Snapshot.outcome, Snapshot.status, Snapshot.error)
+            select(Snapshot.outcome, Snapshot.status, Snapshot.error, Snapshot.captured_at)
             .where(Snapshot.source_id == sid, (Snapshot.record_type.is_(None)) | (Snapshot.status >= 400))
             .order_by(Snapshot.id.desc())
             .limit(1)
@@ -70,8 +91,9 @@ def _failing_hosts(session: Session) -> list[dict[str, Any]]:
         hosts[host] = {
             "host": host,
             "sources": 1,
-            "failures_in_a_row": failures,
-            "last_checked_at": _iso(checked),
+            "failures_in_a_row": failures,  # checks on its schedule; 0 for a source not tracked
+            # A source not tracked has no scheduled checks: its last capture is its last check.
+            "last_checked_at": _iso(checked or (last.captured_at if last else None)),
             "last_error": error,
         }
     return list(hosts.values())
@@ -85,6 +107,20 @@ def _warc_bytes(session: Session, warc_dir: Path) -> int:
     return int(closed or 0) + open_now
 
 
+def _by_state(counted: Any) -> dict[str, int]:
+    """Rows of (state, sources, paused, tracked, analysed) as counts by :data:`STATES`, in that
+    order, leaving out the states no source is in (:func:`source_state` for each source)."""
+    found: dict[str, int] = {}
+    for state, n, _paused, _tracked, analysed in counted:
+        if state is None:  # analysed, yet no state: every capture so far was a capture problem
+            found["problem"] = int(analysed)
+            found["unchecked"] = int(n) - int(analysed)
+        else:
+            found[state] = found.get(state, 0) + int(n)
+    order = [*STATES, *sorted(set(found) - set(STATES))]
+    return {state: found[state] for state in order if found.get(state)}
+
+
 def status(session: Session, warc_dir: Path, now: datetime) -> dict[str, Any]:
     """Everything ``citewatch status`` shows, as one JSON-able dict."""
     # One pass over the sources for the counts by state, paused and tracked; one over the
@@ -96,9 +132,10 @@ def status(session: Session, warc_dir: Path, now: datetime) -> dict[str, Any]:
             func.count(),
             func.coalesce(func.sum(case((Source.paused.is_(True), 1), else_=0)), 0),
             func.coalesce(func.sum(case((tracked, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((Source.analysed_through.is_not(None), 1), else_=0)), 0),
         ).group_by(Source.state)
     ).all()
-    by_state = {state: int(n) for state, n, _paused, _tracked in counted}
+    by_state = _by_state(counted)
     total = sum(by_state.values())
     paused = sum(int(row[2]) for row in counted)
     tracking = sum(int(row[3]) for row in counted)
@@ -118,9 +155,7 @@ def status(session: Session, warc_dir: Path, now: datetime) -> dict[str, Any]:
             "total": total,
             "tracked": tracking,
             "paused": paused,
-            "by_state": {
-                state or "unchecked": n for state, n in sorted(by_state.items(), key=lambda kv: kv[0] or "")
-            },
+            "by_state": by_state,
         },
         "due_now": due,
         "overdue": overdue,
