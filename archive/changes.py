@@ -44,6 +44,7 @@ THIN_SHARE = 0.5
 # Texts shorter than this are never called thin (a short page may well lose half its words).
 THIN_MIN_WORDS = 80
 _MAX_SENTENCES = 20  # changed sentences kept in a change's details
+_NOTE_IN_SUMMARY = 160  # characters of a correction note quoted in a change's summary
 
 # -- what a capture shows ------------------------------------------------------
 
@@ -419,6 +420,27 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def clip(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters: whole when it fits, else cut at the last word
+    boundary (mid-word only when one word fills most of it) and ended with an ellipsis.
+
+    >>> clip("This article was updated with data to March 2026.", 30)
+    'This article was updated with…'
+    >>> clip("Updated: figures for 2026", 40)
+    'Updated: figures for 2026'
+    >>> clip("https://example.org/a-very-long-path-with-no-spaces", 20)
+    'https://example.org…'
+    """
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if not text[limit - 1].isspace():
+        space = cut.rfind(" ")
+        if space >= limit // 2:
+            cut = cut[:space]
+    return cut.rstrip(" ,;:-\u2013\u2014") + "\u2026"
+
+
 def _only_in(a: list[str], b: list[str]) -> tuple[list[str], list[str]]:
     """The items of ``a`` that ``b`` lacks (counting repeats), and the rest of ``a``, in order."""
     spare = Counter(b)
@@ -512,7 +534,9 @@ def _text_change(old: Observation, new: Observation, now: Availability) -> Verdi
     summary = ", ".join(pieces)
     if notes:
         details["corrections"] = notes
-        return Verdict(now, "correction", f"correction note: {notes[0][:120]}; {summary}", details, diff)
+        # The summary is one line: a long note is cut at a word; details keep every note whole.
+        note = clip(notes[0], _NOTE_IN_SUMMARY)
+        return Verdict(now, "correction", f"correction note: {note}; {summary}", details, diff)
     return Verdict(now, "content", summary, details, diff)
 
 

@@ -5,10 +5,12 @@ Changes pass the filters (``notify_kinds``, ``notify_articles``) or are
 dropped there; the rest wait in a queue that one thread empties, so a slow or
 dead endpoint never holds up a capture. A webhook gets a JSON POST (the
 change as ``citewatch changes --json`` shows it, the ids of the articles that
-cite its source, and the claims it touches), retried with a doubling wait on
-connection errors, 429 and 5xx answers; any other answer ends it with a
-logged line. Apprise URLs (mail, chat and push services) get a title and a
-short text.
+cite its source, and the claims it touches; with ``public_url``, the link to
+the change's page in the web UI, and the titles of the articles touched),
+retried with a doubling wait on connection errors, 429 and 5xx answers; any
+other answer ends it with a logged line. Apprise URLs (mail, chat and push
+services) get a title and a text: the full summary, the articles touched,
+the claims, the source and the link.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +38,7 @@ class Notifier:
     backoff: float = 2.0  # seconds before the first retry; doubles
     timeout: float = 10.0
     user_agent: str = "citewatch"
+    public_url: str = ""  # the web UI's base URL: each notification links to the change's page
     sent: int = 0  # notifications delivered (webhook POSTs and Apprise sends)
     failed: int = 0
 
@@ -56,15 +59,33 @@ class Notifier:
             return False
         return not self.articles or bool(self.articles & set(articles))
 
-    def submit(self, change: dict[str, Any], articles: list[int]) -> bool:
-        """Queue ``change`` for sending when it passes the filters; True when queued."""
+    def submit(
+        self, change: dict[str, Any], articles: list[int], titles: Mapping[int, str] | None = None
+    ) -> bool:
+        """Queue ``change`` for sending when it passes the filters; True when queued. ``titles``
+        (article id -> title) names the articles whose claims it touches."""
         if not self.enabled or not self.wants(change, articles):
             return False
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="citewatch-notify", daemon=True)
             self._thread.start()
-        self._queue.put({"event": "change", "change": change, "articles": articles})
+        self._queue.put(self.message(change, articles, titles or {}))
         return True
+
+    def message(
+        self, change: dict[str, Any], articles: list[int], titles: Mapping[int, str]
+    ) -> dict[str, Any]:
+        """The webhook's JSON: the change, the articles citing its source, and, when known, the
+        link to its page in the web UI and the articles whose claims it touches."""
+        from archive.changelog import change_link, touched_articles
+
+        item: dict[str, Any] = {"event": "change", "change": change, "articles": articles}
+        if self.public_url:
+            item["link"] = change_link(self.public_url, change["id"])
+        touched = [{"id": i, "title": titles[i]} for i in touched_articles(change) if i in titles]
+        if touched:
+            item["touched_articles"] = touched
+        return item
 
     def close(self, timeout: float = 30.0) -> None:
         """Send what is queued (for at most ``timeout`` seconds), then stop the thread."""
@@ -139,13 +160,46 @@ class Notifier:
             for url in self.apprise_urls:
                 if not self._apprise.add(url):
                     logger.warning("not an Apprise URL citewatch can use: %s", url)
+        title, body = apprise_text(item)
+        ok = bool(self._apprise.notify(title=title, body=body))
         change = item["change"]
-        lines = [change.get("summary") or "", change["url"]]
-        lines += [f"claim: {c.get('label') or c.get('text', '')}" for c in change.get("claims") or []][:5]
-        ok = bool(self._apprise.notify(title=f"citewatch: {change['kind']} change", body="\n".join(lines)))
         if not ok:
             logger.warning("Apprise could not deliver change %s", change["id"])
         return ok
+
+
+def apprise_text(item: dict[str, Any]) -> tuple[str, str]:
+    """The title and body told to Apprise URLs: the change's full summary, the articles whose
+    claims it touches, up to five claims, the source, and the link to the change's page.
+
+    >>> title, body = apprise_text({"change": {"id": 9, "kind": "content", "url": "https://s.example/r",
+    ...     "summary": "1 sentence changed", "claims": [{"article_id": 2, "status": "changed",
+    ...     "label": "253,000 criminal cases"}]}, "link": "http://ui.example/changes/9",
+    ...     "touched_articles": [{"id": 2, "title": "Cases soar"}]})
+    >>> title
+    'citewatch: content change, claims of “Cases soar”'
+    >>> print(body)
+    1 sentence changed
+    Claims touched in: “Cases soar”
+    claim: 253,000 criminal cases
+    source: https://s.example/r
+    http://ui.example/changes/9
+    """
+    from archive.changelog import change_text
+
+    change = item["change"]
+    touched = item.get("touched_articles") or []
+    titles = {a["id"]: a["title"] for a in touched}
+    lines = [change_text(change, titles)]
+    lines += [f"claim: {c.get('label') or c.get('text', '')}" for c in change.get("claims") or []][:5]
+    lines.append(f"source: {change['url']}")
+    if item.get("link"):
+        lines.append(item["link"])
+    title = f"citewatch: {change['kind']} change"
+    if touched:
+        more = f" and {len(touched) - 1} more" if len(touched) > 1 else ""
+        title += f", claims of \u201c{touched[0]['title']}\u201d{more}"
+    return title, "\n".join(lines)
 
 
 def _retry_after(answer: Any, longest: float = 60.0) -> float:

@@ -2,7 +2,9 @@
 
 pywb runs as its own process from its own virtual environment (``citewatch
 replay``); this module never imports it. It serves one collection,
-``citewatch``, over the WARC folder, with Memento on.
+``citewatch``, over the WARC folder, with Memento on and a banner on each
+replayed page (the capture's date, links to the source's page in the web UI
+and to the other captures).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -81,6 +83,9 @@ RECENT_LIMIT = 20_000  # captures in recent.cdxj before it is merged into base.c
 SORT_CHUNK = 200_000  # lines sorted in memory at once when the whole index is rebuilt
 IN_FLIGHT = 1_000  # newest ids a rebuild leaves to sync (lower ids may still commit)
 GAP_WAIT = 120.0  # seconds an unseen id below newer ones may still commit (then it is skipped)
+# What index.N/format says; an index of another format (older ones have no file: their lines
+# carry no source id) is built again when replay starts.
+INDEX_FORMAT = "2"
 
 
 def cdxj_line(
@@ -94,8 +99,10 @@ def cdxj_line(
     length: int,
     offset: int,
     filename: str,
+    source_id: int | None = None,
 ) -> str:
-    """One CDXJ line, as pywb and cdxj-indexer write them.
+    """One CDXJ line, as pywb and cdxj-indexer write them, plus the capture's source id (the
+    replay banner links to that source's page in the web UI; ``source`` is pywb's own field).
 
     >>> line = cdxj_line("org,example)/", datetime(2026, 1, 2, 3, 4, 5), "https://example.org/",
     ...                  "revisit", 200, "text/html", "sha1:ABC", 321, 0, "a.warc.gz")
@@ -104,6 +111,9 @@ def cdxj_line(
     ('org,example)/', '20260102030405', '{"url":"https://example.org/","mime":"warc/revisit","status"')
     >>> fields[60:]
     ':"200","digest":"ABC","length":"321","offset":"0","filename":"a.warc.gz"}'
+    >>> cdxj_line("org,example)/", datetime(2026, 1, 2), "https://example.org/", "response", 200,
+    ...           "text/html", None, 9, 0, "a.warc.gz", source_id=12)[-18:]
+    ',"source_id":"12"}'
     """
     fields: dict[str, str] = {"url": url}
     fields["mime"] = "warc/revisit" if record_type == "revisit" else (mime or "unk")
@@ -112,6 +122,8 @@ def cdxj_line(
     if digest:
         fields["digest"] = digest.removeprefix("sha1:")
     fields.update(length=str(length), offset=str(offset), filename=filename)
+    if source_id is not None:
+        fields["source_id"] = str(source_id)
     return f"{surt} {timestamp14(captured_at)} {json.dumps(fields, separators=(',', ':'))}"
 
 
@@ -131,6 +143,7 @@ def _index_query(after: int) -> Select[Any]:
             Snapshot.length,
             Snapshot.offset,
             WarcFile.name,
+            Snapshot.source_id,
         )
         .outerjoin(WarcFile, WarcFile.id == Snapshot.warc_file_id)
         .where(Snapshot.id > after)
@@ -161,6 +174,7 @@ def _line_of(row: Any) -> str:
             row.length,
             row.offset,
             row.name,
+            row.source_id,
         )
         + "\n"
     )
@@ -174,10 +188,78 @@ def _write_sorted(path: Path, lines: Iterable[str]) -> None:
     os.replace(tmp, path)
 
 
+def _format_of(folder: Path) -> str | None:
+    try:
+        return (folder / "format").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
 def _read_lines(path: Path) -> Iterator[str]:
     if path.exists():
         with open(path, encoding="utf-8") as fh:
             yield from fh
+
+
+# The banner on each replayed page: pywb renders this template (Jinja2, autoescaped) into the
+# insert it puts at the top of the archived page's <head>. Its markup sits in a <template>,
+# which <head> may hold, so the parser sees the archived <head> as it was; a script moves it,
+# once the page is parsed, into a shadow root just before <body> (not in it: the page's own
+# margins, styles and first-child rules stay as they were). Each element is marked
+# ``_no_rewrite``: wombat, pywb's script that rewrites the page's URLs as they are set, would
+# otherwise send the links into the archive.
+# Top-level pages only: frames (pywb's ``if_`` mode) and raw bytes (``id_``) get none.
+BANNER_TEMPLATE = """\
+{% if wb_url.mod in ("", "bn_") %}
+{% set ui = (config.citewatch or {}).public_url %}
+<template id="_citewatch_banner">
+<style>
+:host { all: initial; display: block; }
+.bar { box-sizing: border-box; display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 16px;
+  margin: 0; padding: 6px 12px; background: #1d2433; color: #eef1f6; border-bottom: 3px solid #e0a526;
+  font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; text-align: left; }
+.brand { font-weight: 700; }
+.url { color: #c7cedb; overflow-wrap: anywhere; }
+time { font-weight: 700; }
+a { color: #9cc3ff; }
+button { margin-left: auto; padding: 0 4px; background: none; border: 0; color: inherit; font: inherit;
+  cursor: pointer; }
+</style>
+<div class="bar" role="note" aria-label="citewatch replay">
+<span class="brand">citewatch replay</span>
+<span class="when">Captured <time datetime="{{ cdx.timestamp | format_ts('%Y-%m-%dT%H:%M:%SZ') }}">\
+{{ cdx.timestamp | format_ts('%Y-%m-%d %H:%M:%S') }} UTC</time></span>
+<span class="url">{{ cdx.url }}</span>
+{% if ui and cdx.source_id %}
+<a class="timeline" href="{{ ui }}sources/{{ cdx.source_id }}">Source timeline</a>
+{% endif %}
+<a class="captures" href="{{ wb_prefix }}*/{{ cdx.url }}">Other captures</a>
+<button type="button" class="hide" title="Hide this banner" aria-label="Hide this banner">&#215;</button>
+</div>
+</template>
+<script>
+(function () {
+  var template = document.getElementById("_citewatch_banner");
+  if (!template || !template.content) return;
+  function show() {
+    if (!document.body || document.querySelector("citewatch-banner")) return;
+    var host = document.createElement("citewatch-banner");
+    var root = host.attachShadow({ mode: "open" });
+    var part = template.content.cloneNode(true);
+    part.querySelectorAll("*").forEach(function (el) { el._no_rewrite = true; });
+    root.appendChild(part);
+    root.querySelector("button.hide").addEventListener("click", function () { host.remove(); });
+    document.body.parentNode.insertBefore(host, document.body);
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", show);
+  } else {
+    show();
+  }
+})();
+</script>
+{% endif %}
+"""
 
 
 class ReplayIndex:
@@ -187,8 +269,11 @@ class ReplayIndex:
     ``sync()`` adds the captures committed since; ``close()`` lets the folder go.
     """
 
-    def __init__(self, sessions: sessionmaker[Session], warc_dir: Path, replay_dir: Path):
+    def __init__(
+        self, sessions: sessionmaker[Session], warc_dir: Path, replay_dir: Path, public_url: str = ""
+    ):
         self.sessions = sessions
+        self.public_url = public_url  # the web UI's base URL, for the banner's links
         # Absolute: pywb runs in the replay folder, and the links in open/ must hold anywhere.
         self.warc_dir = warc_dir.expanduser().resolve()
         self.dir = replay_dir.expanduser().resolve()
@@ -212,9 +297,12 @@ class ReplayIndex:
     # pywb's side ---------------------------------------------------------------------------------
 
     def write_config(self) -> Path:
-        """pywb's config.yaml: one collection over the WARC folder, Memento on."""
+        """pywb's config.yaml: one collection over the WARC folder, Memento on, frameless, with
+        citewatch's banner (pywb's ``custom_banner_html``, rendered into each replayed page)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         self.open_dir.mkdir(exist_ok=True)
+        banner = self.dir / "banner.html"
+        banner.write_text(BANNER_TEMPLATE, encoding="utf-8")
         config = {
             "collections": {
                 COLLECTION: {
@@ -223,7 +311,11 @@ class ReplayIndex:
                 }
             },
             "enable_memento": True,
+            # Frameless: TIMESTAMP/URL is the archived page itself (rewritten), as Memento
+            # clients and the tests expect, not a frame around it.
             "framed_replay": False,
+            "custom_banner_html": str(banner),  # pywb's template loader takes absolute paths
+            "citewatch": {"public_url": self.public_url},  # read by the banner
         }
         path = self.dir / "config.yaml"
         # JSON is YAML: no YAML writer needed on citewatch's side.
@@ -253,7 +345,7 @@ class ReplayIndex:
         self.lock = lock
         self.write_config()
         current = self._current()
-        if current is None:
+        if current is None or _format_of(current) != INDEX_FORMAT:
             self._rebuild(progress)
         else:
             self._reset(int(current.name.removeprefix("index.")))
@@ -309,6 +401,7 @@ class ReplayIndex:
         staging.mkdir()
         _write_sorted(staging / "base.cdxj", base_lines)
         _write_sorted(staging / "recent.cdxj", recent_lines)
+        (staging / "format").write_text(INDEX_FORMAT + "\n", encoding="utf-8")
         if folder.exists():  # the same base id again (a rebuild): the old one goes after the swap
             folder.rename(self.dir / f"index.{base_id}.old")
         staging.rename(folder)
@@ -411,6 +504,32 @@ def tools_bin(settings: Any, name: str) -> Path:
     return path
 
 
+# Proxy variables, compared in lower case (requests and urllib read both cases).
+PROXY_VARIABLES = frozenset(
+    {"http_proxy", "https_proxy", "all_proxy", "ftp_proxy", "socks_proxy", "no_proxy"}
+)
+
+
+def pywb_environment(environ: Mapping[str, str], config: Path) -> dict[str, str]:
+    """The environment pywb runs in: citewatch's, without its Python settings and without any
+    proxy variable. pywb calls its own index and WARC servers over HTTP on localhost (with
+    requests, which honours HTTP_PROXY): through a proxy those calls fail, and every page,
+    TimeMap and TimeGate with them. This pywb reads local files only, so it needs no proxy.
+
+    >>> env = pywb_environment({"PATH": "/bin", "HTTP_PROXY": "http://proxy:3128", "no_proxy": "",
+    ...                         "All_Proxy": "socks5://proxy", "PYTHONPATH": "/x"}, Path("/r/config.yaml"))
+    >>> sorted(env.items())
+    [('PATH', '/bin'), ('PYWB_CONFIG_FILE', '/r/config.yaml')]
+    """
+    env = {
+        k: v
+        for k, v in environ.items()
+        if not k.startswith(("PYTHON", "VIRTUAL_ENV")) and k.lower() not in PROXY_VARIABLES
+    }
+    env["PYWB_CONFIG_FILE"] = str(config)
+    return env
+
+
 def _answers(address: str, port: int) -> bool:
     try:
         with socket.create_connection((address, port), timeout=1):
@@ -429,7 +548,9 @@ class ReplayServer:
         self.settings = settings
         self.address = settings.replay_address
         self.port = settings.replay_port if port is None else port
-        self.index = ReplayIndex(sessions, settings.warc_dir, settings.home_path / "replay")
+        self.index = ReplayIndex(
+            sessions, settings.warc_dir, settings.home_path / "replay", settings.effective_public_url
+        )
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = settings.home_path / "logs" / "replay.log"
 
@@ -443,8 +564,7 @@ class ReplayServer:
             self.port = probe.getsockname()[1]
         total = self.index.total if self.index.opened else self.index.open(progress)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-        env["PYWB_CONFIG_FILE"] = str(self.index.dir / "config.yaml")
+        env = pywb_environment(os.environ, self.index.dir / "config.yaml")
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [str(wayback), "-b", self.address, "-p", str(self.port)],

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 
 from archive.durations import DEFAULT_LADDER, Ladder
 from archive.errors import SettingsError
+from archive.net import http_url
 
 ENV_PREFIX = "CITEWATCH_"
 CONFIG_NAME = "citewatch.toml"
@@ -509,6 +509,14 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_list,
     ),
     Setting(
+        "public_url",
+        "",
+        "Public base URL of the web UI, used in Atom entries, notifications and the replay banner "
+        "(links to change and source pages); empty: http://serve_address:serve_port/ (127.0.0.1 "
+        "when serve_address is 0.0.0.0, ::1 when it is ::).",
+        _parse_base_url,
+    ),
+    Setting(
         "api_token",
         "",
         "Token that write actions of the web UI and API need (Authorization: Bearer TOKEN); empty: "
@@ -561,6 +569,17 @@ class Settings:
         return self._values["database_url"] or f"sqlite:///{self.home_path / 'citewatch.db'}"
 
     @property
+    def effective_public_url(self) -> str:
+        """The web UI's public base URL, ending in ``/`` (``public_url``, or made from
+        serve_address and serve_port: a wildcard address is reached on loopback)."""
+        if self._values["public_url"]:
+            return str(self._values["public_url"])
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(
+            self._values["serve_address"], self._values["serve_address"]
+        )
+        return http_url(host, self._values["serve_port"])
+
+    @property
     def effective_user_agent(self) -> str:
         from archive import __version__
 
@@ -575,6 +594,8 @@ def _read_config(path: Path, required: bool) -> dict[str, Any]:
         if required:
             raise SettingsError(f"config file {path} does not exist")
         return {}
+    import tomllib  # here: most runs have no settings file to parse
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

@@ -138,7 +138,9 @@ def test_changes_pages_newest_first_filters_and_writes_atom(home, server) -> Non
 
     feed = feedparser.parse(home.run("changes", "--atom").stdout)
     assert not feed.bozo, feed.bozo_exception
-    assert [e.link for e in feed.entries] == urls[::-1]
+    assert [e.title.split(": ", 1)[1] for e in feed.entries] == urls[::-1]
+    # Each entry links to the change's page in the web UI (public_url, by default serve's address).
+    assert [e.link for e in feed.entries] == [f"http://127.0.0.1:8080/changes/{c['id']}" for c in listed]
     assert all(e.id.startswith("urn:citewatch:change:") for e in feed.entries)
 
     bad = home.run("changes", "--since", "last tuesday")

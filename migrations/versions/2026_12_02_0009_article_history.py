@@ -29,15 +29,14 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("claims", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("retired_at", sa.DateTime(), nullable=True))
-    with op.batch_alter_table("citations", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("retired_at", sa.DateTime(), nullable=True))
-    with op.batch_alter_table("sources", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("untracked_at", sa.DateTime(), nullable=True))
-        batch_op.add_column(
-            sa.Column("tracked_by_user", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # Plain ADD COLUMN, which SQLite has: a batch rebuild of ``sources`` would drop a table that
+    # other tables' foreign keys name.
+    op.add_column("claims", sa.Column("retired_at", sa.DateTime(), nullable=True))
+    op.add_column("citations", sa.Column("retired_at", sa.DateTime(), nullable=True))
+    op.add_column("sources", sa.Column("untracked_at", sa.DateTime(), nullable=True))
+    op.add_column(
+        "sources", sa.Column("tracked_by_user", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
     op.create_table(
         "article_sources",
         sa.Column(
@@ -91,7 +90,7 @@ def _backfill() -> None:
     )
     for cid, article_id, source_id in bind.execute(tracked):
         cite(article_id, source_id, cid, "outlet")
-    by_url = dict(bind.execute(sa.select(sources.c.url, sources.c.id)).tuples().all())
+    by_url = {url: sid for url, sid in bind.execute(sa.select(sources.c.url, sources.c.id))}
     query = sa.select(citations.c.id, citations.c.article_id, citations.c.resolution)
     for cid, article_id, resolution in bind.execute(query.where(citations.c.kind == "outlet")):
         if isinstance(resolution, str):  # a JSON column reflected as text
