@@ -15,17 +15,28 @@ policy that computes it lives in ``scheduler.py``) and drops the lease;
 :func:`release` gives unfinished claims back at a graceful stop, :func:`release_dead`
 those of a dead daemon's workers at the next start, and :func:`renew` keeps a
 slow check's lease alive.
+
+:func:`check_now` makes sources due now ("check now": ``citewatch check``, ``POST
+/api/check``), and :func:`daemon_holder` says whether a daemon runs to take them: it reads
+the locks that ``scheduler.py`` takes (a file lock per data folder, an advisory lock per
+PostgreSQL database), which are named here so both sides agree.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, func, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, delete, func, literal, select, text, update
 from sqlalchemy.orm import Session
 
+from archive.errors import NotFoundError, UsageError
 from archive.models import Lease, Source
 
 SOURCES = Source.__table__
@@ -70,6 +81,8 @@ def _claim_postgresql(
 ) -> Any:
     """One statement: the due rows (locked, skipping rows another claimer has locked), the
     leases inserted for them, and their URLs, without reading the sources twice."""
+    from sqlalchemy.dialects import postgresql  # here: `citewatch status` imports this module
+
     due = (
         select(SOURCES.c.id, SOURCES.c.url, SOURCES.c.next_check_at)
         .where(*wanted)
@@ -104,6 +117,8 @@ def _claim_sqlite(
 ) -> list[Any]:
     """SQLite has no INSERT inside WITH: insert the leases (the statement holds the database's
     write lock, which makes it atomic), then read the claimed sources' URLs."""
+    from sqlalchemy.dialects import sqlite
+
     due = (
         select(SOURCES.c.id, literal(worker), literal(now + lease))
         .where(*wanted)
@@ -191,3 +206,210 @@ def held(session: Session, now: datetime) -> dict[str, int]:
         .group_by(LEASES.c.claimed_by)
     )
     return {name: int(count) for name, count in rows}
+
+
+# -- the daemon that works the queue ------------------------------------------------------
+
+DAEMON_LOCK_FILE = "daemon.lock"  # in the data folder: flock()ed by the daemon and its workers
+DAEMON_LOCK_KEY = 0x63697465  # "cite": the daemon's PostgreSQL session advisory lock
+_CONNECTION_NAME = "citewatch daemon "  # + "PID HOST": the application_name of that lock's session
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a daemon lock, as far as it can be told: the daemon's pid and host name
+    (written into the lock file, or into the name of the session holding the advisory lock);
+    for a session that does not say, the PostgreSQL backend's pid."""
+
+    pid: int | None = None
+    host: str | None = None
+    backend: int | None = None
+
+    @classmethod
+    def parse(cls, text: str, backend: int | None = None) -> Holder:
+        """``"PID HOST"`` (an older lock file holds only ``"PID"``).
+
+        >>> Holder.parse("4242 box")
+        Holder(pid=4242, host='box', backend=None)
+        >>> Holder.parse("")
+        Holder(pid=None, host=None, backend=None)
+        """
+        pid, _, host = text.strip().partition(" ")
+        if not (pid.isascii() and pid.isdigit()):
+            return cls(backend=backend)
+        return cls(int(pid), host.strip() or None, backend)
+
+    def __str__(self) -> str:
+        if self.pid is None:
+            return f"PostgreSQL backend pid {self.backend}" if self.backend else "pid unknown"
+        elsewhere = self.host is not None and self.host != socket.gethostname()
+        return f"pid {self.pid}" + (f" on {self.host}" if elsewhere else "")
+
+    def alive(self) -> bool:
+        """Whether the daemon named is running: its process exists, is no zombie and (where
+        /proc tells) is citewatch, so a pid reused since a crash does not count. A process on
+        another host cannot be looked at: it counts as running."""
+        if self.pid is None:
+            return False
+        if self.host is not None and self.host != socket.gethostname():
+            return True
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # another user's process: it exists
+            pass
+        proc = Path("/proc") / str(self.pid)
+        try:
+            state = (proc / "stat").read_text().rpartition(")")[2].split()[0]
+            command = (proc / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            return True  # no /proc here (or it ended just now): the signal said it exists
+        return state != "Z" and b"citewatch" in command
+
+
+def daemon_name() -> str:
+    """What a daemon writes into its lock file: ``"PID HOST"``."""
+    return f"{os.getpid()} {socket.gethostname()}"
+
+
+def daemon_connection_name() -> str:
+    """The application_name of the daemon's lock session (PostgreSQL keeps 63 bytes of it)."""
+    return (_CONNECTION_NAME + daemon_name())[:63]
+
+
+def file_lock_holder(path: Path) -> Holder | None:
+    """Who holds the daemon lock file ``path`` (None: nobody). The test takes a shared lock
+    for an instant; a daemon starting in that instant tries again (scheduler.py)."""
+    try:
+        handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed below, after the unlock
+    except FileNotFoundError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return Holder.parse(handle.read())
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return None
+
+
+def advisory_lock_holder(connection: Any) -> Holder | None:
+    """Who holds the daemon's advisory lock on this PostgreSQL database (None: nobody).
+    ``connection``: a Session or a Connection."""
+    row = connection.execute(
+        text(
+            "SELECT a.application_name, l.pid FROM pg_locks l"
+            " LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = 0"
+            " AND l.objid::bigint = :key AND l.objsubid = 1"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ),
+        {"key": DAEMON_LOCK_KEY},
+    ).first()
+    if row is None:
+        return None
+    name = row.application_name or ""
+    said = name.removeprefix(_CONNECTION_NAME) if name.startswith(_CONNECTION_NAME) else ""
+    return Holder.parse(said, row.pid)
+
+
+def daemon_holder(home: Path, session: Session) -> Holder | None:
+    """The running daemon that takes what is due: of the data folder ``home``, or on the same
+    PostgreSQL database. None when none runs (a lock still held by the workers of a daemon
+    that died does not count: nothing hands them work)."""
+    holder = file_lock_holder(home / DAEMON_LOCK_FILE)
+    if holder is not None and holder.alive():
+        return holder
+    if session.get_bind().dialect.name == "postgresql":
+        return advisory_lock_holder(session)
+    return None
+
+
+# -- check now ----------------------------------------------------------------------------
+
+
+def _tracked(source: Source) -> bool:
+    return source.next_check_at is not None or bool(source.paused)
+
+
+def _sources_named(session: Session, urls: Sequence[str]) -> list[Source]:
+    """The Sources of ``urls``, in order, once each; a URL citewatch does not track is an error."""
+    from archive.urls import check_url
+
+    found: dict[int, Source] = {}
+    for raw in dict.fromkeys(urls):
+        url = check_url(raw)
+        source = session.scalars(select(Source).where(Source.url.in_({raw, url}))).first()
+        if source is None:
+            raise NotFoundError(f"{raw} is not a tracked source: `citewatch track {url}` tracks it")
+        if not _tracked(source):
+            raise UsageError(f"{url} is not tracked, only captured: `citewatch track {url}` tracks it")
+        found.setdefault(source.id, source)
+    return list(found.values())
+
+
+def _sources_of(session: Session, article: str) -> tuple[list[Source], list[str]]:
+    """The tracked sources an article (id or URL) cites, and the URLs of those not tracked."""
+    from archive.articles import require_article
+    from archive.changelog import sources_of_article
+
+    ids = sources_of_article(session, require_article(session, article).id)
+    sources = [
+        s
+        for start in range(0, len(ids), 500)
+        for s in session.scalars(select(Source).where(Source.id.in_(ids[start : start + 500])))
+    ]
+    return [s for s in sources if _tracked(s)], [s.url for s in sources if not _tracked(s)]
+
+
+def check_now(
+    session: Session,
+    home: Path,
+    now: datetime,
+    *,
+    urls: Sequence[str] = (),
+    article: str | None = None,
+) -> dict[str, Any]:
+    """Make the tracked sources named by ``urls``, or cited by ``article``, due ``now``, for a
+    running daemon to check at its next dispatch (after the sources that are overdue already).
+    A paused source is checked once and stays paused: a check of a paused source schedules no
+    next one. A source a worker is checking at this moment is not checked twice: the check in
+    flight answers (``in_flight``). Commits. Returns what ``citewatch check --json`` prints,
+    ``daemon`` saying whether a daemon runs (``home``: the data folder) to take them.
+
+    An unknown URL or article is a NotFoundError; a URL that was captured but never tracked a
+    UsageError (checking it would start tracking it)."""
+    if bool(urls) == (article is not None):
+        raise UsageError("name the source URLs to check, or an article")
+    if article is not None:
+        sources, not_tracked = _sources_of(session, article)
+    else:
+        sources, not_tracked = _sources_named(session, urls), []
+    ids = [s.id for s in sources]
+    flying: set[int] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        session.execute(update(SOURCES).where(SOURCES.c.id.in_(chunk)).values(next_check_at=now))
+        live = select(LEASES.c.source_id).where(LEASES.c.source_id.in_(chunk), LEASES.c.lease_until > now)
+        flying.update(session.scalars(live))
+    session.commit()
+    holder = daemon_holder(home, session)
+    return {
+        "sources": [
+            {
+                "source_id": s.id,
+                "url": s.url,
+                "paused": bool(s.paused),
+                "next_check_at": now.isoformat() + "Z",
+                "in_flight": s.id in flying,
+            }
+            for s in sources
+        ],
+        "not_tracked": not_tracked,
+        "daemon": {
+            "running": holder is not None,
+            "pid": holder.pid if holder is not None else None,
+            "holder": str(holder) if holder is not None else None,
+        },
+    }

@@ -361,34 +361,75 @@ def test_a_stop_is_bounded_and_gives_unfinished_checks_back(
     assert not list(home.warc_dir.glob("*.open"))
 
 
+def _second_daemon(env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    again = subprocess.run(
+        [str(VENV_BIN / "citewatch"), "daemon"], env=env, capture_output=True, text=True, timeout=120
+    )
+    return again, time.monotonic() - started
+
+
 def test_one_daemon_per_data_folder_and_per_database(home: Any, database_url: str, tmp_path: Any) -> None:
-    env = daemon_env(home, database_url, CITEWATCH_STOP_TIMEOUT="1")
+    """A second daemon is refused at once (not after stop_timeout), naming the process that runs."""
+    env = daemon_env(home, database_url)  # stop_timeout 30 s: a refusal must not wait for it
     first = start_daemon(env)
     try:
         log = home.path / "logs" / "citewatch.log"
         wait_for(lambda: log.exists() and "citewatch daemon started" in log.read_text(), 60, first)
-        again = subprocess.run(
-            [str(VENV_BIN / "citewatch"), "daemon"], env=env, capture_output=True, text=True, timeout=60
-        )
+        again, took = _second_daemon(env)
+        assert took < 5, f"the refusal took {took:.1f}s"
         assert again.returncode == 1
         assert again.stderr.strip() == (
-            f"citewatch: error: another citewatch daemon runs on {home.path} (pid {first.pid}, "
-            "or its workers are still stopping)"
+            f"citewatch: error: another citewatch daemon runs on {home.path} (pid {first.pid})"
         )
         if database_url.startswith("postgresql"):
-            elsewhere = {**env, "CITEWATCH_HOME": str(tmp_path / "other")}
-            other = subprocess.run(
-                [str(VENV_BIN / "citewatch"), "daemon"],
-                env=elsewhere,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
+            other, took = _second_daemon({**env, "CITEWATCH_HOME": str(tmp_path / "other")})
+            assert took < 5, f"the refusal took {took:.1f}s"
             assert other.returncode == 1
-            assert "another citewatch daemon uses this database" in other.stderr
+            assert other.stderr.strip().startswith(
+                f"citewatch: error: another citewatch daemon uses this database (pid {first.pid}"
+            ), other.stderr
+            assert len(other.stderr.strip().splitlines()) == 1
     finally:
         first.send_signal(signal.SIGTERM)
         assert first.wait(60) == 0
+
+
+def test_a_daemon_waits_for_the_workers_of_a_dead_one_and_says_so(home: Any, tmp_path: Any) -> None:
+    """After a crash, the dead daemon's workers may still hold the data folder's lock (they
+    inherit it): the next daemon waits for them, saying so, and starts once they are gone."""
+    env = daemon_env(home, f"sqlite:///{home.path / 'citewatch.db'}")
+    home.path.mkdir(parents=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (home.path / "daemon.lock").write_text(f"{dead.pid} {socket.gethostname()}")
+    holder = subprocess.Popen(  # an orphaned worker: holds the lock, finishing its last check
+        [
+            str(VENV_BIN / "python"),
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print('locked', flush=True); time.sleep(3)",
+            str(home.path / "daemon.lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    with open(tmp_path / "daemon.log", "wb") as out:
+        proc = start_daemon(env, log=out)
+        try:
+            log = home.path / "logs" / "citewatch.log"
+            wait_for(lambda: log.exists() and "citewatch daemon started" in log.read_text(), 60, proc)
+            assert holder.poll() == 0, "the daemon started while the lock was held"
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            holder.kill()
+            holder.communicate()
+    said = (tmp_path / "daemon.log").read_text()
+    assert f"held by the workers of a daemon that is gone (pid {dead.pid}): waiting" in said, said
 
 
 def test_the_periodic_jobs_run(home: Any, server: ws.TestServer, database_url: str, tmp_path: Any) -> None:

@@ -100,6 +100,10 @@ def test_an_article_sets_the_interval_of_every_source_it_cites(home, server, tmp
     data = json.loads(proc.stdout)
     assert sorted(d["url"] for d in data) == sorted([first, second])
     assert all(_source(home, u).every_seconds == 7200 for u in (first, second))
+    for u in (first, second):  # the new interval counts from the check `add` made, not the ladder's
+        s = _source(home, u)
+        assert s.next_check_at is not None and s.last_checked_at is not None
+        assert timedelta(minutes=108) <= s.next_check_at - s.last_checked_at <= timedelta(minutes=132)
     paused = json.loads(home.run("track", "--article", "1", "--pause", "--json").stdout)
     assert all(d["paused"] and d["next_check_at"] is None for d in paused)
     for args, message in [
@@ -109,3 +113,34 @@ def test_an_article_sets_the_interval_of_every_source_it_cites(home, server, tmp
     ]:
         bad = home.run(*args)
         assert bad.returncode == 2 and message in bad.stderr, bad.stderr
+
+
+def test_a_new_interval_takes_effect_at_once(home, server) -> None:
+    """The next check is recomputed from the new interval: from the last check, or now when
+    that time has passed already."""
+    url = server.route("/story", ws.static(page(BODY).encode()))
+    home.run("track", url, check=True)
+    assert home.run("capture", url).returncode == 0
+    checked = _source(home, url)
+    assert checked.next_check_at - checked.last_checked_at >= timedelta(minutes=27)  # by the ladder
+    data = json.loads(home.run("track", "--json", "--every", "1m", url, check=True).stdout)
+    gap = _when(data["next_check_at"]) - checked.last_checked_at
+    assert timedelta(seconds=54) <= gap <= timedelta(seconds=66), gap  # 1 minute, +-10% jitter
+    before = datetime.utcnow()
+    data = json.loads(home.run("track", "--json", "--every", "1s", url, check=True).stdout)
+    assert before <= _when(data["next_check_at"]) <= datetime.utcnow()  # past already: due now
+    assert _source(home, url).every_seconds == 1
+
+
+def test_resume_makes_a_source_due_now(home, server) -> None:
+    url = server.route("/story", ws.static(page(BODY).encode()))
+    home.run("track", url, check=True)
+    assert home.run("capture", url).returncode == 0
+    assert _source(home, url).next_check_at > datetime.utcnow() + timedelta(minutes=20)
+    for flags in (["--resume"], ["--pause"], ["--resume"]):
+        before = datetime.utcnow()
+        data = json.loads(home.run("track", "--json", *flags, url, check=True).stdout)
+        if flags == ["--pause"]:
+            assert data["paused"] and data["next_check_at"] is None
+        else:
+            assert not data["paused"] and before <= _when(data["next_check_at"]) <= datetime.utcnow()
