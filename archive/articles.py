@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from difflib import SequenceMatcher
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -34,8 +34,11 @@ from archive.models import (
     Snapshot,
     Source,
 )
-from archive.outlet_names import find_outlets, unknown_outlets
-from archive.resolve import Scored, claims_supported, naive_utc
+
+# Outlet names and ranking are imported where articles are added or resolved: `citewatch
+# citations` only reads them (docs/architecture.md, "CLI speed").
+if TYPE_CHECKING:
+    from archive.resolve import Scored
 
 
 def _outlet(session: Session, domain: str, name: str, now: datetime) -> Outlet:
@@ -291,6 +294,8 @@ def _add_outlets(
     now: datetime,
     resolve: bool,
 ) -> list[Citation]:
+    from archive.outlet_names import find_outlets, unknown_outlets
+
     pending = (
         {"status": "pending"}
         if resolve
@@ -360,6 +365,8 @@ def save_resolution(
     Resolved again, a source tracked before is never dropped in silence: when nothing clears the
     threshold now (a deleted article is in no sitemap any more), it stays tracked; when another
     page does, the resolution names the one it replaces, which stays in the article's ledger."""
+    from archive.resolve import claims_supported
+
     previous = [c for c in citation.candidates if c.source_id is not None]
     tracked = [s for s in ranked if s.confirmed and s.score >= threshold][:max_sources]
     track_urls = [s.entry.url for s in tracked] + ([front_url] if front_url else [])
@@ -441,6 +448,8 @@ def _candidate_copy(c: Candidate) -> Candidate:
 
 
 def _candidate(scored: Scored, rank: int, source_id: int | None) -> Candidate:
+    from archive.resolve import naive_utc
+
     entry = scored.entry
     return Candidate(
         url=entry.url,

@@ -19,12 +19,15 @@ the UI a plain HTML page. Nothing answers with a traceback.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import hmac
 import ipaddress
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -32,7 +35,7 @@ import sys
 import tempfile
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +52,7 @@ from jinja2 import Environment, FileSystemLoader
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -109,10 +113,22 @@ class _Pages:
         self.env.filters["when"] = _when
         self.env.filters["href"] = external_href
         self.env.filters["tojson_text"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)
+        self.env.filters["num"] = reader_number
+        self.env.filters["day"] = _day
+        self.env.filters["resolution_rows"] = resolution_rows
 
     def render(self, request: Request, name: str, code: int = 200, **context: Any) -> HTMLResponse:
-        body = self.env.get_template(name).render(request=request, path=request.url.path, **context)
-        return HTMLResponse(body, status_code=code)
+        """A page, with what its forms need (``ui``) and the outcome of the last form (``flash``),
+        which it shows once."""
+        settings = request.app.state.settings
+        ui, flash = ui_state(request, settings), read_flash(request, settings)
+        body = self.env.get_template(name).render(
+            request=request, path=request.url.path, ui=ui, flash=flash, **context
+        )
+        response = HTMLResponse(body, status_code=code)
+        if FLASH in request.cookies:
+            response.delete_cookie(FLASH, path="/", httponly=True, samesite="strict")
+        return response
 
 
 def _error_response(request: Request, status: int, message: str) -> Response:
@@ -121,10 +137,8 @@ def _error_response(request: Request, status: int, message: str) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse({"error": message}, status_code=status, headers=headers)
     pages: _Pages = request.app.state.pages
-    reads_open = request.app.state.settings.api_read_public
-    return pages.render(
-        request, "error.html", status, status=status, message=message, login=status == 401 and not reads_open
-    )
+    # A 401 page links to the login form: reading needs the token there, or a form's write did.
+    return pages.render(request, "error.html", status, status=status, message=message, login=status == 401)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -280,6 +294,133 @@ def require_token(
         raise HTTPException(401, "wrong API token")
 
 
+# -- the UI's forms: a login session, CSRF tokens, the outcome shown once ----------------------
+#
+# /login sets two cookies (HttpOnly, SameSite=Strict): the token, which lets this browser read
+# and, through the UI's forms only, write; and a random session id. Every form carries a CSRF
+# token, an HMAC of that session id under a key drawn from api_token, checked on every POST.
+# SameSite=Strict alone is not enough: browsers count every port of a host as one site, so a
+# page on the replay server's port could post a form here with the cookies attached. Such a
+# page can set cookies for the host, but it can neither forge the HMAC without the key nor read
+# a UI page to copy a token (another origin). /api/* writes take the bearer header alone.
+
+SESSION = "citewatch_session"
+FLASH = "citewatch_flash"  # the one-line outcome of the last form, shown once by the next page
+
+
+def _form_key(settings: Any) -> bytes:
+    """The key of CSRF tokens and flash messages, drawn from api_token: every server of one
+    archive agrees on it, and a new token voids every form and message made under the old."""
+    return hmac.new(settings.api_token.encode(), b"citewatch web forms", hashlib.sha256).digest()
+
+
+def _signed(settings: Any, *parts: str) -> str:
+    return hmac.new(_form_key(settings), "\x00".join(parts).encode(), hashlib.sha256).hexdigest()
+
+
+def logged_in(request: Request, settings: Any) -> bool:
+    """Whether this browser logged in with the token (the cookie /login sets)."""
+    return _token_matches(request.cookies.get(COOKIE), settings.api_token)
+
+
+def csrf_token(request: Request, settings: Any) -> str | None:
+    """The CSRF token of this login's forms (None: not logged in)."""
+    sid = request.cookies.get(SESSION)
+    if not sid or not logged_in(request, settings):
+        return None
+    return _signed(settings, "csrf", sid)
+
+
+def ui_state(request: Request, settings: Any) -> dict[str, Any]:
+    """What a page needs for its forms: whether writes are on at all, whether this browser is
+    logged in (with a session), its CSRF token, and whether reading is open."""
+    token = csrf_token(request, settings)
+    return {
+        "writes": bool(settings.api_token),
+        "logged_in": token is not None,
+        "csrf": token,
+        "reads_open": bool(settings.api_read_public),
+    }
+
+
+def _set_cookie(response: Response, request: Request, name: str, value: str, **more: Any) -> None:
+    secure = request.url.scheme == "https"
+    response.set_cookie(name, value, httponly=True, samesite="strict", secure=secure, path="/", **more)
+
+
+def flashed(request: Request, target: str, message: str, *, error: bool = False) -> Response:
+    """Post/redirect/get: a 303 to ``target`` carrying the form's one-line outcome, signed for
+    this session (another site's page cannot plant a message)."""
+    settings = request.app.state.settings
+    response = RedirectResponse(_local(target), status_code=303)
+    if settings.api_token:
+        data = json.dumps([error, _one_line(message)]).encode()
+        payload = base64.urlsafe_b64encode(data).decode().rstrip("=")
+        signature = _signed(settings, "flash", request.cookies.get(SESSION, ""), payload)
+        _set_cookie(response, request, FLASH, f"{payload}.{signature}", max_age=300)
+    return response
+
+
+def read_flash(request: Request, settings: Any) -> dict[str, Any] | None:
+    """The outcome a redirect carried, when this server signed it for this session."""
+    raw = request.cookies.get(FLASH)
+    if not raw or not settings.api_token:
+        return None
+    payload, _, signature = raw.rpartition(".")
+    expected = _signed(settings, "flash", request.cookies.get(SESSION, ""), payload)
+    if not hmac.compare_digest(signature.encode(), expected.encode()):
+        return None
+    try:
+        error, text = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, TypeError):
+        return None
+    return {"error": bool(error), "text": _one_line(str(text))}
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """A urlencoded form's fields, the first value of each (python-multipart is not needed for
+    a few fields; the guard has refused bodies over MAX_BODY already)."""
+    body = (await request.body()).decode("utf-8", "replace")
+    try:
+        fields = parse_qs(body, keep_blank_values=True, max_num_fields=50)
+    except ValueError:
+        raise HTTPException(400, "too many form fields") from None
+    return {name: values[0] for name, values in fields.items()}
+
+
+async def checked_form(request: Request) -> dict[str, str]:
+    """The fields of a form POST from a logged-in browser that carries this login's CSRF
+    token; else 403 (writes off; CSRF token missing or wrong) or 401 (not logged in)."""
+    settings = request.app.state.settings
+    if not settings.api_token:
+        raise HTTPException(403, "write actions are off: set api_token on the server to allow them")
+    form = await form_fields(request)
+    if not logged_in(request, settings):
+        raise HTTPException(401, "this action needs the API token: log in first")
+    expected = csrf_token(request, settings)
+    if expected is None or not hmac.compare_digest(form.get("csrf", "").encode(), expected.encode()):
+        raise HTTPException(
+            403, "the form's CSRF token is missing or out of date: reload the page and send the form again"
+        )
+    return form
+
+
+Action = Callable[[dict[str, str]], tuple[str, str]]  # form fields -> (where to go, what happened)
+
+
+async def act(request: Request, back: str, action: Action) -> Response:
+    """Check the form, run its action off the event loop, and redirect with the outcome: where
+    the action says, or back to ``back`` with the error line when it failed."""
+    form = await checked_form(request)
+    try:
+        target, message = await run_in_threadpool(action, form)
+    except HTTPException as exc:
+        return flashed(request, back, str(exc.detail), error=True)
+    except CitewatchError as exc:
+        return flashed(request, back, str(exc), error=True)
+    return flashed(request, target, message)
+
+
 # -- values shown --------------------------------------------------------------------
 
 
@@ -314,6 +455,99 @@ def _iso(when: datetime | None) -> str | None:
     return when.isoformat() + "Z" if when is not None else None
 
 
+def reader_number(value: Any) -> str:
+    """A number as claims store it (normalised: ``253000``), written as a reader writes it.
+
+    >>> reader_number("253000"), reader_number("1500000.5"), reader_number("576"), reader_number("5x")
+    ('253,000', '1,500,000.5', '576', '5x')
+    """
+    text = str(value)
+    whole, dot, part = text.partition(".")
+    if whole.isascii() and whole.isdigit() and (not dot or (part.isascii() and part.isdigit())):
+        return f"{int(whole):,}{dot}{part}"
+    return text
+
+
+def _day(value: datetime | str | None) -> str:
+    """The date of a time: ``2026-12-02``."""
+    return _when(value)[:10] if value is not None else "?"
+
+
+# How the article names an outlet (archive.outlet_names.PATTERNS), in words.
+NAMED = {
+    "source-list": "in the article's list of sources",
+    "according-to": "in an “according to …” phrase",
+    "dateline": "in a dateline",
+    "attribution": "as an attribution (“…, Reuters reported”)",
+}
+STOPPED = {
+    "fetch limit": "discovery_max_fetches",
+    "time limit": "discovery_max_seconds",
+    "entry limit": "discovery_max_urls",
+}  # why discovery stopped early -> the setting that sets that limit
+REPORTED = {"status", "reason", "front_page", "pattern", "discovered", "in_window", "fetches", "seconds"}
+REPORTED |= {"sitemaps", "feeds", "stopped", "problems", "replaced"}
+
+
+def resolution_rows(res: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """An outlet citation's resolution report as labelled lines for a reader: each row a
+    ``label`` with a ``text``, a list of ``links`` or of ``lines`` (never a raw list or None).
+
+    >>> rows = resolution_rows({"discovered": 1234, "in_window": 56, "fetches": 12, "seconds": 3.42,
+    ...                         "sitemaps": [], "feeds": ["https://x.example/rss"], "stopped": None})
+    >>> [(r["label"], r.get("text") or r.get("links")) for r in rows]
+    [('discovery', 'discovered 1,234 pages, 56 in the date window, 12 fetches in 3.4 s'), \
+('sitemaps', []), ('feeds', ['https://x.example/rss'])]
+    """
+    rows: list[dict[str, Any]] = []
+    if res.get("pattern"):
+        rows.append({"label": "named", "text": NAMED.get(res["pattern"], res["pattern"])})
+    if "discovered" in res:
+        rows.append({"label": "discovery", "text": _discovery_line(res)})
+        rows.append({"label": "sitemaps", "links": list(res.get("sitemaps") or [])})
+        rows.append({"label": "feeds", "links": list(res.get("feeds") or [])})
+    if res.get("stopped"):
+        setting = STOPPED.get(res["stopped"])
+        why = f"stopped early because it reached the {res['stopped']}" + (f" ({setting})" if setting else "")
+        rows.append({"label": "stopped", "text": why})
+    if res.get("problems"):
+        rows.append({"label": "problems", "lines": [str(p) for p in res["problems"]]})
+    if res.get("replaced"):
+        rows.append({"label": "replaced", "links": list(res["replaced"])})
+    for key, value in res.items():
+        if key not in REPORTED and value not in (None, "", [], {}):
+            rows.append({"label": key.replace("_", " "), "text": _readable(value)})
+    return rows
+
+
+def _discovery_line(res: Mapping[str, Any]) -> str:
+    def count(name: str) -> str:
+        value = res.get(name)
+        return f"{value:,}" if isinstance(value, int) else "?"
+
+    line = f"discovered {count('discovered')} pages, {count('in_window')} in the date window"
+    if res.get("fetches") is not None:
+        line += f", {count('fetches')} fetches"
+        if isinstance(res.get("seconds"), int | float):
+            line += f" in {res['seconds']:.1f} s"
+    return line
+
+
+def _readable(value: Any) -> str:
+    """A value of a report as words: lists joined, mappings as ``key: value``.
+
+    >>> _readable(["a", 2]), _readable({"x": 1, "y": None}), _readable(True)
+    ('a, 2', 'x: 1', 'yes')
+    """
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}: {_readable(v)}" for k, v in value.items() if v not in (None, "", []))
+    if isinstance(value, list | tuple | set):
+        return ", ".join(_readable(v) for v in value)
+    return str(value)
+
+
 def _replay(settings: Any, s: Snapshot) -> dict[str, str] | None:
     """Replay links of an archived capture (None for a failed attempt)."""
     if s.record_type is None:
@@ -325,13 +559,20 @@ def _replay(settings: Any, s: Snapshot) -> dict[str, str] | None:
 
 
 def source_status(source: Source | None, counts: tuple[int, datetime] | None) -> str:
-    """What a reader needs first about a source: live, changed, gone, failing or not checked."""
-    if source is None or source.state is None:
-        return "not checked"
-    if source.state == "missing":
-        return "gone"
-    if source.state == "failing":
-        return "failing"
+    """What a reader needs first about a source: live, changed, gone, failing, capture problem
+    (checked, but no capture showed its text yet: a front page with no main text, say) or not
+    checked; by the rule ``citewatch status`` counts sources with (archive.status.source_state)."""
+    from archive.status import source_state
+
+    state = source_state(source) if source is not None else "unchecked"
+    named = {
+        "unchecked": "not checked",
+        "problem": "capture problem",
+        "missing": "gone",
+        "failing": "failing",
+    }
+    if state in named:
+        return named[state]
     return "changed" if counts else "live"
 
 
@@ -582,6 +823,37 @@ class TrackRequest(BaseModel):
     paused: bool | None = Field(None, description="true pauses, false resumes; absent leaves it as is.")
 
 
+class CheckRequest(BaseModel):
+    urls: list[str] | None = Field(
+        None, description="Tracked source URLs to check now (or give article).", max_length=10_000
+    )
+    article: int | str | None = Field(
+        None, description="An article id or URL: every tracked source it cites."
+    )
+
+
+class CheckedSource(BaseModel):
+    source_id: int
+    url: str
+    paused: bool = Field(description="A paused source is checked once and stays paused.")
+    next_check_at: str = Field(description="Now (UTC): due at the daemon's next dispatch.")
+    in_flight: bool = Field(description="A worker is checking it already: that check answers.")
+
+
+class DaemonState(BaseModel):
+    running: bool = Field(description="Whether a daemon runs to take them (false: nothing checks them).")
+    pid: int | None = Field(description="The daemon's process id, when known.")
+    holder: str | None = Field(description="Who holds the daemon's lock, in words.")
+
+
+class CheckAnswer(BaseModel):
+    """What ``POST /api/check`` scheduled: what ``citewatch check --json`` prints."""
+
+    sources: list[CheckedSource]
+    not_tracked: list[str] = Field(description="Sources the article cites that are not tracked.")
+    daemon: DaemonState
+
+
 # -- the change log's filters ------------------------------------------------------------
 
 
@@ -668,7 +940,29 @@ def article_page(session: Session, article: Article, top: int) -> dict[str, Any]
     view = articles.article_view(session, article, top=top)
     urls = [s["url"] for c in view["citations"] for s in c["sources"] if s.get("url")]
     urls += [c["front_page"]["url"] for c in view["citations"] if c.get("front_page")]
-    return {"view": view, "sources": _sources_by_url(session, urls)}
+    urls += [f["url"] for f in view["formerly_cited"] if f.get("url")]
+    return {
+        "view": view,
+        "sources": _sources_by_url(session, urls),
+        # Claims and citations are shown by number and linked by id (#claim-ID, #citation-ID:
+        # the anchors old links and change pages use): number -> id.
+        "claim_ids": {c["number"]: c["id"] for c in view["claims"]},
+        "citation_ids": {c["number"]: c["id"] for c in view["citations"]},
+    }
+
+
+def removal_preview(session: Session, article: Article) -> dict[str, list[dict[str, Any]]]:
+    """What removing an article does to the sources it cites (archive.articles.remove_article's
+    rule): those no other article cites and the user did not track are no longer checked."""
+    stop, stay = [], []
+    for sid in changelog.sources_of_article(session, article.id):
+        source = session.get(Source, sid)
+        if source is None:
+            continue
+        others = [a for a in changelog.articles_citing(session, sid) if a != article.id]
+        entry = {"id": sid, "url": source.url, "others": others, "by_user": bool(source.tracked_by_user)}
+        (stay if others or source.tracked_by_user else stop).append(entry)
+    return {"stop": stop, "stay": stay}
 
 
 TIMELINE_PAGE = 200  # captures and attempts per page of a source's timeline
@@ -703,6 +997,7 @@ def source_view(
             "state_reason": source.state_reason,
             "state_since": _iso(source.state_since),
             "paused": source.paused,
+            "untracked_at": _iso(source.untracked_at),  # `citewatch untrack`: no more checks
             "every_seconds": source.every_seconds,
             "next_check_at": _iso(source.next_check_at),
             "last_checked_at": _iso(source.last_checked_at),
@@ -874,10 +1169,11 @@ def _api_read_routes(app: FastAPI) -> None:
         return _json(change_view(session, request.app.state.settings, change))
 
     @app.get("/api/diff/{old_id}/{new_id}", tags=["read"], summary="Word diff (citewatch diff A B --json)")
-    def api_diff(old_id: Id, new_id: Id, request: Request, session: DB) -> Response:
+    def api_diff(old_id: Id, new_id: Id, request: Request, session: DB, all: bool = False) -> Response:
         _snapshot_exists(session, old_id, new_id)
         warc_dir = request.app.state.settings.warc_dir
-        return _json(changelog.diff_dict(changelog.load_diff(session, warc_dir, old_id, new_id)))
+        view = changelog.load_diff(session, warc_dir, old_id, new_id)
+        return _json(changelog.diff_dict(view, context=all))  # changed paragraphs, unless ?all=1
 
     @app.get("/api/jobs", tags=["write"], summary="Recent capture and add jobs")
     def api_jobs(request: Request) -> Response:
@@ -898,11 +1194,16 @@ def _snapshot_exists(session: Session, *ids: int) -> None:
 
 
 def _start(request: Request, job: Job) -> Response:
+    queue_job(request.app.state.jobs, job)
+    return _json(job.as_dict(), 202, headers={"Location": f"/api/jobs/{job.id}"})
+
+
+def queue_job(jobs: Jobs, job: Job) -> Job:
+    """Start a background job, or a 429 when too many wait."""
     try:
-        request.app.state.jobs.start(job)
+        return jobs.start(job)
     except Busy as exc:
         raise HTTPException(429, str(exc)) from None
-    return _json(job.as_dict(), 202, headers={"Location": f"/api/jobs/{job.id}"})
 
 
 def _new_job(kind: str, target: str, args: list[str], **more: Any) -> Job:
@@ -929,6 +1230,24 @@ def _api_write_routes(app: FastAPI) -> None:
     )
     def api_track(body: TrackRequest, request: Request, session: DB) -> Response:
         return _json(_track(request.app.state.jobs, session, body))
+
+    @app.post(
+        "/api/check",
+        tags=["write"],
+        dependencies=Write,
+        response_model=CheckAnswer,
+        summary="Check tracked sources now (citewatch check --json)",
+    )
+    def api_check(body: CheckRequest, request: Request, session: DB) -> CheckAnswer:
+        """Make the sources due now, for the running daemon's next dispatch (archive.queue.check_now)."""
+        from archive import queue
+
+        if (body.urls is None) == (body.article is None) or body.urls == []:
+            raise HTTPException(400, "give urls (a list of source URLs), or an article")
+        home = request.app.state.settings.home_path
+        article = str(body.article) if body.article is not None else None
+        data = queue.check_now(session, home, _utcnow(), urls=body.urls or (), article=article)
+        return CheckAnswer.model_validate(data)
 
 
 def _add_job(body: AddRequest) -> Job:
@@ -1059,7 +1378,14 @@ def _ui_routes(app: FastAPI) -> None:
         rows = list_changes(session, f)
         title = "citewatch: changes" + (f" of article {f.article}" if f.article else "")
         feed_id = "urn:citewatch:changes" + (f":article:{f.article}" if f.article else "")
-        body = changelog.atom_feed(rows, title=title, feed_id=feed_id, link=str(request.url))
+        body = changelog.atom_feed(
+            rows,
+            title=title,
+            feed_id=feed_id,
+            public_url=request.app.state.settings.effective_public_url,
+            titles=changelog.titles_of(session, rows),
+            link=str(request.url),
+        )
         return Response(body, media_type="application/atom+xml")
 
     @app.get(
@@ -1073,6 +1399,8 @@ def _ui_routes(app: FastAPI) -> None:
             rows,
             title=f"citewatch: changes to what article {article_id} cites",
             feed_id=f"urn:citewatch:changes:article:{article_id}",
+            public_url=request.app.state.settings.effective_public_url,
+            titles=changelog.titles_of(session, rows),
             link=str(request.url),
         )
         return Response(body, media_type="application/atom+xml")
@@ -1086,6 +1414,152 @@ def _ui_routes(app: FastAPI) -> None:
         )
 
     _login_routes(app, page)
+    _form_routes(app, page)
+
+
+def _form_routes(app: FastAPI, page: Any) -> None:
+    """The UI's write forms (logged in, CSRF-checked, post/redirect/get). Adds and captures run
+    as background jobs, followed on /jobs/ID; the rest answer at once."""
+
+    @app.post("/articles/add", include_in_schema=False)
+    async def form_add(request: Request) -> Response:
+        def add(form: dict[str, str]) -> tuple[str, str]:
+            job = queue_job(request.app.state.jobs, _add_job(_add_request(form)))
+            return f"/jobs/{job.id}", f"adding {job.target}: this page shows how it goes"
+
+        return await act(request, "/articles", add)
+
+    @app.post("/sources/track", include_in_schema=False)
+    async def form_track(request: Request, session: DB) -> Response:
+        def track(form: dict[str, str]) -> tuple[str, str]:
+            body = TrackRequest(url=form.get("url", "").strip(), every=form.get("every", "").strip() or None)
+            data = _track(request.app.state.jobs, session, body)
+            return f"/sources/{data['source_id']}", f"tracking {data['url']}: {_schedule_words(data)}"
+
+        return await act(request, "/articles", track)
+
+    @app.post("/sources/{source_id}/{action}", include_in_schema=False)
+    async def form_source(source_id: Id, action: SourceAction, request: Request, session: DB) -> Response:
+        return await act(
+            request, f"/sources/{source_id}", lambda form: _source_action(request, session, source_id, action)
+        )
+
+    @app.post("/articles/{article_id}/check", include_in_schema=False)
+    async def form_check_article(article_id: Id, request: Request, session: DB) -> Response:
+        def check(form: dict[str, str]) -> tuple[str, str]:
+            home = request.app.state.settings.home_path
+            data = check_sources(session, home, _utcnow(), article=str(article_id))
+            return f"/articles/{article_id}", _checked_words(data)
+
+        return await act(request, f"/articles/{article_id}", check)
+
+    @app.get("/articles/{article_id}/remove", include_in_schema=False)
+    def ui_remove(article_id: Id, request: Request, session: DB) -> Response:
+        article = articles.require_article(session, str(article_id))
+        view = articles.article_view(session, article, top=0)
+        return page(request, "remove.html", view=view, effect=removal_preview(session, article))
+
+    @app.post("/articles/{article_id}/remove", include_in_schema=False)
+    async def form_remove(article_id: Id, request: Request, session: DB) -> Response:
+        def remove(form: dict[str, str]) -> tuple[str, str]:
+            if form.get("confirm") != "yes":
+                raise HTTPException(400, "confirm the removal on its page first")
+            article = articles.require_article(session, str(article_id))
+            summary = articles.remove_article(session, article, _utcnow())
+            session.commit()
+            return "/articles", _removed_words(summary)
+
+        return await act(request, f"/articles/{article_id}/remove", remove)
+
+    @app.get("/jobs/{job_id}", include_in_schema=False)
+    def ui_job(job_id: Annotated[str, PathParam(max_length=64)], request: Request) -> Response:
+        job = request.app.state.jobs.get(job_id)
+        if job is None:
+            raise not_found(f"no job {job_id!r} (jobs are kept in memory, the newest 200)")
+        return page(request, "job.html", job=job.as_dict())
+
+
+SourceAction = Literal["pause", "resume", "track", "check", "capture", "untrack"]
+
+
+def check_sources(session: Session, home: Path, now: datetime, **which: Any) -> dict[str, Any]:
+    """``citewatch check``: the named tracked sources due now, for the daemon (archive.queue)."""
+    from archive.queue import check_now
+
+    return check_now(session, home, now, **which)
+
+
+def _add_request(form: Mapping[str, str]) -> AddRequest:
+    url, text = form.get("url", "").strip(), form.get("text", "")
+    if not url and not text.strip():
+        raise HTTPException(400, "give the article's URL, or paste its text")
+    kind = form.get("format", "") or None
+    if kind not in (None, "text", "markdown", "html"):
+        raise HTTPException(400, f"unknown format {kind!r}: text, markdown or html")
+    return AddRequest(
+        url=url or None, text=text if text.strip() else None, format=kind, resolve="resolve" in form
+    )
+
+
+def _source_action(request: Request, session: Session, source_id: int, action: str) -> tuple[str, str]:
+    """One source form's action: where to go next and what happened, in one line."""
+    settings, jobs = request.app.state.settings, request.app.state.jobs
+    source = session.get(Source, source_id)
+    if source is None:
+        raise not_found(f"no source {source_id}")
+    url, back = source.url, f"/sources/{source_id}"
+    if action == "capture":
+        job = queue_job(jobs, _new_job("capture", url, ["capture", "--json", url]))
+        return f"/jobs/{job.id}", f"capturing {url}: this page shows how it goes"
+    if action == "check":
+        return back, _checked_words(check_sources(session, settings.home_path, _utcnow(), urls=[url]))
+    if action == "untrack":
+        articles.untrack_sources(session, [source_id], _utcnow())
+        session.commit()
+        return back, f"no longer checked: {url} (its captures stay; Track again starts checking it again)"
+    paused = {"pause": True, "resume": False}.get(action)
+    data = _track(jobs, session, TrackRequest(url=url, paused=paused))
+    if action == "pause":
+        return back, f"paused {url}: no checks until you resume it"
+    return back, f"tracking {url}: {_schedule_words(data)}"
+
+
+def _schedule_words(data: Mapping[str, Any]) -> str:
+    if data.get("paused"):
+        return "paused"
+    return f"next check {_when(data['next_check_at'])}" if data.get("next_check_at") else "not scheduled"
+
+
+def _checked_words(data: Mapping[str, Any]) -> str:
+    """What ``check now`` did, in one line (as ``citewatch check`` says it)."""
+    sources, skipped = data["sources"], len(data["not_tracked"])
+    untracked = f"{skipped} not tracked, not checked" if skipped else ""
+    if not sources:
+        return "no tracked source to check" + (f" ({untracked})" if untracked else "")
+    flying = sum(1 for s in sources if s["in_flight"])
+    words = f"{_counted(len(sources), 'source')} due now"
+    words += f" ({flying} being checked already)" if flying else ""
+    words += f"; {untracked}" if untracked else ""
+    if data["daemon"]["running"]:
+        return words + f": the daemon ({data['daemon']['holder']}) takes them at its next dispatch"
+    return words + ": no daemon is running to check them: run `citewatch daemon`, or capture now"
+
+
+def _removed_words(summary: Mapping[str, Any]) -> str:
+    words = (
+        f"removed article {summary['article_id']} ({summary['title'] or 'no title'}): "
+        f"{_counted(summary['claims'], 'claim')}, {_counted(summary['citations'], 'citation')}"
+    )
+    if summary["untracked"]:
+        n = len(summary["untracked"])
+        verb = "is" if n == 1 else "are"
+        words += f"; {_counted(n, 'source')} no other article cites {verb} no longer checked"
+    return words + "; captures are kept"
+
+
+def _counted(n: int, noun: str) -> str:
+    """``1 claim``, ``2 claims``."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _login_routes(app: FastAPI, page: Any) -> None:
@@ -1101,14 +1575,17 @@ def _login_routes(app: FastAPI, page: Any) -> None:
         if not _token_matches(given, request.app.state.settings.api_token):
             return page(request, "login.html", 401, next=target, wrong=True)
         response = RedirectResponse(target, status_code=303)
-        secure = request.url.scheme == "https"
-        response.set_cookie(COOKIE, given, httponly=True, samesite="strict", secure=secure, path="/")
+        _set_cookie(response, request, COOKIE, given)
+        _set_cookie(response, request, SESSION, secrets.token_urlsafe(32))  # a new one each login
         return response
 
     @app.post("/logout", include_in_schema=False)
-    def logout() -> Response:
+    async def logout(request: Request) -> Response:
+        if logged_in(request, request.app.state.settings):
+            await checked_form(request)  # a logged-in browser logs out by its own form only
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(COOKIE, path="/")
+        for name in (COOKIE, SESSION, FLASH):
+            response.delete_cookie(name, path="/", httponly=True, samesite="strict")
         return response
 
 

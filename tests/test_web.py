@@ -719,3 +719,343 @@ def test_a_loopback_server_answers_only_to_loopback_names(client_for: Any) -> No
     assert named.get("/api/status", headers={"Host": "localhost"}).status_code == 400
     anywhere = client_for(CITEWATCH_SERVE_ADDRESS="0.0.0.0")
     assert anywhere.get("/api/status", headers={"Host": "attacker.example"}).status_code == 200
+
+
+# -- what a person sees: claim numbers and support, the article's history, resolution ----------
+
+
+def _words(element: Any) -> str:
+    return " ".join(element.text_content().split())
+
+
+def test_article_page_numbers_claims_and_shows_what_happened_to_their_support(
+    site: Site, client: AppClient
+) -> None:
+    view = client.get(f"/api/articles/{site.article_id}").json()
+    doc = html_of(client.get(f"/articles/{site.article_id}"))
+    assert_inert(doc)
+    by_status = {}
+    for claim in view["claims"]:
+        li = doc.get_element_by_id(f"claim-{claim['id']}")  # anchors keep the global id
+        assert li.get("value") == str(claim["number"])
+        assert _words(li.cssselect("p.claim .number")[0]) == f"{claim['number']}."
+        (badge,) = li.cssselect(".support .badge")
+        by_status[claim["support"]["status"]] = (claim, badge)
+        cited = [a.get("href") for a in li.cssselect("a[href^='#citation-']")]
+        numbers = {c["number"]: c["id"] for c in view["citations"]}
+        assert cited == [f"#citation-{numbers[n]}" for n in claim["citations"]]
+        for href in cited:
+            assert doc.get_element_by_id(href[1:]) is not None
+    changed, badge = by_status["changed"]
+    pairs = changed["support"]["changed"]
+    assert _words(badge) == "changed " + ", ".join(f"{int(a):,} → {int(b):,}" for a, b in pairs)
+    assert "253,000 → 258,000" in _words(badge)  # the number the story's source edited
+    assert badge.get("href") == f"/changes/{site.change(site.story)['id']}"
+    gone, badge = by_status["source-gone"]
+    assert _words(badge) == f"source gone since {gone['support']['since'][:10]}"
+    assert badge.get("href") == f"/changes/{site.change(site.other)['id']}"
+    assert _words(by_status["unchanged"][1]) == "unchanged"
+    # Citations are shown by their number within the article, and list the claims by number.
+    for citation in view["citations"]:
+        section = doc.get_element_by_id(f"citation-{citation['id']}")
+        assert _words(section.cssselect("h3")[0]).startswith(f"[{citation['number']}] ")
+        ids = {c["number"]: c["id"] for c in view["claims"]}
+        links = section.cssselect("p.small a[href^='#claim-']")
+        assert [a.get("href") for a in links] == [f"#claim-{ids[n]}" for n in citation["claims"]]
+
+
+def test_resolution_report_and_evidence_read_as_words(site: Site, client: AppClient) -> None:
+    view = client.get(f"/api/articles/{site.article_id}").json()
+    doc = html_of(client.get(f"/articles/{site.article_id}"))
+    (outlet,) = [c for c in view["citations"] if c["kind"] == "outlet"]
+    res = outlet["resolution"]
+    section = doc.get_element_by_id(f"citation-{outlet['id']}")
+    (report,) = section.cssselect("dl.resolution")
+    rows = {_words(dt): dd for dt, dd in zip(report.cssselect("dt"), report.cssselect("dd"), strict=True)}
+    shown = _words(report)
+    for raw in ("None", "[", "]", "in_window", "{", '"'):
+        assert raw not in shown, (raw, shown)
+    assert _words(rows["discovery"]) == (
+        f"discovered {res['discovered']:,} pages, {res['in_window']:,} in the date window, "
+        f"{res['fetches']:,} fetches in {res['seconds']:.1f} s"
+    )
+    assert [a.get("href") for a in rows["sitemaps"].cssselect("a")] == res["sitemaps"]
+    assert _words(rows["feeds"]) == (", ".join(res["feeds"]) or "none found")
+    assert _words(rows["named"]) == "in the article's list of sources"
+    # Evidence names claims by their number, linking to them; snippets are shown as stored.
+    ids = {c["number"]: c["id"] for c in view["claims"]}
+    best = outlet["candidates"][0]
+    items = section.cssselect("table.candidates tr")[1].cssselect("ul.evidence li")
+    assert len(items) == len(best["evidence"]["matched"])
+    for item, match in zip(items, best["evidence"]["matched"], strict=True):
+        (link,) = item.cssselect("a[href^='#claim-']")
+        assert (
+            _words(link) == f"claim {match['claim']}" and link.get("href") == f"#claim-{ids[match['claim']]}"
+        )
+        assert "claim at" not in _words(item)
+        if match.get("snippet"):
+            assert item.cssselect(".snippet")[0].text_content() == match["snippet"]
+
+
+HARBOUR_TITLE = "Port traffic hits a record"
+HARBOUR = [
+    "The port handled 48,200 containers in May, more than in any month before, {a} says in its figures.",
+    "Dockworkers said 1,150 jobs were at risk after the merger of the two terminal operators, {b} warned.",
+    "The harbour master, Ines Duarte, said the new cranes would be working by the end of the summer.",
+]
+HARBOUR_AGAIN = [
+    HARBOUR[0],
+    "Officials expect 52,000 containers in June as the new berth opens, the port authority adds.",
+    HARBOUR[2],
+]
+
+
+def _harbour_page(paragraphs: list[str], links: dict[str, str]) -> bytes:
+    anchors = {
+        k: f"<a href='{url}'>the {name}</a>"
+        for (k, url), name in zip(links.items(), ("port authority", "union"), strict=True)
+    }
+    body = "".join(f"<p>{p.format(**anchors)}</p>" for p in paragraphs)
+    return ws.page_html(HARBOUR_TITLE, f"<article><h1>{HARBOUR_TITLE}</h1>{body}</article>")
+
+
+@pytest.fixture(scope="module")
+def harbour(site: Site) -> dict[str, Any]:
+    """An article added by URL, then added again after its page dropped a sentence and a link:
+    a claim no longer in it, and a source it cites no more."""
+    links = {
+        "a": site.server.route("/port-figures", ws.static(page(BODY, random.Random(11)).encode())),
+        "b": site.server.route("/union-statement", ws.static(page(BODY[1:], random.Random(12)).encode())),
+    }
+    url = site.server.route("/harbour", ws.static(_harbour_page(HARBOUR, links)))
+    first = site.cli("add", url)
+    site.server.route("/harbour", ws.static(_harbour_page(HARBOUR_AGAIN, links)))
+    again = site.cli("add", url)
+    assert again["article"]["id"] == first["article"]["id"]
+    return {"id": first["article"]["id"], "first": first, "again": again, "links": links}
+
+
+def test_article_page_keeps_what_the_article_no_longer_cites_or_claims(
+    site: Site, client: AppClient, harbour: dict[str, Any]
+) -> None:
+    view = client.get(f"/api/articles/{harbour['id']}").json()
+    (former,) = view["formerly_cited"]
+    assert former["url"] == harbour["links"]["b"]
+    (retired,) = view["former_claims"]
+    assert "1,150 jobs" in retired["text"]
+    doc = html_of(client.get(f"/articles/{harbour['id']}"))
+    assert_inert(doc)
+    (table,) = doc.cssselect("table.formerly-cited")
+    (row,) = table.cssselect("tbody tr")
+    (link,) = row.cssselect("a.source")
+    assert link.text_content() == former["url"] and link.get("href") == f"/sources/{former['source_id']}"
+    assert row.cssselect(".badge")[0].text_content() == "live"
+    li = doc.get_element_by_id(f"claim-{retired['id']}")  # older change pages link here
+    assert "1,150 jobs" in li.text_content() and li.getparent().get("class") == "claims former"
+
+
+def test_article_list_counts_what_the_article_has_now(client: AppClient, harbour: dict[str, Any]) -> None:
+    """Not the claims and citations a re-read retired."""
+    view = client.get(f"/api/articles/{harbour['id']}").json()
+    assert view["former_claims"] and view["formerly_cited"]
+    (listed,) = [a for a in client.get("/api/articles").json() if a["id"] == harbour["id"]]
+    assert listed["claims"] == len(view["claims"]) and listed["citations"] == len(view["citations"])
+
+
+def test_article_list_shows_each_articles_health(site: Site, client: AppClient) -> None:
+    view = client.get(f"/api/articles/{site.article_id}").json()
+    affected = sum(
+        1 for c in view["claims"] if c["support"]["status"] in ("changed", "lost-support", "source-gone")
+    )
+    (listed,) = [a for a in client.get("/api/articles").json() if a["id"] == site.article_id]
+    assert listed == site.cli("citations")[[a["id"] for a in site.cli("citations")].index(site.article_id)]
+    health = listed["health"]
+    cited = [s for c in view["citations"] for s in c["sources"]]
+    assert health["sources"] == len({s["source_id"] for s in cited})
+    assert health["gone"] == sum(1 for s in cited if s["state"] == "missing") == 1
+    changed = {site.story, site.xss}  # their text changed; the other page is gone
+    assert health["changed"] == len(changed)
+    assert health["claims_affected"] == affected == 2
+    doc = html_of(client.get("/articles"))
+    (row,) = [
+        r
+        for r in doc.cssselect("table.articles tbody tr")
+        if r.cssselect(f"a[href='/articles/{site.article_id}']")
+    ]
+    (cell,) = row.cssselect("td.health")
+    assert "1 source gone" in _words(cell) and "2 sources changed" in _words(cell)
+    assert f"{affected} of {listed['claims']} claims affected" in _words(cell)
+
+
+# -- the write forms: logged in, CSRF-checked, post/redirect/get ----------------------------------
+
+
+def logged_in_client(client_for: Any, **env: str) -> AppClient:
+    """A browser-like client (it keeps cookies) that logged in with the token."""
+    client = client_for(CITEWATCH_API_TOKEN=TOKEN, **env)
+    login = client.post("/login", data={"token": TOKEN, "next": "/articles"})
+    assert login.status_code == 303 and login.headers["location"] == "/articles"
+    return client
+
+
+def csrf_of(client: AppClient, path: str) -> str:
+    tokens = {i.get("value") for i in html_of(client.get(path)).cssselect("form input[name=csrf]")}
+    (token,) = tokens  # one token for every form of the page
+    assert token
+    return token
+
+
+def outcome(client: AppClient, response: httpx.Response, where: str | None = None) -> tuple[str, str]:
+    """A form's redirect (303) followed: the page it lands on, and the one-line outcome shown."""
+    assert response.status_code == 303, response.text
+    target = response.headers["location"]
+    if where is not None:
+        assert target == where
+    doc = html_of(client.get(target))
+    (flash,) = doc.cssselect("p.flash")
+    text = _words(flash)
+    assert "\n" not in text
+    return target, ("error: " if "error" in flash.get("class", "") else "") + text
+
+
+def test_login_page_says_when_the_token_is_needed(client_for: Any) -> None:
+    public = html_of(client_for(CITEWATCH_API_TOKEN=TOKEN).get("/login"))
+    assert "Anyone may read this citewatch" in _words(public) and public.cssselect("form.login")
+    private = html_of(client_for(CITEWATCH_API_TOKEN=TOKEN, CITEWATCH_API_READ_PUBLIC="false").get("/login"))
+    assert "Reading this citewatch needs its API token" in _words(private)
+    tokenless = html_of(client_for().get("/login"))
+    assert "no API token" in _words(tokenless) and not tokenless.cssselect("form.login")
+    assert "Reading this citewatch needs" not in _words(public) + _words(tokenless)
+
+
+def test_forms_show_only_when_logged_in(site: Site, client_for: Any) -> None:
+    anonymous = client_for(CITEWATCH_API_TOKEN=TOKEN)
+    for path in ("/articles", f"/articles/{site.article_id}"):
+        doc = html_of(anonymous.get(path))
+        assert not doc.cssselect("form[method=post] input[name=csrf]"), path
+        assert doc.cssselect("a[href^='/login']"), path
+    browser = logged_in_client(client_for)
+    doc = html_of(browser.get("/articles"))
+    assert doc.cssselect("form[action='/articles/add'] textarea[name=text]")
+    assert doc.cssselect("form[action='/sources/track'] input[name=url]")
+    assert_inert(doc)
+
+
+def test_a_form_post_without_its_csrf_token_is_refused(site: Site, client_for: Any) -> None:
+    url = site.server.route("/csrf-target", ws.static(page(BODY, random.Random(21)).encode()))
+    browser = logged_in_client(client_for)
+    token = csrf_of(browser, "/articles")
+    tracked = browser.post("/sources/track", data={"url": url, "csrf": token})
+    where, said = outcome(browser, tracked)
+    source = where.removeprefix("/sources/")
+    assert said.startswith(f"tracking {url}: next check")
+    for fields in ({}, {"csrf": ""}, {"csrf": "0" * 64}, {"csrf": token[:-1] + "x"}):
+        refused = browser.post(f"/sources/{source}/pause", data=fields)
+        assert refused.status_code == 403, fields
+        assert "CSRF token is missing or out of date" in _words(html_of(refused).cssselect("p.error")[0])
+    assert not client_for().get(f"/api/sources/{source}").json()["source"]["paused"], "nothing was written"
+    # A token belongs to its login: after logging in again the old one is refused.
+    browser.post("/login", data={"token": TOKEN, "next": "/"})
+    assert browser.post(f"/sources/{source}/pause", data={"csrf": token}).status_code == 403
+    # Without the login cookie, a form post is a 401 pointing to the login page.
+    stranger = client_for(CITEWATCH_API_TOKEN=TOKEN)
+    refused = stranger.post(f"/sources/{source}/pause", data={"csrf": token})
+    assert refused.status_code == 401 and html_of(refused).cssselect("a[href^='/login']")
+    # Without api_token on the server, there are no writes at all.
+    off = client_for().post(f"/sources/{source}/pause", data={"csrf": token})
+    assert off.status_code == 403 and "write actions are off" in off.text
+
+
+def test_track_pause_resume_check_and_untrack_a_source_from_its_page(site: Site, client_for: Any) -> None:
+    url = site.server.route("/form-tracked", ws.static(page(BODY, random.Random(22)).encode()))
+    browser = logged_in_client(client_for)
+    where, said = outcome(
+        browser,
+        browser.post(
+            "/sources/track", data={"url": url, "every": "6h", "csrf": csrf_of(browser, "/articles")}
+        ),
+    )
+    source_id = int(where.removeprefix("/sources/"))
+    api = lambda: client_for().get(f"/api/sources/{source_id}").json()["source"]  # noqa: E731
+    assert api()["every_seconds"] == 6 * 3600 and not api()["paused"]
+
+    def press(label: str) -> tuple[str, str]:
+        doc = html_of(browser.get(f"/sources/{source_id}"))
+        (form,) = [f for f in doc.cssselect("div.actions form") if _words(f) == label]
+        fields = {i.get("name"): i.get("value") for i in form.cssselect("input")}
+        return outcome(browser, browser.post(form.get("action"), data=fields), f"/sources/{source_id}")
+
+    assert press("Pause")[1] == f"paused {url}: no checks until you resume it"
+    assert api()["paused"] and api()["next_check_at"] is None
+    assert press("Resume")[1].startswith(f"tracking {url}: next check")
+    assert not api()["paused"] and api()["next_check_at"]
+    _, said = press("Check now")
+    assert said.startswith("1 source due now") and "no daemon is running" in said
+    _, said = press("Untrack")
+    assert said.startswith(f"no longer checked: {url}") and api()["untracked_at"]
+    doc = html_of(browser.get(f"/sources/{source_id}"))
+    assert "untracked" in _words(doc.cssselect("p.meta")[0])
+    assert press("Track again")[1].startswith(f"tracking {url}: next check") and api()["untracked_at"] is None
+    # A mistake is one line on the page the form was on.
+    where, said = outcome(
+        browser,
+        browser.post("/sources/track", data={"url": "ftp://x/", "csrf": csrf_of(browser, "/articles")}),
+    )
+    assert where == "/articles" and said.startswith("error: ") and "ftp" in said
+
+
+def test_add_an_article_from_the_form_then_check_and_remove_it(site: Site, client_for: Any) -> None:
+    url = site.server.route("/form-source", ws.static(page(BODY, random.Random(23)).encode()))
+    text = f"# Added from the form\n\nProsecutors opened 253,000 criminal cases, [says the report]({url}).\n"
+    browser = logged_in_client(client_for)
+    token = csrf_of(browser, "/articles")
+    empty = browser.post("/articles/add", data={"url": "", "text": " ", "csrf": token})
+    assert outcome(browser, empty, "/articles")[1] == "error: give the article's URL, or paste its text"
+    started = browser.post("/articles/add", data={"text": text, "format": "markdown", "csrf": token})
+    assert started.status_code == 303 and started.headers["location"].startswith("/jobs/")
+    job = {
+        "id": started.headers["location"].rsplit("/", 1)[1],
+        "url": "/api/jobs/" + started.headers["location"].rsplit("/", 1)[1],
+    }
+    running = html_of(browser.get(started.headers["location"]))
+    assert "pasted text" in _words(running.cssselect("h1")[0])
+    done = wait_for_job(browser, job)
+    assert done["state"] == "done", done
+    article = done["result"]["article"]["id"]
+    finished = html_of(browser.get(started.headers["location"]))
+    assert not finished.cssselect("meta[http-equiv=refresh]")
+    assert finished.cssselect(f"a[href='/articles/{article}']")
+    assert "Added from the form" in [
+        _words(a) for a in html_of(browser.get("/articles")).cssselect("table.articles a")
+    ]
+    page_path = f"/articles/{article}"
+    checked = browser.post(f"{page_path}/check", data={"csrf": csrf_of(browser, page_path)})
+    assert outcome(browser, checked, page_path)[1].startswith("1 source due now")
+    # Removing takes a confirmation step: the page says what goes and what stays.
+    confirm = html_of(browser.get(f"{page_path}/remove"))
+    assert [_words(a) for a in confirm.cssselect("ul.sources a")] == [url]
+    unconfirmed = browser.post(f"{page_path}/remove", data={"csrf": csrf_of(browser, page_path)})
+    assert outcome(browser, unconfirmed)[1] == "error: confirm the removal on its page first"
+    (form,) = confirm.cssselect("form.remove")
+    fields = {i.get("name"): i.get("value") for i in form.cssselect("input")}
+    _, said = outcome(browser, browser.post(form.get("action"), data=fields), "/articles")
+    assert said.startswith(f"removed article {article} (Added from the form): 1 claim, 1 citation")
+    assert browser.get(f"/api/articles/{article}").status_code == 404
+    assert client_for().get("/api/snapshots", params={"url": url}).json(), "its captures stay"
+
+
+def test_a_flash_message_is_shown_once_and_cannot_be_planted(site: Site, client_for: Any) -> None:
+    import base64
+
+    browser = logged_in_client(client_for)
+    response = browser.post("/articles/add", data={"csrf": csrf_of(browser, "/articles")})
+    carried = response.cookies["citewatch_flash"]
+    assert outcome(browser, response)[1].startswith("error: ")
+    assert not html_of(browser.get("/articles")).cssselect("p.flash"), "shown once"
+    # Another page on this host can set cookies, but not sign them: neither a message made up
+    # nor one signed for another login is shown.
+    other = logged_in_client(client_for)
+    made_up = base64.urlsafe_b64encode(b'[true, "your token expired: enter it at evil.example"]').decode()
+    for value in (f"{made_up.rstrip('=')}.{'0' * 64}", carried):
+        other.http.cookies.set("citewatch_flash", value, domain="127.0.0.1")
+        assert not html_of(other.get("/articles")).cssselect("p.flash"), value
