@@ -758,10 +758,13 @@ def _support_phrase(support: dict[str, Any]) -> str:
         pairs = ", ".join(f"{a} -> {b}" for a, b in support.get("changed", [])[:2])
         return f"changed {pairs} (change {support.get('change_id')})"
     if status == "lost-support":
-        lost = ", ".join(support.get("lost", [])[:2])
-        return f"lost support: {lost} gone (change {support.get('change_id')})"
+        lost = "; ".join(f"\u201c{term}\u201d" for term in support.get("lost", [])[:2])
+        return f"lost support: no longer in the source: {lost} (change {support.get('change_id')})"
     if status == "source-gone":
-        return f"source gone since {support.get('since') or '?'}"
+        since = (support.get("since") or "?")[:16].replace("T", " ")
+        return f"source gone since {since} UTC" + (
+            f" (change {support['change_id']})" if support.get("change_id") else ""
+        )
     return {"unchanged": "unchanged", "not-checked": "not checked yet", "no-source": "no source"}.get(
         status, status
     )
