@@ -119,6 +119,19 @@ def postgres_available() -> str | None:
         return f"PostgreSQL at {PG_URL} does not answer ({exc.__class__.__name__})"
 
 
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, driven by Playwright, with the flags a closed network needs."""
+    from playwright.sync_api import sync_playwright
+
+    from crawler.browser import CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
 @pytest.fixture(scope="session")
 def pg_admin() -> Iterator[Any]:
     reason = postgres_available()

@@ -12,7 +12,6 @@ import re
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
@@ -131,18 +130,6 @@ def test_an_index_without_source_ids_is_built_again(
     (rebuilt,) = (folder / "base.cdxj").read_text(encoding="utf-8").splitlines()
     assert rebuilt == line  # with its source id again
     assert (folder / "format").read_text(encoding="utf-8").strip() == replay.INDEX_FORMAT
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    from crawler.browser import CHROMIUM_ARGS
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.mark.browser

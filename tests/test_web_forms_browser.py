@@ -68,18 +68,6 @@ def running(tmp_path: Path) -> Iterator[Running]:
     warcio_check(home.warcs())
 
 
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    from crawler.browser import CHROMIUM_ARGS
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
 def flash(page: Any) -> str:
     return " ".join(page.locator("p.flash").inner_text().split())
 
@@ -91,8 +79,8 @@ def follow_job(page: Any) -> None:
     assert page.locator("p.job .badge").inner_text() == "done", page.locator("main").inner_text()
 
 
-def test_a_person_adds_checks_pauses_and_removes_through_the_forms(running: Running, chromium: Any) -> None:
-    page = chromium.new_page(viewport={"width": 1200, "height": 900})
+def test_a_person_adds_checks_pauses_and_removes_through_the_forms(running: Running, browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
     # Log in: the page says what the token is for, and sends the browser back to the articles.
     page.goto(running.web + "login?next=/articles")
     assert "Anyone may read this citewatch" in page.locator("main").inner_text()
