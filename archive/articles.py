@@ -379,37 +379,13 @@ def save_resolution(
     chosen = {s.entry.url for s in tracked}
     dropped = [_candidate_copy(c) for c in previous if c.url not in chosen]
     kept = dropped if not tracked else []
-    kept_ids = {c.url: c.source_id for c in kept}
-    citation.candidates = []
-    session.flush()  # the old rows go before new ones with the same URLs come
-    citation.candidates = [
-        _candidate(s, rank, sources.get(s.entry.url) or kept_ids.get(s.entry.url))
-        for rank, s in enumerate(ranked, 1)
-    ]
-    ranked_urls = {s.entry.url for s in ranked}
-    for extra, candidate in enumerate((c for c in kept if c.url not in ranked_urls), len(ranked) + 1):
-        candidate.rank = extra
-        citation.candidates.append(candidate)
-    reason: str | None = None
+    _replace_candidates(session, citation, ranked, sources, kept)
     if tracked:
         citation.source_id = sources[tracked[0].entry.url]
         drafts = claim_drafts(citation.article)
         supported = {p for s in tracked for p in claims_supported(s, drafts)}
         citation.claims = [c for c in live_claims(citation.article) if c.position in supported]
-        status = "resolved"
-        if dropped:
-            reason = "replaces the source tracked before: " + ", ".join(
-                _described(session, c.source_id, c.url) for c in dropped
-            )
-    elif kept:
-        status = "resolved"
-        reason = "kept the source tracked before, not found again: " + ", ".join(
-            _described(session, c.source_id, c.url) for c in kept
-        )
-    else:
-        best = ranked[0].score if ranked else None
-        status = "unresolved"
-        reason = "no candidates found" if not ranked else f"best score {best:.2f} is below {threshold:.2f}"
+    status, reason = _resolution_outcome(session, ranked, tracked, dropped, threshold)
     citation.resolution = {
         **(citation.resolution or {}),
         "status": status,
@@ -423,6 +399,38 @@ def save_resolution(
     cite_sources(
         session, citation.article_id, [sources[s.entry.url] for s in tracked], "outlet", now, citation.id
     )
+
+
+def _replace_candidates(
+    session: Session, citation: Citation, ranked: list[Scored], sources: dict[str, int], kept: list[Candidate]
+) -> None:
+    """The citation's candidates become ``ranked`` (tracked where ``sources`` has them), and the
+    sources tracked before that are ``kept`` stay tracked, ranked after them if not among them."""
+    kept_ids = {c.url: c.source_id for c in kept}
+    citation.candidates = []
+    session.flush()  # the old rows go before new ones with the same URLs come
+    citation.candidates = [
+        _candidate(s, rank, sources.get(s.entry.url) or kept_ids.get(s.entry.url))
+        for rank, s in enumerate(ranked, 1)
+    ]
+    ranked_urls = {s.entry.url for s in ranked}
+    for extra, candidate in enumerate((c for c in kept if c.url not in ranked_urls), len(ranked) + 1):
+        candidate.rank = extra
+        citation.candidates.append(candidate)
+
+
+def _resolution_outcome(
+    session: Session, ranked: list[Scored], tracked: list[Scored], dropped: list[Candidate], threshold: float
+) -> tuple[str, str | None]:
+    """The resolution's status and why: what was tracked before says what became of it."""
+    before = ", ".join(_described(session, c.source_id, c.url) for c in dropped)
+    if tracked:
+        return "resolved", f"replaces the source tracked before: {before}" if dropped else None
+    if dropped:
+        return "resolved", f"kept the source tracked before, not found again: {before}"
+    if not ranked:
+        return "unresolved", "no candidates found"
+    return "unresolved", f"best score {ranked[0].score:.2f} is below {threshold:.2f}"
 
 
 def _described(session: Session, source_id: int | None, url: str) -> str:
@@ -638,45 +646,54 @@ def claim_support(
 
     A claim is ``source-gone`` when a source it rests on is gone, else ``changed`` or
     ``lost-support`` by the newest change of such a source that touched it, else ``unchanged``
-    (its sources were checked and no change touched it) or ``not-checked``."""
-    from archive.models import Change
+    (its sources were checked and no change touched it), ``not-checked`` or ``no-source``."""
+    rests_on = _sources_of_claims(session, article)
+    all_sources = set().union(*rests_on.values()) if rests_on else set()
+    rows = session.execute(
+        select(Source.id, Source.state, Source.state_since, Source.last_checked_at).where(
+            Source.id.in_(all_sources)
+        )
+    )
+    states = {sid: (state, since, checked) for sid, state, since, checked in rows} if all_sources else {}
+    touched = _claims_touched(session, all_sources, set(rests_on))
+    result = {cid: _support(sources, states, touched.get(cid)) for cid, sources in rests_on.items()}
+    return result, {sid: {"state": state} for sid, (state, _since, _checked) in states.items()}
 
-    claims = live_claims(article)
-    rests_on: dict[int, set[int]] = {c.id: set() for c in claims}
+
+def _sources_of_claims(session: Session, article: Article) -> dict[int, set[int]]:
+    """Claim id -> the sources it rests on: its citations' sources and tracked candidates."""
+    rests_on: dict[int, set[int]] = {c.id: set() for c in live_claims(article)}
     for citation in live_citations(article):
-        ids = {citation.source_id} if citation.source_id is not None else set()
-        ids |= set(
+        ids = set(
             session.scalars(
                 select(Candidate.source_id).where(
                     Candidate.citation_id == citation.id, Candidate.source_id.is_not(None)
                 )
             )
         )
+        ids |= {citation.source_id} if citation.source_id is not None else set()
         for claim in citation.claims:
             if claim.id in rests_on:
                 rests_on[claim.id] |= ids
-    all_sources = set().union(*rests_on.values()) if rests_on else set()
-    result: dict[int, dict[str, Any]] = {}
-    if not all_sources:
-        return {c.id: {"status": "no-source"} for c in claims}, {}
-    states = {
-        sid: (state, since, checked)
-        for sid, state, since, checked in session.execute(
-            select(Source.id, Source.state, Source.state_since, Source.last_checked_at).where(
-                Source.id.in_(all_sources)
-            )
-        )
-    }
-    touched: dict[int, dict[str, Any]] = {}
+    return rests_on
+
+
+def _claims_touched(session: Session, source_ids: set[int], claim_ids: set[int]) -> dict[int, dict[str, Any]]:
+    """Claim id -> the newest change of these sources that changed its support or took it."""
+    from archive.models import Change
+
+    if not source_ids:
+        return {}
     changes = session.scalars(
         select(Change)
-        .where(Change.source_id.in_(all_sources), Change.kind.in_(("content", "correction", "gone")))
+        .where(Change.source_id.in_(source_ids), Change.kind.in_(("content", "correction", "gone")))
         .order_by(Change.id.desc())
-        .limit(2000)
+        .limit(2000)  # the newest are what tells; a source checked for years has thousands
     )
+    touched: dict[int, dict[str, Any]] = {}
     for change in changes:
         for entry in (change.details or {}).get("claims", []):
-            if entry.get("status") in ("changed", "lost-support") and entry.get("claim_id") in rests_on:
+            if entry.get("status") in ("changed", "lost-support") and entry.get("claim_id") in claim_ids:
                 touched.setdefault(
                     entry["claim_id"],
                     {
@@ -688,26 +705,24 @@ def claim_support(
                         "lost": entry.get("lost", []),
                     },
                 )
-    for claim in claims:
-        sources = rests_on[claim.id]
-        gone = [sid for sid in sources if states.get(sid, (None,))[0] == "missing"]
-        if not sources:
-            result[claim.id] = {"status": "no-source"}
-        elif gone:
-            since = states[gone[0]][1]
-            result[claim.id] = {
-                "status": "source-gone",
-                "source_id": gone[0],
-                "since": since.isoformat() if since else None,
-                **({"change_id": touched[claim.id]["change_id"]} if claim.id in touched else {}),
-            }
-        elif claim.id in touched:
-            result[claim.id] = touched[claim.id]
-        elif any(states.get(sid, (None, None, None))[2] for sid in sources):
-            result[claim.id] = {"status": "unchanged"}
-        else:
-            result[claim.id] = {"status": "not-checked"}
-    return result, {sid: {"state": state} for sid, (state, _since, _checked) in states.items()}
+    return touched
+
+
+def _support(
+    sources: set[int], states: dict[int, tuple[Any, Any, Any]], touched: dict[str, Any] | None
+) -> dict[str, Any]:
+    """One claim's support, from the states of its sources and the change that touched it."""
+    if not sources:
+        return {"status": "no-source"}
+    gone = sorted(sid for sid in sources if states.get(sid, (None, None, None))[0] == "missing")
+    if gone:
+        since = states[gone[0]][1]
+        found = {"status": "source-gone", "source_id": gone[0], "since": since.isoformat() if since else None}
+        return {**found, **({"change_id": touched["change_id"]} if touched else {})}
+    if touched:
+        return touched
+    checked = any(states.get(sid, (None, None, None))[2] for sid in sources)
+    return {"status": "unchanged" if checked else "not-checked"}
 
 
 def article_view(session: Session, article: Article, top: int = 10) -> dict[str, Any]:
