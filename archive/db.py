@@ -107,12 +107,6 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         raise DatabaseError(f"cannot migrate {_describe(engine)}: {reason(exc)}") from exc
 
 
-def ensure_current(engine: Engine) -> None:
-    """Migrate to head unless the database is there already (the common case, kept cheap)."""
-    if current_revision(engine) != HEAD:
-        upgrade(engine)
-
-
 def downgrade(engine: Engine, revision: str) -> None:
     from alembic import command
 
@@ -143,7 +137,14 @@ def migrated(url: str) -> sessionmaker[Session]:
     """A session factory for the database ``url``, brought to head first (idempotent)."""
     engine = make_engine(url)
     try:
-        ensure_current(engine)
+        at_head = current_revision(engine) == HEAD
+    except DatabaseError:
+        engine.dispose()
+        raise
+    if at_head:  # the common case: one look at the version row, and the engine (and its connection) kept
+        return sessionmaker(engine, expire_on_commit=False)
+    try:
+        upgrade(engine)
     finally:
         engine.dispose()
     return connect(url)

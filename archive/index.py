@@ -9,6 +9,8 @@ led by the SURT key.
 from __future__ import annotations
 
 import functools
+import importlib
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +33,36 @@ SNAPSHOTS = Snapshot.__table__
 SOURCES = Source.__table__
 
 
+class _ImportedOnUse:
+    """Stands for a module, which is imported when one of its attributes is first used."""
+
+    __spec__ = None  # what the import system looks at in sys.modules: not an attribute to import for
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        if sys.modules.get(self._name) is self:
+            del sys.modules[self._name]
+        return getattr(importlib.import_module(self._name), attr)
+
+
+@functools.cache
+def _surt() -> Any:
+    """``surt.surt``, imported when a URL is first keyed, and without tldextract: surt's handyurl
+    imports it (and requests with it, 40 ms: most of what `citewatch snapshots` costs above the
+    floor) for its public-suffix option, which citewatch never asks for. While surt loads, the
+    name stands for tldextract imported on first use."""
+    if "tldextract" not in sys.modules:
+        sys.modules["tldextract"] = _ImportedOnUse("tldextract")  # type: ignore[assignment]
+    try:
+        import surt
+    finally:
+        if isinstance(sys.modules.get("tldextract"), _ImportedOnUse):
+            del sys.modules["tldextract"]
+    return surt.surt
+
+
 @functools.lru_cache(maxsize=65536)
 def surt_key(url: str) -> str:
     """The SURT form used as the index key.
@@ -38,10 +70,9 @@ def surt_key(url: str) -> str:
     >>> surt_key("https://www.Example.com/a?b=1")
     'com,example)/a?b=1'
     """
-    import surt as surtlib  # here: surt imports tldextract and requests, which listings do not need
-
+    surt = _surt()
     try:
-        return str(surtlib.surt(url))
+        return str(surt(url))
     except Exception:  # surt raises assorted errors on odd URLs; key them by the URL itself
         return url.lower()
 

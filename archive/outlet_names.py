@@ -17,13 +17,13 @@ user can add it to the table.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import tldextract
 
 from archive.claims import SOURCE_LIST_HEAD, sentences
 
@@ -37,8 +37,18 @@ __all__ = [
     "unknown_outlets",
 ]
 
-# The bundled snapshot of the public suffix list; no download, no cache directory.
-_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+if TYPE_CHECKING:
+    import tldextract
+
+
+@functools.cache
+def _extractor() -> tldextract.TLDExtract:
+    """The bundled snapshot of the public suffix list; no download, no cache directory. Made on
+    first use: tldextract imports requests, and `citewatch citations` imports this module."""
+    import tldextract
+
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
 
 # Common outlets by the names articles use for them, lower case. A leading "the" is optional when
 # matching, so "the guardian" also matches "Guardian". One domain per outlet: the BBC is bbc.com (its
@@ -213,7 +223,7 @@ def registered_domain(name: str) -> str | None:
     host = _host_of(name)
     if not host or not _HOST.fullmatch(host) or host.rsplit(".", 1)[-1].lower() in _FILE_ENDINGS:
         return None
-    parts = _EXTRACT(host)
+    parts = _extractor()(host)
     if not parts.suffix or not parts.domain:
         return None
     return parts.top_domain_under_public_suffix.lower()

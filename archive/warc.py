@@ -24,11 +24,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from warcio.recordbuilder import RecordBuilder
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.timeutils import datetime_to_iso_date
-from warcio.warcwriter import WARCWriter
-
 from archive import __version__
 from archive.errors import WarcError
 
@@ -101,6 +96,9 @@ def warc_date(when: datetime) -> str:
     >>> warc_date(datetime(2026, 11, 25, 3, 4, 5, 60))
     '2026-11-25T03:04:05.000060Z'
     """
+    # warcio is imported where records are made: `citewatch status` imports this module.
+    from warcio.timeutils import datetime_to_iso_date
+
     return datetime_to_iso_date(when, use_micros=True)
 
 
@@ -172,6 +170,8 @@ class RecordFactory:
     """Builds warcio records with injected ids; dates are given by the caller."""
 
     def __init__(self, make_id: IdFactory = uuid.uuid4):
+        from warcio.recordbuilder import RecordBuilder
+
         self._builder = RecordBuilder(warc_version="1.1")
         self._make_id = make_id
 
@@ -179,6 +179,8 @@ class RecordFactory:
         return {"WARC-Record-ID": record_uri(record_id), "WARC-Date": warc_date(date), **extra}
 
     def request(self, req: HttpRequest, date: datetime, concurrent_to: uuid.UUID) -> PendingRecord:
+        from warcio.statusandheaders import StatusAndHeaders
+
         rid = self._make_id()
         status_line = f"{req.method} {_request_path(req.url)} {req.protocol}"
         http = StatusAndHeaders(status_line, list(req.headers), is_http_request=True)
@@ -202,6 +204,8 @@ class RecordFactory:
         digest: str | None = None,
         record_id: uuid.UUID | None = None,
     ) -> PendingRecord:
+        from warcio.statusandheaders import StatusAndHeaders
+
         rid = record_id or self._make_id()
         http = StatusAndHeaders(
             f"{resp.status} {resp.reason}".strip(), list(resp.headers), protocol=resp.protocol
@@ -231,6 +235,8 @@ class RecordFactory:
         ip: str | None = None,
         record_id: uuid.UUID | None = None,
     ) -> PendingRecord:
+        from warcio.statusandheaders import StatusAndHeaders
+
         rid = record_id or self._make_id()
         http = StatusAndHeaders(
             f"{resp.status} {resp.reason}".strip(), list(resp.headers), protocol=resp.protocol
@@ -325,6 +331,8 @@ class WarcStore:
         # gzips it as one member itself, at level 6: warcio's level 9 costs
         # several times the CPU for a few percent of size.
         self._buffer = io.BytesIO()
+        from warcio.warcwriter import WARCWriter
+
         self._writer = WARCWriter(self._buffer, gzip=False, warc_version="1.1")
 
     def _new_name(self) -> str:

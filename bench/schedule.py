@@ -45,6 +45,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -60,54 +61,19 @@ def main() -> None:
     parser.add_argument("--daemon-seconds", type=float, default=60, help="0: skip the daemon's memory")
     args = parser.parse_args()
 
-    from sqlalchemy import insert, select, text
+    from sqlalchemy import select, text
 
     from archive.db import migrated
-    from archive.models import Lease, Snapshot, Source
+    from archive.models import Lease, Source
     from archive.queue import claim, record_check
     from archive.status import status
 
     url = args.database or f"sqlite:///{Path(tempfile.mkdtemp(prefix='citewatch-bench-schedule-')) / 'db'}"
     sessions = migrated(url)
     now = datetime(2026, 11, 26, 12, 0)
-    rng = random.Random(3)
     started = time.perf_counter()
+    fill(sessions, args.sources, now, random.Random(3))
     with sessions() as session:
-        for start in range(0, args.sources, 50_000):
-            rows = [
-                {
-                    "url": f"http://h{i % 5000}.example/a/{i}",
-                    "surt": f"example,h{i % 5000})/a/{i}",
-                    "created_at": now - timedelta(days=90),
-                    "paused": False,
-                    "next_check_at": now + timedelta(seconds=rng.randint(-7 * 86400, 14 * 86400)),
-                    "failures": 1 if i % 100 == 0 else 0,
-                    "state": "failing" if i % 100 == 0 else ("missing" if i % 37 == 0 else "content"),
-                    "last_checked_at": now - timedelta(seconds=rng.randint(0, 30 * 86400)),
-                }
-                for i in range(start, min(start + 50_000, args.sources))
-            ]
-            session.execute(insert(Source), rows)
-            # As many snapshots, captured over the last 30 days, one in fifty a failure.
-            snaps = [
-                {
-                    "url": f"http://h{i % 5000}.example/a/{i}",
-                    "surt": f"example,h{i % 5000})/a/{i}",
-                    "source_id": i + 1,
-                    "captured_at": now - timedelta(seconds=rng.randint(0, 30 * 86400)),
-                    "status": None if i % 50 == 0 else 200,
-                    "record_type": None if i % 50 == 0 else "revisit",
-                    "outcome": "timeout" if i % 50 == 0 else "ok",
-                    "error": "timed out" if i % 50 == 0 else None,
-                    "via": "http",
-                }
-                for i in range(start, min(start + 50_000, args.sources))
-            ]
-            session.execute(insert(Snapshot), snaps)
-        session.commit()
-        if session.get_bind().dialect.name == "postgresql":  # what autovacuum soon does after a bulk load
-            session.execute(text("ANALYZE"))
-            session.commit()
         due = session.scalar(select(text("count(*)")).select_from(Source).where(Source.next_check_at <= now))
     name = sessions.kw["bind"].dialect.name
     print(f"{name}: {args.sources:,} sources ({due:,} due), filled in {time.perf_counter() - started:.0f} s")
@@ -176,6 +142,52 @@ def main() -> None:
     print(f"  target status < 1 s: {'met' if status_ms < 1000 else 'MISSED'}")
     if args.daemon_seconds > 0:
         daemon_memory(url, args.daemon_seconds)
+
+
+def fill(sessions: Any, sources: int, now: datetime, rng: random.Random) -> None:
+    """Bulk-load ``sources`` sources into a database that has none (their ids are 1 to
+    ``sources``), next checks spread over the week before ``now`` and the two weeks after, and as
+    many snapshots, captured over the 30 days before it (bench/cli.py fills its database so too)."""
+    from sqlalchemy import insert, text
+
+    from archive.models import Snapshot, Source
+
+    with sessions() as session:
+        for start in range(0, sources, 50_000):
+            rows = [
+                {
+                    "url": f"http://h{i % 5000}.example/a/{i}",
+                    "surt": f"example,h{i % 5000})/a/{i}",
+                    "created_at": now - timedelta(days=90),
+                    "paused": False,
+                    "next_check_at": now + timedelta(seconds=rng.randint(-7 * 86400, 14 * 86400)),
+                    "failures": 1 if i % 100 == 0 else 0,
+                    "state": "failing" if i % 100 == 0 else ("missing" if i % 37 == 0 else "content"),
+                    "last_checked_at": now - timedelta(seconds=rng.randint(0, 30 * 86400)),
+                }
+                for i in range(start, min(start + 50_000, sources))
+            ]
+            session.execute(insert(Source), rows)
+            # As many snapshots, captured over the last 30 days, one in fifty a failure.
+            snaps = [
+                {
+                    "url": f"http://h{i % 5000}.example/a/{i}",
+                    "surt": f"example,h{i % 5000})/a/{i}",
+                    "source_id": i + 1,
+                    "captured_at": now - timedelta(seconds=rng.randint(0, 30 * 86400)),
+                    "status": None if i % 50 == 0 else 200,
+                    "record_type": None if i % 50 == 0 else "revisit",
+                    "outcome": "timeout" if i % 50 == 0 else "ok",
+                    "error": "timed out" if i % 50 == 0 else None,
+                    "via": "http",
+                }
+                for i in range(start, min(start + 50_000, sources))
+            ]
+            session.execute(insert(Snapshot), snaps)
+        session.commit()
+        if session.get_bind().dialect.name == "postgresql":  # what autovacuum soon does after a bulk load
+            session.execute(text("ANALYZE"))
+            session.commit()
 
 
 class _AnyPage(http.server.BaseHTTPRequestHandler):
