@@ -143,6 +143,11 @@ class Source(Base):
     """One tracked URL, with its schedule."""
 
     __tablename__ = "sources"
+    __table_args__ = (
+        # citewatch status counts by these without reading the rows (migration 0010).
+        Index("ix_sources_state_analysed", "state", "analysed_through"),
+        Index("ix_sources_paused_next", "paused", "next_check_at"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     url: Mapped[str] = mapped_column(Text, unique=True)
     surt: Mapped[str] = mapped_column(Text, index=True)
@@ -153,7 +158,7 @@ class Source(Base):
     # Change detection (archive/analysis.py): whether the source answers with its content
     # (content | missing | failing), why, since when; the last capture that said so; the last
     # capture with content, which the next one is compared with; the newest snapshot id analysed.
-    state: Mapped[str | None] = mapped_column(String(16), index=True)
+    state: Mapped[str | None] = mapped_column(String(16))
     state_reason: Mapped[str | None] = mapped_column(Text)
     state_since: Mapped[datetime | None] = mapped_column(DateTime)
     observed_id: Mapped[int | None] = mapped_column(Integer)

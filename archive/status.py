@@ -2,12 +2,14 @@
 
 Sources by state, tracked and paused; due now and overdue; leases held, by
 worker; page captures and failures in the last hour and day; the last error
-of each failing host; and the disk the WARC files use. The counts take one
-pass over the sources, one over the due range of the ``next_check_at`` index,
-and index ranges of ``captured_at`` and ``state`` (and the small
-``leases`` table), so it stays within a second with millions of rows. A
+of each failing host; and the disk the WARC files use. The counts read
+indexes only: sources by state and paused from narrow indexes, the due range
+of the ``next_check_at`` index, ranges of ``captured_at`` and ``state`` (and
+the small ``leases`` table), so it stays well within a second with millions
+of rows. A
 failing host is a host of sources whose state is ``failing``: the same
-sources ``by_state`` counts, by one definition (:data:`STATES`).
+sources ``by_state`` counts, by one definition (:data:`STATES`). The counts of sources read
+narrow indexes only (migration 0010).
 """
 
 from __future__ import annotations
@@ -107,11 +109,24 @@ def _warc_bytes(session: Session, warc_dir: Path) -> int:
     return int(closed or 0) + open_now
 
 
+def _source_counts(session: Session) -> tuple[dict[str, int], int, int]:
+    """Sources by state, paused, and tracked (a next check and not paused), each from a narrow
+    index (migration 0010) rather than a pass over the rows: a tenth of the time at a million."""
+    counted = session.execute(
+        select(Source.state, func.count(), func.count(Source.analysed_through)).group_by(Source.state)
+    ).all()
+    paused, paused_due = session.execute(
+        select(func.count(), func.count(Source.next_check_at)).where(Source.paused.is_(True))
+    ).one()
+    scheduled = session.scalar(select(func.count()).where(Source.next_check_at.is_not(None))) or 0
+    return _by_state(counted), int(paused), int(scheduled) - int(paused_due)
+
+
 def _by_state(counted: Any) -> dict[str, int]:
-    """Rows of (state, sources, paused, tracked, analysed) as counts by :data:`STATES`, in that
-    order, leaving out the states no source is in (:func:`source_state` for each source)."""
+    """Rows of (state, sources, analysed) as counts by :data:`STATES`, in that order, leaving
+    out the states no source is in (:func:`source_state` for each source)."""
     found: dict[str, int] = {}
-    for state, n, _paused, _tracked, analysed in counted:
+    for state, n, analysed in counted:
         if state is None:  # analysed, yet no state: every capture so far was a capture problem
             found["problem"] = int(analysed)
             found["unchecked"] = int(n) - int(analysed)
@@ -123,22 +138,8 @@ def _by_state(counted: Any) -> dict[str, int]:
 
 def status(session: Session, warc_dir: Path, now: datetime) -> dict[str, Any]:
     """Everything ``citewatch status`` shows, as one JSON-able dict."""
-    # One pass over the sources for the counts by state, paused and tracked; one over the
-    # due range of the next_check_at index for due and overdue.
-    tracked = (Source.next_check_at.is_not(None)) & (Source.paused.is_(False))
-    counted = session.execute(
-        select(
-            Source.state,
-            func.count(),
-            func.coalesce(func.sum(case((Source.paused.is_(True), 1), else_=0)), 0),
-            func.coalesce(func.sum(case((tracked, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((Source.analysed_through.is_not(None), 1), else_=0)), 0),
-        ).group_by(Source.state)
-    ).all()
-    by_state = _by_state(counted)
+    by_state, paused, tracking = _source_counts(session)
     total = sum(by_state.values())
-    paused = sum(int(row[2]) for row in counted)
-    tracking = sum(int(row[3]) for row in counted)
     held = select(Lease.source_id).where(Lease.lease_until > now)
     due_row = session.execute(
         select(

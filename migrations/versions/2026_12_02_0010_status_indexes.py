@@ -1,0 +1,33 @@
+"""indexes that let citewatch status count a million sources without reading their rows
+
+``status`` counted sources by state, paused and tracked in one pass over the table: 0.5 s at a
+million sources, most of the command's time. With the state index carrying ``analysed_through``
+and one on (paused, next_check_at), each count reads a narrow index instead.
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-02 16:50:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0010"
+down_revision: str | None = "0009"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_sources_state_analysed", "sources", ["state", "analysed_through"])
+    op.create_index("ix_sources_paused_next", "sources", ["paused", "next_check_at"])
+    op.drop_index("ix_sources_state", table_name="sources")
+
+
+def downgrade() -> None:
+    op.create_index("ix_sources_state", "sources", ["state"])
+    op.drop_index("ix_sources_paused_next", table_name="sources")
+    op.drop_index("ix_sources_state_analysed", table_name="sources")
