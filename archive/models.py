@@ -147,6 +147,7 @@ class Source(Base):
         # citewatch status counts by these without reading the rows (migration 0010).
         Index("ix_sources_state_analysed", "state", "analysed_through"),
         Index("ix_sources_paused_next", "paused", "next_check_at"),
+        Index("ix_sources_state_host", "state", "host_key", "last_checked_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     url: Mapped[str] = mapped_column(Text, unique=True)
@@ -233,8 +234,8 @@ class Snapshot(Base):
         Index("ix_snapshots_record_id", "record_id"),
         # A source's snapshots since the last analysis.
         Index("ix_snapshots_source_id_id", "source_id", "id"),
-        # citewatch status: captures in the last hour and day.
-        Index("ix_snapshots_captured_at", "captured_at"),
+        # citewatch status: captures and failures in the last hour and day, from the index alone.
+        Index("ix_snapshots_captured_kind", "captured_at", "source_id", "record_type", "status"),
         # A page's requisites and browser resources (diffs, change pages, WACZ export).
         Index("ix_snapshots_page_id", "page_id"),
     )

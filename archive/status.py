@@ -60,7 +60,11 @@ def _activity(session: Session, since: datetime) -> dict[str, int]:
             func.count(),
             func.coalesce(func.sum(case((failed, 1), else_=0)), 0),
         ).where(
-            Snapshot.captured_at >= since, Snapshot.source_id.is_not(None), ~Snapshot.url.startswith("urn:")
+            Snapshot.captured_at >= since,
+            Snapshot.source_id.is_not(None),
+            # Not a browser capture's screenshot or rendered DOM (resource records, urn: URLs):
+            # said so by the record type, which the index carries.
+            func.coalesce(Snapshot.record_type, "") != "resource",
         )
     ).one()
     return {"captures": int(row[0]) - int(row[1]), "failures": int(row[1])}
@@ -68,37 +72,43 @@ def _activity(session: Session, since: datetime) -> dict[str, int]:
 
 def _failing_hosts(session: Session) -> list[dict[str, Any]]:
     """The last error of each host with failing sources (the most recently failed first): the
-    sources ``by_state`` counts as ``failing`` (by the state index), every one counted under its
-    host, so the hosts' ``sources`` add up to that count unless more than 20 hosts fail."""
-    failing = session.execute(
-        select(Source.id, Source.url, Source.failures, Source.last_checked_at)
+    sources ``by_state`` counts as ``failing``, counted by host (by ``host_key``, from the index
+    on state, host and check time without reading the rows), so the hosts' ``sources`` add up
+    to that count unless more than 20 hosts fail."""
+    latest = func.max(Source.last_checked_at)
+    hosts = session.execute(
+        select(Source.host_key, func.count(), latest)
         .where(Source.state == "failing")
-        .order_by(Source.last_checked_at.desc().nulls_last(), Source.id.desc())
+        .group_by(Source.host_key)
+        .order_by(latest.desc().nulls_last(), Source.host_key)
+        .limit(_FAILING_HOSTS)
     ).all()
-    hosts: dict[str, dict[str, Any]] = {}
-    for sid, url, failures, checked in failing:
-        host = urlsplit(url).hostname or url
-        if host in hosts:
-            hosts[host]["sources"] += 1
-            continue
-        if len(hosts) >= _FAILING_HOSTS:
-            continue
-        last = session.execute(
-            select(Snapshot.outcome, Snapshot.status, Snapshot.error, Snapshot.captured_at)
-            .where(Snapshot.source_id == sid, (Snapshot.record_type.is_(None)) | (Snapshot.status >= 400))
-            .order_by(Snapshot.id.desc())
-            .limit(1)
-        ).first()
-        error = (last.error or (f"HTTP {last.status}" if last.status else last.outcome)) if last else None
-        hosts[host] = {
-            "host": host,
-            "sources": 1,
-            "failures_in_a_row": failures,  # checks on its schedule; 0 for a source not tracked
-            # A source not tracked has no scheduled checks: its last capture is its last check.
-            "last_checked_at": _iso(checked or (last.captured_at if last else None)),
-            "last_error": error,
-        }
-    return list(hosts.values())
+    return [_failing_host(session, key, int(n)) for key, n, _checked in hosts]
+
+
+def _failing_host(session: Session, key: int, sources: int) -> dict[str, Any]:
+    """One failing host: its most recently checked failing source and that source's last error."""
+    sid, url, failures, checked = session.execute(
+        select(Source.id, Source.url, Source.failures, Source.last_checked_at)
+        .where(Source.state == "failing", Source.host_key == key)
+        .order_by(Source.last_checked_at.desc().nulls_last(), Source.id.desc())
+        .limit(1)
+    ).one()
+    last = session.execute(
+        select(Snapshot.outcome, Snapshot.status, Snapshot.error, Snapshot.captured_at)
+        .where(Snapshot.source_id == sid, (Snapshot.record_type.is_(None)) | (Snapshot.status >= 400))
+        .order_by(Snapshot.id.desc())
+        .limit(1)
+    ).first()
+    error = (last.error or (f"HTTP {last.status}" if last.status else last.outcome)) if last else None
+    return {
+        "host": urlsplit(url).hostname or url,
+        "sources": sources,
+        "failures_in_a_row": failures,  # checks on its schedule; 0 for a source not tracked
+        # A source not tracked has no scheduled checks: its last capture is its last check.
+        "last_checked_at": _iso(checked or (last.captured_at if last else None)),
+        "last_error": error,
+    }
 
 
 def _warc_bytes(session: Session, warc_dir: Path) -> int:
