@@ -9,7 +9,6 @@ and which paragraphs of a diff appear. No expected value is written into a test 
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 from collections.abc import Iterator
@@ -22,15 +21,13 @@ from sqlalchemy import select
 
 from archive.db import connect
 from archive.models import Source
-from archive.settings import load_settings
 from archive.status import STATES
-from archive.web import create_app
 from tests import webserver as ws
 from tests.conftest import Home
 from tests.outletweb import OutletWeb
 from tests.test_changes import BODY, page
 from tests.test_citations import build_web
-from tests.test_web import AppClient
+from tests.test_web import app_clients
 
 QUOTE_MARKS = '"\u201c\u201d\u201e\u00ab\u00bb'  # what a reader counts as double quotation marks
 
@@ -38,21 +35,8 @@ QUOTE_MARKS = '"\u201c\u201d\u201e\u00ab\u00bb'  # what a reader counts as doubl
 @pytest.fixture
 def web(home: Home, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """``web()``: an in-process client of the web UI and API over ``home``'s data."""
-    opened: list[AppClient] = []
-
-    def make() -> AppClient:
-        for name in [n for n in os.environ if n.startswith("CITEWATCH_")]:
-            monkeypatch.delenv(name)
-        for name, value in home.env.items():
-            if name.startswith("CITEWATCH_"):
-                monkeypatch.setenv(name, value)
-        client = AppClient(create_app(load_settings()))
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        client.close()
+    with app_clients(monkeypatch, home.env) as make:
+        yield make
 
 
 def _json(home: Home, *args: str, env: dict[str, str] | None = None) -> Any:

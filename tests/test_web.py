@@ -9,6 +9,7 @@ prints for the same data, refuse what it should, and never show archived markup 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -206,25 +207,34 @@ class AppClient:
         self._portal_context.__exit__(None, None, None)
 
 
-@pytest.fixture
-def client_for(site: Site, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """``client_for(**env)``: a client of an app whose settings are the data folder's plus ``env``
+@contextlib.contextmanager
+def app_clients(monkeypatch: pytest.MonkeyPatch, base_env: dict[str, str]) -> Iterator[Any]:
+    """``make(**env)``: a client of an app whose settings are ``base_env`` plus ``env``
     (CITEWATCH_* values), set in the environment as a user would, so that job subprocesses get
-    them too."""
+    them too. Every client is closed at the end."""
     opened: list[AppClient] = []
 
     def make(**env: str) -> AppClient:
         for name in [n for n in os.environ if n.startswith("CITEWATCH_")]:
             monkeypatch.delenv(name)
-        for name, value in {**site.home.env, **env}.items():
+        for name, value in {**base_env, **env}.items():
             monkeypatch.setenv(name, value)
         client = AppClient(create_app(load_settings()))
         opened.append(client)
         return client
 
-    yield make
-    for client in opened:
-        client.close()
+    try:
+        yield make
+    finally:
+        for client in opened:
+            client.close()
+
+
+@pytest.fixture
+def client_for(site: Site, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``client_for(**env)``: :func:`app_clients` over the test site's data folder."""
+    with app_clients(monkeypatch, site.home.env) as make:
+        yield make
 
 
 @pytest.fixture
