@@ -32,8 +32,9 @@ if TYPE_CHECKING:
 class _Console:
     """rich's Console, made when first used: importing rich costs a read command about 30 ms
     (docs/architecture.md, "CLI speed"). Until then a line printed with markup and highlighting
-    off, which rich would write unchanged (no emoji code, tab or control character it rewrites),
-    is written as it is; anything else goes to rich."""
+    off, which rich would write unchanged (no tab or control character it rewrites), is written
+    as it is; anything else goes to rich. Emoji codes are off: a URL such as
+    ``http://h/a:b:c`` is printed as it is."""
 
     _REWRITTEN = re.compile(r"[\t\a\b\v\f\r]")  # rich expands tabs and drops these control codes
 
@@ -60,19 +61,12 @@ class _Console:
     ) -> None:
         if self._console is None and markup is False and highlight is False and not options:
             text = " ".join(objects) if all(type(o) is str for o in objects) else None
-            if text is not None and not self._REWRITTEN.search(text) and not _has_emoji_code(text):
+            if text is not None and not self._REWRITTEN.search(text):
                 file = sys.stderr if self._options.get("stderr") else sys.stdout
                 file.write(text + "\n")
                 file.flush()
                 return
         self.__getattr__("print")(*objects, markup=markup, highlight=highlight, **options)
-
-
-def _has_emoji_code(text: str) -> bool:
-    """Whether rich would replace an emoji code (``:smile:``) in ``text``."""
-    from rich._emoji_replace import _emoji_replace  # the codes alone, not rich's console
-
-    return ":" in text and _emoji_replace(text) != text
 
 
 def Table(*headers: Any, **options: Any) -> RichTable:
@@ -82,8 +76,8 @@ def Table(*headers: Any, **options: Any) -> RichTable:
     return Table(*headers, **options)
 
 
-out = _Console(soft_wrap=True)
-err = _Console(stderr=True, soft_wrap=True)
+out = _Console(soft_wrap=True, emoji=False)
+err = _Console(stderr=True, soft_wrap=True, emoji=False)
 logger = logging.getLogger("citewatch")
 
 

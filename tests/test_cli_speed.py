@@ -204,9 +204,10 @@ SAMPLES = [
     "trailing   ",
     "two\nlines",
     "",
-    # What rich rewrites, so the console hands it to rich: emoji codes, tabs, control codes.
+    # Emoji codes stay as written (the consoles have emoji off).
     "http://h.example:8080/a:b:c",
     "a :smile: b",
+    # What rich rewrites, so the console hands it to rich: tabs, control codes.
     "tab\there",
     "bell\a and cr\r",
 ]
@@ -220,12 +221,12 @@ def test_plain_lines_print_as_rich_prints_them(stderr):
     from citewatch import _Console
 
     for text in SAMPLES:
-        lazy, written = _Console(soft_wrap=True, stderr=stderr), io.StringIO()
+        lazy, written = _Console(soft_wrap=True, stderr=stderr, emoji=False), io.StringIO()
         redirect = contextlib.redirect_stderr if stderr else contextlib.redirect_stdout
         with redirect(written):
             lazy.print(text, markup=False, highlight=False)
         expected = io.StringIO()
-        Console(file=expected, soft_wrap=True).print(text, markup=False, highlight=False)
+        Console(file=expected, soft_wrap=True, emoji=False).print(text, markup=False, highlight=False)
         assert written.getvalue() == expected.getvalue(), repr(text)
         rewritten = expected.getvalue() != text + "\n"
         assert (lazy._console is not None) == rewritten, repr(text)  # rich only when it changes the text
@@ -265,3 +266,12 @@ def test_no_garbage_collection_over_the_heap_at_exit(home):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == "frozen at exit: True"
+
+
+def test_urls_print_as_written(home, server):
+    """A URL with what looks like an emoji code (``:b:``) is printed as it is, in tables too."""
+    from tests import webserver as ws
+
+    url = server.route("/a:b:c", ws.static(b"<html><title>t</title><p>text</p></html>"))
+    shown = home.run("capture", url, "--no-requisites", check=True)
+    assert url in shown.stdout.replace("\n", ""), shown.stdout
