@@ -186,6 +186,19 @@ def _quiet_libraries() -> None:
         shutdown.addFilter(_ShutdownNotice())
 
 
+def _offline_suffix_list() -> None:
+    """Scrapy's cookie middleware splits domains with tldextract, which by default downloads the
+    public suffix list on its first use: a network call nobody asked for (and, offline, a
+    traceback per capture). The snapshot tldextract bundles does the same work."""
+    from scrapy.downloadermiddlewares import cookies
+    from tldextract import TLDExtract
+
+    if not getattr(cookies._split_domain, "_citewatch_offline", False):
+        split = TLDExtract(include_psl_private_domains=True, suffix_list_urls=(), cache_dir=None)
+        split._citewatch_offline = True  # type: ignore[attr-defined]
+        cookies._split_domain = split
+
+
 def _crawl(
     settings: Settings,
     spider_cls: type,
@@ -203,6 +216,7 @@ def _crawl(
     # An archiver left unattached by an error here exits by itself when this process does.
     process = CrawlerProcess({**scrapy_settings(settings, browser_possible), **(extra or {})})
     _quiet_libraries()
+    _offline_suffix_list()
     crawler = process.create_crawler(spider_cls)
     if archiver is not None:
         attach_recorder(crawler, archiver)
