@@ -68,11 +68,40 @@ def _tunnel(exc: TunnelError, host: str) -> tuple[str, str]:
     return "proxy", f"proxy refused the tunnel to {host}: {reason}"
 
 
+def _raised_in(exc: BaseException, module: str) -> bool:
+    """Whether ``exc`` was raised inside ``module`` (a file path's end, such as
+    ``scrapy/downloadermiddlewares/redirect.py``) or in what it called."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.replace("\\", "/").endswith(module):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _odd_answer(exc: BaseException) -> tuple[str, str] | None:
+    """What a server's odd answer broke, when that is what raised ``exc``: a redirect to where no
+    URL can go (``http://[bad``, ``javascript:``), a body its Content-Encoding does not inflate.
+    Properties of the source, not citewatch's own failures."""
+    detail = str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
+    if isinstance(exc, ValueError) and _raised_in(exc, "scrapy/downloadermiddlewares/redirect.py"):
+        return (
+            "bad-redirect",
+            f"the server redirected to a location that is no URL citewatch can fetch ({detail})",
+        )
+    if _raised_in(exc, "scrapy/downloadermiddlewares/httpcompression.py"):
+        return "bad-encoding", f"the body does not decode as its Content-Encoding says ({detail})"
+    return None
+
+
 def classify(exc: BaseException, url: str) -> tuple[str, str]:
     """(outcome code, one-line message) for an exception that ended a fetch."""
     host = urlsplit(url).hostname or ""
     if isinstance(exc, IgnoreRequest):
         return _ignored(exc)
+    odd = _odd_answer(exc)
+    if odd is not None:
+        return odd
     if isinstance(exc, UnsupportedURLSchemeError):
         return "bad-url", str(exc)
     if isinstance(exc, TunnelError):
