@@ -38,6 +38,10 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # WebRTC sends UDP (STUN, media) around the guard proxy, which sees only HTTP(S): an archived
+    # page's script must not reach addresses the guard refuses. With this policy WebRTC uses
+    # the proxy or nothing.
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
 ]
 
 _DROPPED_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
