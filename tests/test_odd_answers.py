@@ -35,3 +35,13 @@ def test_an_odd_answer_is_named_recorded_and_scheduled(home, server, path, route
     assert any(a["outcome"] == outcome for a in attempts), attempts
     tracked = json.loads(home.run("track", url, "--json", check=True).stdout)
     assert tracked["next_check_at"] is not None and not tracked["paused"]
+
+
+def test_a_slow_robots_txt_is_one_line_not_a_traceback(home, server) -> None:  # type: ignore[no-untyped-def]
+    server.route("/robots.txt", ws.slow(5.0, b"User-agent: *\nDisallow:\n"))
+    url = server.route("/page", ws.static(b"<html><title>p</title><p>A page.</p></html>"))
+    env = {"CITEWATCH_OBEY_ROBOTS_CITED": "1", "CITEWATCH_TIMEOUT": "1", "CITEWATCH_RETRIES": "0"}
+    proc = home.run("capture", url, "--no-requisites", env=env)
+    assert "Traceback" not in proc.stderr and " ERROR " not in proc.stderr, proc.stderr
+    problems = [line for line in proc.stderr.splitlines() if "robots" in line.lower()]
+    assert len(problems) <= 1, proc.stderr
