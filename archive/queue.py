@@ -330,7 +330,8 @@ def daemon_holder(home: Path, session: Session) -> Holder | None:
 
 
 def _tracked(source: Source) -> bool:
-    return source.next_check_at is not None or bool(source.paused)
+    """Checked on a schedule, or paused; not captured only, nor untracked (`citewatch untrack`)."""
+    return source.untracked_at is None and (source.next_check_at is not None or bool(source.paused))
 
 
 def _sources_named(session: Session, urls: Sequence[str]) -> list[Source]:
@@ -344,7 +345,7 @@ def _sources_named(session: Session, urls: Sequence[str]) -> list[Source]:
         if source is None:
             raise NotFoundError(f"{raw} is not a tracked source: `citewatch track {url}` tracks it")
         if not _tracked(source):
-            raise UsageError(f"{url} is not tracked, only captured: `citewatch track {url}` tracks it")
+            raise UsageError(f"{url} is not tracked: `citewatch track {url}` tracks it")
         found.setdefault(source.id, source)
     return list(found.values())
 

@@ -88,7 +88,7 @@ def test_check_now_makes_tracked_sources_due_now(sessions: Any, tmp_path: Path) 
     with sessions() as session:
         for urls, error, words in [
             (["https://nowhere.example/"], NotFoundError, "is not a tracked source"),
-            (["https://news.example/captured"], UsageError, "is not tracked, only captured"),
+            (["https://news.example/captured"], UsageError, "is not tracked: `citewatch track"),
             (["ftp://news.example/"], BadURLError, "ftp"),
             ([], UsageError, "name the source URLs to check, or an article"),
         ]:

@@ -99,3 +99,12 @@ def test_untrack_stops_checks_and_track_starts_them_again(home, server) -> None:
     again = json.loads(home.run("track", url, "--json", check=True).stdout)
     assert not again["paused"] and again["next_check_at"] is not None
     assert _sources(home.database_url())[url].untracked_at is None
+
+
+def test_check_refuses_an_untracked_source(home, server) -> None:  # type: ignore[no-untyped-def]
+    url = server.route("/page", ws.static(b"<html><title>P</title><p>Text.</p></html>"))
+    home.run("track", url, check=True)
+    home.run("untrack", url, check=True)
+    proc = home.run("check", url)
+    assert proc.returncode == 2 and "citewatch track" in proc.stderr, proc.stderr
+    assert _sources(home.database_url())[url].next_check_at is None  # not made due behind its back
