@@ -821,10 +821,18 @@ def citations(obj: Context, article: str | None, as_json: bool, top: int) -> Non
             if as_json:
                 _print_json(rows)
                 return
-            table = Table("id", "title", "url", "claims", "citations")
+            table = Table("id", "title", "url", "claims", "citations", "sources gone", "changed", "affected")
             for r in rows:
+                h = r["health"]  # the article list of the web UI shows the same
                 table.add_row(
-                    str(r["id"]), r["title"] or "-", r["url"] or "-", str(r["claims"]), str(r["citations"])
+                    str(r["id"]),
+                    r["title"] or "-",
+                    r["url"] or "-",
+                    str(r["claims"]),
+                    str(r["citations"]),
+                    f"{h['gone']} of {h['sources']}",
+                    str(h["changed"]),
+                    f"{h['claims_affected']} claims",
                 )
             out.print(table)
             return

@@ -108,3 +108,13 @@ def test_check_refuses_an_untracked_source(home, server) -> None:  # type: ignor
     proc = home.run("check", url)
     assert proc.returncode == 2 and "citewatch track" in proc.stderr, proc.stderr
     assert _sources(home.database_url())[url].next_check_at is None  # not made due behind its back
+
+
+def test_the_article_list_shows_the_health_its_json_gives(home, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = server.route("/r", ws.static(b"<html><title>R</title><p>1,000 cases in Brell.</p></html>"))
+    home.run("add", str(_article(tmp_path, "a", url)), check=True)
+    (row,) = json.loads(home.run("citations", "--json", check=True).stdout)
+    h = row["health"]
+    assert h["sources"] == 1
+    shown = home.run("citations", env={"COLUMNS": "200"}, check=True).stdout
+    assert f"{h['gone']} of {h['sources']}" in shown and f"{h['claims_affected']} claims" in shown
