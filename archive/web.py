@@ -49,7 +49,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -131,19 +131,40 @@ class _Pages:
         return response
 
 
-def _error_response(request: Request, status: int, message: str) -> Response:
+def _error_response(
+    request: Request, status: int, message: str, headers: Mapping[str, str] | None = None
+) -> Response:
     message = _one_line(message)
+    headers = {**(headers or {}), **({"WWW-Authenticate": "Bearer"} if status == 401 else {})}
     if _is_api(request.scope["path"]):
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse({"error": message}, status_code=status, headers=headers)
     pages: _Pages = request.app.state.pages
     # A 401 page links to the login form: reading needs the token there, or a form's write did.
-    return pages.render(request, "error.html", status, status=status, message=message, login=status == 401)
+    page = pages.render(request, "error.html", status, status=status, message=message, login=status == 401)
+    page.headers.update(headers)
+    return page
+
+
+def allowed_methods(app: Any, scope: Scope) -> list[str]:
+    """Every method some route answers at this path: a path's routes are one per method, so the
+    405 that the first of them raises would name its own method alone."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in app.routes:
+        answers = getattr(route, "methods", None)
+        if answers and route.matches({**scope, "method": next(iter(answers))})[0] is Match.FULL:
+            methods |= answers
+    return sorted(methods)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return _error_response(request, exc.status_code, str(exc.detail))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope)) or headers.get("Allow", "")
+        return _error_response(request, 405, f"{request.method} is not allowed here", headers)
+    return _error_response(request, exc.status_code, str(exc.detail), headers)
 
 
 async def _invalid(request: Request, exc: Exception) -> Response:
@@ -800,12 +821,18 @@ def _config_origin(settings: Any) -> str | None:
 # -- request bodies ---------------------------------------------------------------------
 
 
+# Request bodies are taken as their schema says: 0 is not false, "1" is not 1.
+STRICT = ConfigDict(strict=True)
+
+
 class CaptureRequest(BaseModel):
+    model_config = STRICT
     url: str = Field(description="The URL to capture now.", examples=["https://example.org/story"])
     browser: bool = Field(False, description="Capture in Chromium instead of plain HTTP.")
 
 
 class AddRequest(BaseModel):
+    model_config = STRICT
     url: str | None = Field(None, description="The citing article's URL (or give text).")
     text: str | None = Field(None, description="The citing article itself, pasted.", max_length=5_000_000)
     format: Literal["text", "markdown", "html"] | None = Field(
@@ -815,6 +842,7 @@ class AddRequest(BaseModel):
 
 
 class TrackRequest(BaseModel):
+    model_config = STRICT
     url: str | None = Field(None, description="The source URL to track (or give article).")
     article: str | None = Field(None, description="An article id or URL: every source it cites.")
     every: str | None = Field(
@@ -824,6 +852,7 @@ class TrackRequest(BaseModel):
 
 
 class CheckRequest(BaseModel):
+    model_config = STRICT
     urls: list[str] | None = Field(
         None, description="Tracked source URLs to check now (or give article).", max_length=10_000
     )
@@ -1077,8 +1106,64 @@ def create_app(settings: Any, sessions: sessionmaker[Session] | None = None) -> 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _api_routes(app)
     _ui_routes(app)
+    declare_errors(app)
     app.add_middleware(_Guard, fastapi_app=app)
     return app
+
+
+def _dependants(dependant: Any) -> list[Any]:
+    """A route's dependant and all it depends on."""
+    return [dependant, *(d for sub in dependant.dependencies for d in _dependants(sub))]
+
+
+class ErrorBody(BaseModel):
+    """Every error the JSON API answers: one line saying what went wrong."""
+
+    error: str = Field(description="What went wrong, in one line.", examples=["no change 12"])
+
+
+ERRORS = {
+    400: "Bad input, said in one line: a malformed URL, fields that do not go together, a Host "
+    "not in serve_hosts, a snapshot with no text to compare",
+    401: "The API token is needed (every write; reads too when api_read_public is off) or was wrong",
+    403: "api_token is not set on the server, so what needs it is off",
+    404: "No such article, source, change, snapshot or job",
+    413: f"Request body over {MAX_BODY:,} bytes",
+    422: "A parameter or body field of the wrong type or out of range",
+    429: "Too many jobs wait already: try again later",
+    500: "citewatch's own failure: the server's log has the details",
+    503: "The database (or the archive's files) could not be reached",
+}
+# Routes that look something up by what a body field or query parameter names.
+LOOKUPS = {"/api/changes", "/changes.atom", "/api/track", "/api/check"}
+QUEUED = {"/api/captures", "/api/articles"}  # POST: a background job, refused when too many wait
+
+
+def declare_errors(app: FastAPI) -> None:
+    """Declare in the OpenAPI description every error each route can answer, with its body: JSON
+    ``{"error": ...}`` under /api/, the HTML error page elsewhere (the Atom feeds)."""
+    from fastapi.routing import APIRoute
+
+    for route in app.routes:
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        dependants = _dependants(route.dependant)
+        codes = {400, 401, 403, 413, 500}
+        if any(d.path_params or d.query_params or d.body_params for d in dependants):
+            codes.add(422)
+        if "{" in route.path or route.path in LOOKUPS:
+            codes.add(404)
+        if route.path in QUEUED and "POST" in route.methods:
+            codes.add(429)
+        if any(d.call is session_dep for d in dependants):
+            codes.add(503)
+        if _is_api(route.path):
+            content: dict[str, Any] = {"application/json": {"schema": ErrorBody.model_json_schema()}}
+        else:
+            content = {"text/html": {"schema": {"type": "string"}}}
+        answers = {code: {"description": ERRORS[code], "content": content} for code in codes}
+        route.responses = {**answers, **route.responses}
+    app.openapi_schema = None
 
 
 def _version() -> str:
@@ -1094,6 +1179,10 @@ def session_dep(request: Request) -> Iterator[Session]:
 
 DB = Annotated[Session, Depends(session_dep)]
 Write = [Depends(require_token)]
+
+
+class AtomResponse(Response):
+    media_type = "application/atom+xml"
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -1373,7 +1462,13 @@ def _ui_routes(app: FastAPI) -> None:
         }
         return page(request, "change.html", **data, show_all=all, split=_split)
 
-    @app.get("/changes.atom", include_in_schema=True, tags=["read"], summary="Atom feed of the change log")
+    @app.get(
+        "/changes.atom",
+        tags=["read"],
+        response_class=AtomResponse,
+        responses={200: {"description": "An Atom feed, newest change first"}},
+        summary="Atom feed of the change log",
+    )
     def feed(request: Request, session: DB, f: Annotated[Filters, Depends(change_filters)]) -> Response:
         rows = list_changes(session, f)
         title = "citewatch: changes" + (f" of article {f.article}" if f.article else "")
@@ -1386,10 +1481,14 @@ def _ui_routes(app: FastAPI) -> None:
             titles=changelog.titles_of(session, rows),
             link=str(request.url),
         )
-        return Response(body, media_type="application/atom+xml")
+        return AtomResponse(body)
 
     @app.get(
-        "/articles/{article_id}/changes.atom", tags=["read"], summary="Atom feed of an article's sources"
+        "/articles/{article_id}/changes.atom",
+        tags=["read"],
+        response_class=AtomResponse,
+        responses={200: {"description": "An Atom feed, newest change first"}},
+        summary="Atom feed of an article's sources",
     )
     def article_feed(article_id: Id, request: Request, session: DB) -> Response:
         articles.require_article(session, str(article_id))
@@ -1403,7 +1502,7 @@ def _ui_routes(app: FastAPI) -> None:
             titles=changelog.titles_of(session, rows),
             link=str(request.url),
         )
-        return Response(body, media_type="application/atom+xml")
+        return AtomResponse(body)
 
     @app.get("/status", include_in_schema=False)
     def ui_status(request: Request, session: DB) -> Response:
