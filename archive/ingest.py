@@ -10,6 +10,7 @@ links are its ``[text](url)`` links and bare URLs. DOIs in any form become
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -72,8 +73,8 @@ def normalise_url(url: str, base: str | None = None) -> str | None:
     """
     from w3lib.url import safe_url_string, url_query_cleaner
 
-    url = urljoin(base, url.strip()) if base else url.strip()
     try:
+        url = urljoin(base, url.strip()) if base else url.strip()  # "http://[::1" raises
         parts = urlsplit(url)
         if parts.scheme.lower() not in {"http", "https"} or not valid_host(parts.hostname or ""):
             return None
@@ -108,11 +109,18 @@ def find_dois(text: str) -> list[str]:
 
 def _context(paragraph: str, anchor: str) -> str:
     """The sentence of ``paragraph`` that holds ``anchor`` (the paragraph when none does)."""
-    parts = sentences(paragraph)
+    parts = _sentences(paragraph)
     for sentence in parts:
         if anchor and anchor in sentence:
             return sentence
     return parts[0] if len(parts) == 1 else paragraph.strip()
+
+
+@functools.lru_cache(maxsize=16)
+def _sentences(paragraph: str) -> tuple[str, ...]:
+    """A paragraph's sentences, split once for all its links (a paragraph of 1,000 links split
+    1,000 times took seconds)."""
+    return tuple(sentences(paragraph))
 
 
 def _link(url: str, anchor: str, paragraph: str, base: str | None) -> LinkRef | None:
@@ -126,13 +134,10 @@ def _link(url: str, anchor: str, paragraph: str, base: str | None) -> LinkRef | 
     return LinkRef(normal, anchor, _context(paragraph, anchor))
 
 
-def _text_dois(paragraph: str, links: list[LinkRef]) -> list[LinkRef]:
-    known = {link.url for link in links}
-    found = []
-    for doi in find_dois(paragraph):
-        if doi_url(doi) not in known:
-            found.append(LinkRef(doi_url(doi), doi, _context(paragraph, doi), "doi"))
-    return found
+def _text_dois(paragraph: str) -> list[LinkRef]:
+    """The DOIs written in ``paragraph``. One that is also a link is dropped later, by ``_merge``
+    (a set of the links so far, made for each paragraph, grew with the square of the article)."""
+    return [LinkRef(doi_url(doi), doi, _context(paragraph, doi), "doi") for doi in find_dois(paragraph)]
 
 
 def _merge(links: list[LinkRef]) -> list[LinkRef]:
@@ -163,15 +168,32 @@ def _main_xml(html: str | bytes, url: str | None) -> etree._Element | None:
     import trafilatura
     from lxml import etree
 
-    xml = trafilatura.extract(
-        html, url=url, output_format="xml", include_links=True, include_tables=True, with_metadata=True
-    )
+    options = dict(output_format="xml", include_links=True, include_tables=True, with_metadata=True)
+    try:
+        xml = trafilatura.extract(html, url=url, **options)
+    except etree.XMLSyntaxError:  # trafilatura re-reads the XML it writes: a tag XML refuses (<b'>)
+        xml = trafilatura.extract(_xml_named(html), url=url, **options)
     if not xml:
         return None
     try:
         return etree.fromstring(xml.encode("utf-8"))
     except etree.XMLSyntaxError:
         return None
+
+
+_XML_NAME = re.compile(r"[A-Za-z_][\w.-]*\Z")
+
+
+def _xml_named(html: str | bytes) -> etree._Element:
+    """``html`` parsed, with each element whose tag is no XML name unwrapped (its text is kept)."""
+    import lxml.html
+
+    tree = lxml.html.document_fromstring(html)
+    for element in list(tree.iter()):
+        named = not isinstance(element.tag, str) or _XML_NAME.match(element.tag)
+        if not named and element.getparent() is not None:
+            element.drop_tag()
+    return tree
 
 
 def _blocks(main: etree._Element) -> list[etree._Element]:
@@ -216,7 +238,7 @@ def _read_blocks(
         for element in block.xpath(link_path):
             found = _link(element.get(attribute) or "", block_text(element), paragraph, base)
             links.append(found) if found else None
-        links += (_bare_links(paragraph) if bare_urls else []) + _text_dois(paragraph, links)
+        links += (_bare_links(paragraph) if bare_urls else []) + _text_dois(paragraph)
     return paragraphs, links
 
 
@@ -355,11 +377,11 @@ def from_text(text: str, input_kind: str = "text") -> ArticleDoc:
     paragraphs = [" ".join(line.split()) for line in lines]
     links: list[LinkRef] = []
     for paragraph in paragraphs:
-        for match in _MD_LINK.finditer(paragraph):
-            found = _link(match.group(2), match.group(1), _MD_LINK.sub(r"\1", paragraph), None)
-            links.append(found) if found else None
         plain = _MD_LINK.sub(r"\1", paragraph)
-        links += _bare_links(plain) + _text_dois(plain, links)
+        for match in _MD_LINK.finditer(paragraph):
+            found = _link(match.group(2), match.group(1), plain, None)
+            links.append(found) if found else None
+        links += _bare_links(plain) + _text_dois(plain)
     body = "\n\n".join(_MD_LINK.sub(r"\1", p) for p in paragraphs)
     return ArticleDoc(input_kind, body, title, author, published, links=_merge(links))
 

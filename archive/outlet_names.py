@@ -235,7 +235,10 @@ def _host_of(name: str) -> str:
     if "@" in text:
         return ""
     if "://" in text:
-        return urlsplit(text).hostname or ""
+        try:
+            return urlsplit(text).hostname or ""
+        except ValueError:  # "https://www.example.c[m/uk": no host to read
+            return ""
     return text.split("/", 1)[0].split(":", 1)[0]
 
 

@@ -67,7 +67,10 @@ def check_url(raw: str) -> str:
         raise BadURLError(f"malformed URL {raw!r}: {parts.hostname!r} is not a valid host name")
     if port == 0:
         raise BadURLError(f"malformed URL {raw!r}: port 0")
-    return safe_url_string(text)
+    try:
+        return safe_url_string(text)
+    except ValueError as exc:  # w3lib refuses more than urlsplit: "http://[::1]80/" (no colon)
+        raise BadURLError(f"malformed URL {raw!r}: {str(exc)[:1].lower()}{str(exc)[1:]}") from exc
 
 
 def url_scheme(text: str) -> str | None:

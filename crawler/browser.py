@@ -203,6 +203,8 @@ class BrowserCapture:
     responses: int
     dom: str
     blocked: str | None = None  # why the guard refused the page (or a redirect hop of it)
+    # The outcome: "blocked", or how the guard proxy failed to reach the page ("dns", "refused", ...)
+    blocked_outcome: str = "blocked"
 
 
 async def record_page(
@@ -218,7 +220,8 @@ async def record_page(
     The responses go first: a screenshot can fail (a page too tall to render, a
     crashed tab) and must not take the page's captures down with it.
     """
-    await settle(page, settle_seconds)
+    if not _refused_pages(page, collector.responses):  # the guard's refusal page: nothing to wait for
+        await settle(page, settle_seconds)
     refused = [r for r in collector.responses if r.headers.get(BLOCKED_HEADER.lower())]
     responses = [r for r in collector.responses if r not in refused]  # the guard's 403s are not the site's
     documents = [r for r in responses if r.request.is_navigation_request() and r.frame == page.main_frame]
@@ -231,6 +234,34 @@ async def record_page(
         if is_document:
             main = snapshot
     main_key = main.record_id if main else None
+    # The page is refused when its own document (a hop of it) was; a refused iframe or image is not.
+    refused_pages = _refused_pages(page, refused)
+    blocked, outcome = None, "blocked"
+    if refused_pages or (refused and main is None):
+        last = (refused_pages or refused)[-1]
+        blocked = (await last.body()).decode("utf-8", "replace")
+        outcome = last.headers.get(BLOCKED_HEADER.lower(), "blocked")
+        outcome = "blocked" if outcome == "1" else outcome
+    dom = ""
+    if blocked is None:  # else what the browser shows is the guard's refusal, not the site's page
+        dom = await _record_dom_and_screenshot(page, url, recorder, main_key, source_id)
+    return BrowserCapture(main_key, main.status if main else None, len(pairs), dom, blocked, outcome)
+
+
+def _refused_pages(page: Any, responses: list[Any]) -> list[Any]:
+    """The guard proxy's refusals of the page's own document (the main frame's navigations)."""
+    return [
+        r
+        for r in responses
+        if r.headers.get(BLOCKED_HEADER.lower())
+        and r.request.is_navigation_request()
+        and r.frame == page.main_frame
+    ]
+
+
+async def _record_dom_and_screenshot(
+    page: Any, url: str, recorder: Recorder, main_key: str | None, source_id: int | None
+) -> str:
     extra = {"concurrent_to": main_key, "source_id": source_id, "page_key": main_key}
     dom = ""
     try:
@@ -240,7 +271,4 @@ async def record_page(
         recorder.record_resource(f"urn:screenshot:{url}", "image/png", screenshot, **extra)
     except Exception as exc:  # Playwright errors: keep what was recorded, say what was not
         logger.warning("%s: no DOM or screenshot recorded: %s", url, str(exc).splitlines()[0][:200])
-    blocked = None
-    if refused and (main is None or any(r.request.is_navigation_request() for r in refused)):
-        blocked = (await refused[-1].body()).decode("utf-8", "replace")
-    return BrowserCapture(main_key, main.status if main else None, len(pairs), dom, blocked)
+    return dom

@@ -136,11 +136,13 @@ def feed_links(html: str, base: str) -> list[str]:
     """Feeds a page announces with ``<link rel="alternate" type="application/rss+xml">``."""
     sel = Selector(text=html or "<html></html>")
     found = []
+    # Attributes are read one by one from lxml: parsel's .attrib decodes them all, and raises
+    # ValueError for a page whose attribute name holds a control character.
     for link in sel.xpath("//link[@href]"):
-        rels = (link.attrib.get("rel") or "").lower().split()
-        kind = (link.attrib.get("type") or "").lower()
+        rels = (link.root.get("rel") or "").lower().split()
+        kind = (link.root.get("type") or "").lower()
         if "alternate" in rels and kind in _FEED_TYPES:
-            found.append(urljoin(base, link.attrib["href"]))
+            found.append(urljoin(base, link.root.get("href")))
     return list(dict.fromkeys(found))
 
 
@@ -149,7 +151,7 @@ def page_links(html: str, base: str, domain: str) -> list[Entry]:
     sel = Selector(text=html or "<html></html>")
     entries: dict[str, Entry] = {}
     for anchor in sel.xpath("//a[@href]"):
-        url = normalise_url(anchor.attrib["href"], base)
+        url = normalise_url(anchor.root.get("href"), base)  # not .attrib: see feed_links
         title = " ".join(" ".join(anchor.xpath(".//text()").getall()).split())
         if url and same_site(url, domain) and len(title.split()) >= 3 and urlsplit(url).path.count("/") >= 1:
             entries.setdefault(url, Entry(url, title, "", None, "front-page"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from urllib.request import getproxies
 
 # Addresses that ipaddress does not flag but that lead to cloud metadata services.
@@ -90,10 +90,12 @@ def _parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address |
 def host_forbidden_reason(host: str) -> str | None:
     """Like :func:`forbidden_reason` for a URL's host before resolution (literals, local names).
 
-    >>> [host_forbidden_reason(h) for h in ("LOCALHOST", "[::1]", "example.org")]
-    ['loopback', 'loopback', None]
+    A browser (and many a proxy) percent-decodes a host before reading it, so the check does too.
+
+    >>> [host_forbidden_reason(h) for h in ("LOCALHOST", "[::1]", "example.org", "%31%32%37.0.0.1")]
+    ['loopback', 'loopback', None, 'loopback']
     """
-    host = host.strip("[]").lower().rstrip(".")
+    host = unquote(host).strip("[]").lower().rstrip(".")
     if host in _LOCAL_NAMES or host.endswith(".localhost"):
         return "loopback"
     return forbidden_reason(host)

@@ -32,6 +32,19 @@ from crawler.resolver import BLOCKED
 _TLS_WORDS = ("ssl", "tls", "certificate", "handshake")
 # Scrapy puts the proxy's answer to CONNECT in the message: [{'status': 502, 'reason': b'Bad Gateway'}]
 _TUNNEL_ANSWER = re.compile(r"'status': (\d+), 'reason': b?(['\"])(.*?)\2\}")
+# Chromium's network errors that are properties of the source, by the outcome they are.
+_CHROMIUM_ERRORS = {
+    "ERR_INVALID_REDIRECT": "bad-redirect",
+    "ERR_UNSAFE_REDIRECT": "bad-redirect",
+    "ERR_TOO_MANY_REDIRECTS": "redirect-loop",
+    "ERR_NAME_NOT_RESOLVED": "dns",
+    "ERR_CONNECTION_REFUSED": "refused",
+    "ERR_EMPTY_RESPONSE": "connection",
+    "ERR_CONNECTION_RESET": "connection",
+    "ERR_INVALID_HTTP_RESPONSE": "connection",
+    "ERR_CONTENT_DECODING_FAILED": "bad-encoding",
+}
+_CHROMIUM_ERROR = re.compile(r"net::(ERR_[A-Z_]+)")
 
 
 def _tls(exc: BaseException) -> bool:
@@ -134,8 +147,20 @@ def classify(exc: BaseException, url: str) -> tuple[str, str]:
     if name in {"Error", "TimeoutError"} and exc.__class__.__module__.startswith("playwright"):
         if url in ABORTED:
             return "blocked", ABORTED[url]
-        return "browser", f"browser load failed: {str(exc).splitlines()[0][:300]}"
+        return _browser_failure(str(exc).splitlines()[0][:300] if str(exc) else name)
     return "error", f"{name}: {str(exc).splitlines()[0][:300] if str(exc) else 'no detail'}"
+
+
+def _browser_failure(first_line: str) -> tuple[str, str]:
+    """
+    >>> _browser_failure("Page.goto: net::ERR_INVALID_REDIRECT at http://a.example/r")
+    ('bad-redirect', 'browser load failed: Page.goto: net::ERR_INVALID_REDIRECT at http://a.example/r')
+    >>> _browser_failure("Timeout 30000ms exceeded.")[0]
+    'browser'
+    """
+    code = _CHROMIUM_ERROR.search(first_line)
+    outcome = _CHROMIUM_ERRORS.get(code.group(1), "browser") if code else "browser"
+    return outcome, f"browser load failed: {first_line}"
 
 
 def status_outcome(status: int) -> str | None:

@@ -35,7 +35,11 @@ class OnDemandBrowserHandler(HTTP11DownloadHandler):
 
                 handler = ScrapyPlaywrightDownloadHandler.from_crawler(self._crawler)
                 if self._needs_guard():
-                    self._guard = guardproxy.CURRENT = await guardproxy.GuardProxy().start()
+                    user = browser_proxy() or {}  # the guard proxy passes on to the user's own
+                    guard = guardproxy.GuardProxy(
+                        upstream=user.get("server"), no_proxy=user.get("bypass", "")
+                    )
+                    self._guard = guardproxy.CURRENT = await guard.start()
                     # <-loopback> undoes Chromium's built-in bypass for loopback
                     # hosts: those must pass the guard most of all.
                     handler.config.launch_options["proxy"] = {
@@ -52,9 +56,13 @@ class OnDemandBrowserHandler(HTTP11DownloadHandler):
         return await super().download_request(request)
 
     def _needs_guard(self) -> bool:
-        """Chromium goes through the guard proxy unless private addresses are allowed, or the
-        user's own proxy carries the traffic (then only literal addresses can be checked)."""
-        return not self._crawler.settings.getbool("ARCHIVE_ALLOW_PRIVATE") and browser_proxy() is None
+        """Chromium goes through the guard proxy unless private addresses are allowed, in front of
+        the user's own proxy if there is one. A proxy the guard proxy cannot speak to (SOCKS, TLS)
+        gets Chromium's traffic itself: then only the first request of a redirect chain is checked."""
+        if self._crawler.settings.getbool("ARCHIVE_ALLOW_PRIVATE"):
+            return False
+        user = browser_proxy()
+        return user is None or "://" not in user["server"] or user["server"].lower().startswith("http://")
 
     async def close(self) -> None:
         if self._browser_handler is not None:

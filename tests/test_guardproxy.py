@@ -37,7 +37,7 @@ def test_plain_http_to_loopback_is_refused(server):
     url = server.route("/secret", ws.static(b"internal"))
     proxy = GuardProxy()
     answer = _run(proxy, f"GET {url} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    assert answer.startswith(b"HTTP/1.1 403") and f"{BLOCKED_HEADER}: 1".encode() in answer
+    assert answer.startswith(b"HTTP/1.1 403") and f"{BLOCKED_HEADER}: blocked".encode() in answer
     assert b"blocked: 127.0.0.1 is a loopback address" in answer
     assert server.requests_for("/secret") == [] and proxy.blocked
 
@@ -81,3 +81,42 @@ def test_allowed_tunnels_carry_bytes_both_ways(server):
     answer = _run(proxy, request.encode())
     assert answer.startswith(b"HTTP/1.1 200 Connection Established\r\n\r\nHTTP/1.1 200")
     assert answer.endswith(b"through the tunnel")
+
+
+def test_a_target_it_cannot_reach_is_marked_with_the_outcome_not_passed_off_as_the_site():
+    """Its own 502 for a name with no address is marked (X-Citewatch-Blocked: dns), so the
+    browser capture does not archive it as the site's answer and names the outcome."""
+    proxy = GuardProxy(check=lambda address: None)
+    answer = _run(proxy, b"GET http://no-such-host.invalid/page HTTP/1.1\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 502") and f"{BLOCKED_HEADER}: dns".encode() in answer
+    assert answer.endswith(b"DNS lookup failed: no address for no-such-host.invalid")
+    assert [entry[1:] for entry in proxy.blocked] == [
+        ("dns", "DNS lookup failed: no address for no-such-host.invalid")
+    ]
+
+
+def test_a_refused_port_is_marked_refused():
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    request = f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n".encode()
+    answer = _run(GuardProxy(check=lambda address: None), request)
+    assert answer.startswith(b"HTTP/1.1 502") and f"{BLOCKED_HEADER}: refused".encode() in answer
+
+
+def test_closing_it_ends_the_connections_it_serves(server):
+    """A page left loading holds a tunnel open; closing the proxy ends it (no task left pending)."""
+
+    async def go() -> int:
+        proxy = await GuardProxy(check=lambda address: None).start()
+        host, port = proxy.url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(f"CONNECT 127.0.0.1:{server.port} HTTP/1.1\r\n\r\n".encode())
+        await reader.readuntil(b"\r\n\r\n")
+        held = len(proxy.serving)
+        await proxy.close()
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+        return held - len(proxy.serving)
+
+    assert asyncio.run(go()) == 1

@@ -346,14 +346,15 @@ class CaptureSpider(scrapy.Spider):
         finally:
             await page.close()
         if capture.blocked:
+            outcome = capture.blocked_outcome
             self.recorder.record_failure(
                 response.url,
-                "blocked",
+                outcome,
                 capture.blocked,
                 via="browser",
                 source_id=response.meta.get("source_id"),
             )
-            self._finish(SeedResult(seed, "blocked", capture.blocked, final_url=response.url, via="browser"))
+            self._finish(SeedResult(seed, outcome, capture.blocked, final_url=response.url, via="browser"))
             return
         status = capture.page_status or response.status
         outcome = status_outcome(status) or "ok"
@@ -400,10 +401,14 @@ class CaptureSpider(scrapy.Spider):
         if page is not None:
             await page.close()
         outcome, message = classify(describe(failure), request.url)
-        if meta.get("playwright") and guardproxy.CURRENT is not None and outcome == "browser":
-            # A refused HTTPS hop fails the navigation; the guard proxy knows why.
-            message = guardproxy.CURRENT.last_block_since(meta.get("_cw_started", 0.0)) or message
-            outcome = "blocked" if message.startswith("blocked:") else outcome
+        tunnel_failed = outcome == "browser" and "ERR_TUNNEL_CONNECTION_FAILED" in message
+        if meta.get("playwright") and guardproxy.CURRENT is not None and tunnel_failed:
+            # A refused HTTPS hop fails the navigation; the guard proxy knows why. (Only that:
+            # a page that timed out is no refusal, whatever the proxy refused meanwhile.)
+            outcome, message = guardproxy.CURRENT.last_block_since(meta.get("_cw_started", 0.0)) or (
+                outcome,
+                message,
+            )
         try:
             self._record_error(request, outcome, message)
         except CitewatchError as exc:

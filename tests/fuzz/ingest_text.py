@@ -1,0 +1,25 @@
+"""Fuzz target: a pasted plain-text article, read as ``citewatch add story.txt`` reads it.
+
+Entry point: :func:`archive.ingest.from_text`, after the CLI's own checks (``is_binary`` refuses
+binary data, ``decode_text`` picks the encoding). Nothing here may raise: the CLI and the spider
+catch no error of theirs.
+"""
+
+from __future__ import annotations
+
+from tests.fuzz import harness
+
+
+def TestOneInput(data: bytes) -> None:
+    from archive import ingest
+
+    raw = harness.amplified(data)
+    if ingest.is_binary(raw):
+        return  # `citewatch add` says "is not text" before reading it
+    text = ingest.decode_text(raw)
+    if text is not None:
+        ingest.from_text(text)
+
+
+if __name__ == "__main__":
+    harness.main(TestOneInput, "ingest_text", ["archive.ingest"])
