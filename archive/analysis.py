@@ -100,6 +100,9 @@ def read_payload(
     or cannot be read."""
     from warcio.archiveiterator import ArchiveIterator
 
+    from archive import warcio_codecs
+
+    warcio_codecs.install()  # a body sent as br or zstd, unasked
     if snapshot.warc_file is None or snapshot.offset is None or snapshot.length is None:
         raise ValueError("no WARC record")
     path = readable_path(warc_dir, snapshot.warc_file.name)

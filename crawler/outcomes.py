@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from scrapy.core.downloader.handlers.http11 import TunnelError
 from scrapy.exceptions import (
@@ -54,18 +54,28 @@ def _tls(exc: BaseException) -> bool:
 
 
 def _ignored(exc: IgnoreRequest) -> tuple[str, str]:
+    """
+    >>> _ignored(IgnoreRequest("max redirections reached"))[0]
+    'redirect-loop'
+    >>> _ignored(IgnoreRequest("Ignored response <200 http://a.example/redirect/robots.txt> because "
+    ...     "its body (9 B compressed, 99 B decompressed so far) exceeded DOWNLOAD_MAXSIZE (50 B) "
+    ...     "during decompression."))[0]
+    'too-large'
+    """
     text = str(exc)
     lowered = text.lower()
     if type(exc).__name__ == "BlockedRequest":
         return "blocked", text
     if type(exc).__name__ == "UnsupportedScheme":
         return "bad-url", text
-    if "redirect" in lowered:
-        return "redirect-loop", "too many redirects (a redirect loop?): " + text
-    if "robots.txt" in lowered:
-        return "robots", "forbidden by the site's robots.txt"
+    # Scrapy's decompression message quotes the response, URL and all: it is told apart first,
+    # and the others by Scrapy's own words, not by what a URL may say ("/redirect", "robots.txt").
     if "maxsize" in lowered or "decompression" in lowered:
         return "too-large", "the decompressed body is larger than max_response_size (a gzip bomb?)"
+    if lowered.startswith("max redirections"):
+        return "redirect-loop", "too many redirects (a redirect loop?): " + text
+    if lowered.startswith("forbidden by robots.txt"):
+        return "robots", "forbidden by the site's robots.txt"
     return "ignored", text or "request dropped"
 
 
@@ -161,6 +171,33 @@ def _browser_failure(first_line: str) -> tuple[str, str]:
     code = _CHROMIUM_ERROR.search(first_line)
     outcome = _CHROMIUM_ERRORS.get(code.group(1), "browser") if code else "browser"
     return outcome, f"browser load failed: {first_line}"
+
+
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+def unfollowed_redirect(status: int, location: bytes | None, url: str) -> tuple[str, str] | None:
+    """(outcome, message) for a redirect that Scrapy leaves unfollowed because it leads off
+    http(s) (``file:``, ``ftp:``, ``data:``): a location no URL citewatch can fetch, as the
+    ``javascript:`` ones that :func:`_odd_answer` names.
+
+    >>> unfollowed_redirect(302, b"file:///etc/passwd", "http://a.example/")[0]
+    'bad-redirect'
+    >>> unfollowed_redirect(302, b"//b.example/x", "http://a.example/"), unfollowed_redirect(200, b"x:", "")
+    (None, None)
+    """
+    if status not in _REDIRECT_STATUSES or not location:
+        return None
+    try:
+        target = urljoin(url, location.decode("latin-1").strip())
+        if urlsplit(target).scheme in ("http", "https"):
+            return None
+    except ValueError:  # no URL at all; Scrapy would have failed on it already
+        target = location.decode("latin-1")
+    return (
+        "bad-redirect",
+        f"the server redirected to a location that is no URL citewatch can fetch ({target[:200]!r})",
+    )
 
 
 def status_outcome(status: int) -> str | None:

@@ -9,6 +9,10 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from warcio.archiveiterator import ArchiveIterator
 
+from archive import warcio_codecs
+
+warcio_codecs.install()
+
 
 @dataclass
 class Record:

@@ -27,7 +27,7 @@ from archive.errors import CitewatchError
 from archive.urls import probe_url
 from archive.warc import utcnow
 from crawler import browser, guardproxy
-from crawler.outcomes import classify, describe, status_outcome
+from crawler.outcomes import classify, describe, status_outcome, unfollowed_redirect
 from crawler.pagecheck import needs_browser
 from crawler.recording import recorder_for
 from crawler.requisites import css_requisites, html_requisites
@@ -218,9 +218,25 @@ class CaptureSpider(scrapy.Spider):
                 return [self._browser_request(response.url, seed, response.meta.get("source_id"))]
             if self.settings.getbool("ARCHIVE_PAGE_REQUISITES"):
                 requisites = html_requisites(response.url, sel)
-        self._finish(self._http_result(response, len(requisites)))
+        result = self._http_result(response, len(requisites))
+        self._name_unfollowed_redirect(result, response)
+        self._finish(result)
         self._queue_requisites(requisites, response)
         return []
+
+    def _name_unfollowed_redirect(self, result: SeedResult, response: Response) -> None:
+        """A redirect off http(s) ends here, unfollowed: the capture is named for it, and the
+        archived redirect's row too (as a too-large body's is)."""
+        odd = unfollowed_redirect(response.status, response.headers.get("Location"), response.url)
+        if odd is None:
+            return
+        result.outcome, result.message = odd
+        try:
+            if result.snapshot_key:
+                self.recorder.note(result.snapshot_key, *odd)
+        except CitewatchError as exc:
+            result.message = f"{result.message}; not recorded: {exc}"
+            self._stop_crawl()
 
     def _decoded(self, response: TextResponse) -> str:
         try:
@@ -385,8 +401,13 @@ class CaptureSpider(scrapy.Spider):
             # The response itself was archived; only decoding it failed.
             self.recorder.note(meta["snapshot_key"], outcome, message)
             return
+        # A failure after redirects is the asked-for URL's: filed under it (where `snapshots URL`
+        # and the source's pages look), the hop it happened at named in the message.
+        hops = meta.get("redirect_urls") or []
+        if hops and hops[0] != request.url:
+            message = f"{message} (at {request.url}, after {len(hops)} redirects)"
         self.recorder.record_failure(
-            request.url,
+            hops[0] if hops else request.url,
             outcome,
             message,
             source_id=meta.get("source_id"),
