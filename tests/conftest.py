@@ -7,11 +7,14 @@ data folder is checked with ``warcio check`` when the test ends.
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,33 @@ from tests.webserver import TestServer
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 PG_URL = os.environ.get("CITEWATCH_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def loopback_name() -> str | None:
+    """This machine's host name when DNS (here /etc/hosts) answers it with a loopback address."""
+    name = socket.gethostname()
+    try:
+        return name if socket.gethostbyname(name).startswith("127.") else None
+    except OSError:
+        return None
+
+
+def run_once(
+    factory: pytest.TempPathFactory, worker_id: str, name: str, run: Callable[[Path], dict[str, Any]]
+) -> dict[str, Any]:
+    """``run(folder)``'s JSON-able results, made once per session: under pytest-xdist the first
+    worker to get here runs it (a lock file in the session's common temporary folder) and the
+    others read what it wrote. For module fixtures over long batched runs, which would otherwise
+    run once per worker and compete for the CPUs, and their timeouts with them."""
+    if worker_id == "master":
+        return run(factory.mktemp(name))
+    shared = factory.getbasetemp().parent
+    with (shared / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / f"{name}.json"
+        if not done.exists():
+            done.write_text(json.dumps(run(shared / name)))
+        return json.loads(done.read_text())
 
 
 def warcio_check(paths: list[Path]) -> None:

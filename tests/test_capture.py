@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests import webserver as ws
+from tests.conftest import loopback_name
 from tests.warcs import by_type, read_records, snapshot_rows
 
 
@@ -330,18 +331,9 @@ def test_robots_for_cited_urls_is_a_setting(home, server, robots_env, expected):
     assert results(proc)[url]["outcome"] == expected
 
 
-def _loopback_name() -> str | None:
-    """This machine's host name when DNS (here /etc/hosts) answers it with a loopback address."""
-    name = socket.gethostname()
-    try:
-        return name if socket.gethostbyname(name).startswith("127.") else None
-    except OSError:
-        return None
-
-
 def test_redirect_to_a_name_that_resolves_to_loopback_is_blocked(home, server):
     """The redirect target is a host name, not an address: the check happens after DNS resolution."""
-    name = _loopback_name()
+    name = loopback_name()
     if name is None:
         pytest.skip("this machine's host name does not resolve to a loopback address")
     server.route("/secret", ws.static(b"internal"))

@@ -27,14 +27,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import fcntl
 import html
 import json
 import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +43,7 @@ import pytest
 from archive.errors import BadURLError
 from archive.urls import check_url
 from tests import webserver as ws
-from tests.conftest import Home, _base_env, warcio_check
+from tests.conftest import Home, _base_env, loopback_name, run_once, warcio_check
 from tests.warcs import read_records
 
 SITE_ADDRESS = "127.0.0.2"
@@ -70,15 +68,6 @@ _netguard.forbidden_reason = _site_allowed
 '''
 
 
-def _loopback_name() -> str | None:
-    """This machine's host name when DNS (here /etc/hosts) answers it with a loopback address."""
-    name = socket.gethostname()
-    try:
-        return name if socket.gethostbyname(name).startswith("127.") else None
-    except OSError:
-        return None
-
-
 def _ipv6_loopback() -> bool:
     try:
         with socket.socket(socket.AF_INET6) as s:
@@ -88,7 +77,7 @@ def _ipv6_loopback() -> bool:
         return False
 
 
-HOST_NAME = _loopback_name()
+HOST_NAME = loopback_name()
 IPV6 = _ipv6_loopback()
 
 
@@ -482,19 +471,9 @@ def _run_all(root: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[dict[str, Any]]:
-    """Every batch's results. Under xdist the workers share one set of runs (a lock file in the
-    session's common temporary folder): the runs take a while and would compete for the CPUs."""
-    if worker_id == "master":
-        yield _run_all(tmp_path_factory.mktemp("guard"))
-        return
-    shared = tmp_path_factory.getbasetemp().parent
-    with (shared / "guard-suite.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        done = shared / "guard-suite.json"
-        if not done.exists():
-            done.write_text(json.dumps(_run_all(shared / "guard-suite")))
-        yield json.loads(done.read_text())
+def runs(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[str, Any]:
+    """Every batch's results, once per session (the xdist workers share them)."""
+    return run_once(tmp_path_factory, worker_id, "guard-suite", _run_all)
 
 
 def _requests_for(run: dict[str, Any], what: str) -> list[str]:
@@ -545,21 +524,12 @@ BROWSER_BATCHES = ["browser", "browser-proxy"]
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.parametrize("spelling", SPELLING_PARAMS)
+@pytest.mark.parametrize("way", ["direct", "redirect"])
 @pytest.mark.parametrize("batch", BROWSER_BATCHES)
-def test_browser_capture_of_a_spelling_is_blocked(
-    runs: dict[str, Any], batch: str, spelling: Spelling
+def test_browser_capture_of_a_spelling_or_a_redirect_to_it_is_blocked(
+    runs: dict[str, Any], batch: str, way: str, spelling: Spelling
 ) -> None:
-    _check_refused(runs[batch], f"direct/{spelling.id}", spelling)
-
-
-@pytest.mark.browser
-@pytest.mark.slow
-@pytest.mark.parametrize("spelling", SPELLING_PARAMS)
-@pytest.mark.parametrize("batch", BROWSER_BATCHES)
-def test_browser_redirect_to_a_spelling_is_blocked(
-    runs: dict[str, Any], batch: str, spelling: Spelling
-) -> None:
-    _check_refused(runs[batch], f"redirect/{spelling.id}", spelling)
+    _check_refused(runs[batch], f"{way}/{spelling.id}", spelling)
 
 
 def _dom(run: dict[str, Any], url_end: str) -> str:

@@ -29,12 +29,10 @@ there first. Run::
 from __future__ import annotations
 
 import concurrent.futures
-import fcntl
 import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +41,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive.index import shown_outcome
 from tests import hostile
-from tests.conftest import VENV_BIN, Home, _base_env, warcio_check
+from tests.conftest import VENV_BIN, Home, _base_env, run_once, warcio_check
 from tests.warcs import snapshot_rows
 
 # The peak resident memory allowed to the largest process of a run (the crawl, or the archiver
@@ -203,19 +201,9 @@ def _run_all(root: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[dict[str, Any]]:
-    """Every run's results. Under xdist the workers share them (a lock file in the session's
-    common temporary folder): the runs compete for the CPUs, and their timeouts with them."""
-    if worker_id == "master":
-        yield _run_all(tmp_path_factory.mktemp("hostile"))
-        return
-    shared = tmp_path_factory.getbasetemp().parent
-    with (shared / "hostile-suite.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        done = shared / "hostile-suite.json"
-        if not done.exists():
-            done.write_text(json.dumps(_run_all(shared / "hostile-suite")))
-        yield json.loads(done.read_text())
+def runs(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[str, Any]:
+    """Every run's results, once per session (the xdist workers share them)."""
+    return run_once(tmp_path_factory, worker_id, "hostile-suite", _run_all)
 
 
 class WarcCheckFailed(AssertionError):

@@ -61,6 +61,15 @@ def amplified(data: bytes) -> bytes:
     return data
 
 
+def pasted_text(data: bytes) -> str | None:
+    """``data`` (amplified) as ``citewatch add`` reads a pasted file before its reader sees it:
+    None when the CLI refuses it as binary or finds no encoding for it."""
+    from archive import ingest
+
+    raw = amplified(data)
+    return None if ingest.is_binary(raw) else ingest.decode_text(raw)
+
+
 def main(
     test_one_input: Target, name: str, modules: Sequence[str], warm_up: Callable[[], None] | None = None
 ) -> None:
