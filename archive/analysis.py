@@ -68,6 +68,7 @@ logger = logging.getLogger(__name__)
 _SAME_ATTEMPT = 60.0
 # Decoded payloads larger than this are not extracted (a page of text is far smaller).
 MAX_EXTRACT_BYTES = 20 * 1024 * 1024
+_OVER_LIMIT = "payload over"  # how read_payload's error for a body too large to analyse begins
 _HTML_MIMES = ("text/html", "application/xhtml+xml")
 _PLAIN_MIMES = ("text/plain", "text/csv", "text/markdown", "application/json", "text/xml", "application/xml")
 _TEXT_MIMES = (*_HTML_MIMES, *_PLAIN_MIMES, "application/pdf")
@@ -119,7 +120,7 @@ def read_payload(
     except Exception as exc:  # decoding errors of a broken gzip or deflate body
         raise ValueError(f"cannot decode the payload in {path.name} at {snapshot.offset}: {exc}") from exc
     if len(body) > limit:
-        raise ValueError(f"payload over {limit} bytes once decoded")
+        raise ValueError(f"{_OVER_LIMIT} {limit} bytes once decoded: not analysed")
     return body, content_type
 
 
@@ -243,7 +244,9 @@ class Analyser:
             if text.extractor == "binary":  # a file that is not text: its payload stands for its text
                 obs.text = f"[{head.mime or 'file'} {snapshot.payload_digest}]"
             elif text.extractor == "none":  # unreadable now: a capture problem, not an empty page
-                obs.outcome, obs.error = "unreadable", text.error
+                obs.error = text.error
+                if obs.outcome not in {"truncated", "too-large"}:  # (those say why already)
+                    obs.outcome = "too-large" if (text.error or "").startswith(_OVER_LIMIT) else "unreadable"
         if obs.outcome in {"thin-text", "no-text"}:
             obs.outcome = "ok"  # an earlier verdict, not a fact about the fetch
         return obs

@@ -297,3 +297,15 @@ def test_a_page_in_an_encoding_not_asked_for_is_read_back(runs: dict[str, Any], 
     result = runs[_run_of(BY_ID[case])]["results"][case]
     assert result["outcome"] == "ok", result
     assert result["analysis"]["state"] not in {"problem", "no-text"}, result["analysis"]
+
+
+@pytest.mark.parametrize("case", ["endless-body", "gzip-bomb", "length-huge"])
+def test_a_cut_or_refused_body_is_reported_as_such_not_as_unreadable(runs: dict[str, Any], case: str) -> None:
+    """Its analysis names what happened to the body (truncated, too large), not "the archived
+    record could not be read back", which it said when the body was too big to analyse."""
+    result = runs[_run_of(BY_ID[case])]["results"][case]
+    assert result["analysis"]["reason"] != "the archived record could not be read back", result
+    assert result["analysis"]["reason"] in {
+        "the capture was truncated",
+        "the response was larger than the size limit",
+    }
