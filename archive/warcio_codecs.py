@@ -96,7 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     from warcio.cli import main as warcio_main
 
     install()
-    warcio_main(sys.argv[1:] if argv is None else argv)
+    try:
+        warcio_main(sys.argv[1:] if argv is None else argv)
+    except OSError as exc:  # a file named that is not there, or not readable
+        print(f"warcio: {exc.strerror or exc}: {exc.filename}", file=sys.stderr)
+        return 2
     return 0
 
 

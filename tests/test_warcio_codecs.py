@@ -71,3 +71,14 @@ def test_a_bomb_block_is_refused_not_inflated(decoder, compress) -> None:  # typ
     assert len(bomb) < 64 * 1024  # one or a few of warcio's blocks
     with pytest.raises(ValueError, match="a bomb"):
         decoder().decompress(bomb)
+
+
+def test_a_missing_file_is_one_line() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "archive.warcio_codecs", "check", "/nonexistent/a.warc.gz"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert "No such file or directory: /nonexistent/a.warc.gz" in proc.stderr
