@@ -133,9 +133,18 @@ def _guess_encoding(body: bytes) -> str | None:
 
 
 def _decode(body: bytes, content_type: str | None) -> str:
-    """A payload as text: by its BOM, the HTTP charset, a ``<meta charset>``, or a guess."""
-    from w3lib.encoding import html_to_unicode
+    """A payload as text: by its BOM, the HTTP charset, a ``<meta charset>``, or a guess.
 
+    ``charset=utf-16`` with no BOM is little-endian, as browsers read it (the WHATWG label);
+    w3lib reads it big-endian.
+
+    >>> _decode("<p>Kyiv</p>".encode("utf-16-le"), "text/html; charset=UTF-16")
+    '<p>Kyiv</p>'
+    """
+    from w3lib.encoding import html_to_unicode, http_content_type_encoding, read_bom
+
+    if http_content_type_encoding(content_type) == "utf-16" and read_bom(body)[0] is None:
+        return body.decode("utf-16-le", "replace")
     return html_to_unicode(content_type, body, auto_detect_fun=_guess_encoding)[1]
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.index import shown_outcome
@@ -117,6 +118,23 @@ def _rows(home: Home) -> dict[str, list[str]]:
     return found
 
 
+def _texts(home: Home) -> dict[str, str]:
+    """URL -> the text extracted from its captures (joined)."""
+    engine = create_engine(home.database_url())
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "select s.url, t.text from snapshots s"
+                " join extracted_texts t on t.payload_digest = s.payload_digest order by s.id"
+            )
+        ).all()
+    engine.dispose()
+    found: dict[str, str] = {}
+    for url, body in rows:
+        found[url] = found.get(url, "") + body
+    return found
+
+
 def _cli_attempts(home: Home, urls: list[str]) -> dict[str, list[str]]:
     def outcomes(url: str) -> list[str]:
         proc = home.run("snapshots", url, "--json", timeout=60)
@@ -171,6 +189,7 @@ def _findings(home: Home, stdout: str, urls: dict[str, str]) -> dict[str, Any]:
         "warc_problem": warc_problem,
         "records": _records(home),
         "rows": _rows(home),
+        "texts": _texts(home),
         "cli": _cli_attempts(home, sorted(set(sample))),
     }
 
@@ -309,3 +328,12 @@ def test_a_cut_or_refused_body_is_reported_as_such_not_as_unreadable(runs: dict[
         "the capture was truncated",
         "the response was larger than the size limit",
     }
+
+
+@pytest.mark.parametrize("case", ["utf16-bom", "utf16-no-bom", "utf16-no-bom-undeclared"])
+def test_utf16_text_is_read_as_a_browser_reads_it(runs: dict[str, Any], case: str) -> None:
+    """``charset=utf-16`` without a BOM is little-endian, as browsers read it (it was read
+    big-endian, into CJK-looking noise); with a BOM, or undeclared, as the bytes say."""
+    run = runs[_run_of(BY_ID[case])]
+    result = run["results"][case]
+    assert "Über 253 000 Fälle." in run["texts"].get(result["final_url"] or result["url"], ""), result
