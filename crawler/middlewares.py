@@ -12,6 +12,8 @@ Order matters (Scrapy calls ``process_response`` from the highest number down):
 - ``BackoffRetryMiddleware`` (550, in place of Scrapy's ``RetryMiddleware``)
   waits before each retry: exponential backoff with jitter, or the server's
   ``Retry-After``.
+- ``BoundedCookiesMiddleware`` (700, in place of Scrapy's ``CookiesMiddleware``)
+  keeps at most as many cookies per host as a browser does.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy import Request, signals
+from scrapy.downloadermiddlewares.cookies import CookiesMiddleware
 from scrapy.downloadermiddlewares.httpproxy import HttpProxyMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest, NotConfigured, StopDownload
@@ -143,6 +146,38 @@ class WarcWriterMiddleware:
         # what HttpCompressionMiddleware may inflate, against gzip bombs.
         request.meta["download_maxsize"] = self.max_size
         return response
+
+
+# As Chromium: so many cookies per host, each of so many bytes (name and value).
+MAX_COOKIES_PER_HOST = 180
+MAX_COOKIE_BYTES = 4096
+
+
+class BoundedCookiesMiddleware(CookiesMiddleware):
+    """Scrapy's cookie handling, with a browser's bounds: a host that sets 5,000 cookies would
+    otherwise make each next request to it carry all of them (a 500 kB ``Cookie`` header, which
+    servers refuse), for every capture of that host in the crawl."""
+
+    def _process_cookies(self, cookies: Any, *, jar: Any, request: Request) -> None:
+        host = (urlsplit(request.url).hostname or "").lower()
+        held = sum(1 for c in jar if _sent_to(c.domain, host))
+        kept = []
+        for cookie in cookies:
+            if held >= MAX_COOKIES_PER_HOST:
+                break
+            if len(cookie.name) + len(cookie.value or "") <= MAX_COOKIE_BYTES:
+                kept.append(cookie)
+                held += 1
+        super()._process_cookies(kept, jar=jar, request=request)
+
+
+def _sent_to(domain: str, host: str) -> bool:
+    """
+    >>> _sent_to(".example.org", "www.example.org"), _sent_to("example.org", "badexample.org")
+    (True, False)
+    """
+    domain = domain.removeprefix(".").lower()
+    return host == domain or host.endswith("." + domain)
 
 
 class NetworkGuardMiddleware:

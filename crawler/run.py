@@ -80,6 +80,8 @@ def scrapy_settings(settings: Settings, browser_possible: bool) -> dict[str, Any
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             "crawler.middlewares.BackoffRetryMiddleware": 550,
+            "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
+            "crawler.middlewares.BoundedCookiesMiddleware": 700,
             "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
             "crawler.middlewares.EnvironmentProxyMiddleware": 750,
             "crawler.middlewares.NetworkGuardMiddleware": 760,

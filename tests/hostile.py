@@ -603,8 +603,9 @@ BEHAVIOURS: list[Behaviour] = [
     _b(
         "cookie-bomb-redirect",
         _cookie_bomb,
-        frozenset({"http-4xx"}),
-        "5,000 cookies and a redirect: the next hop's request head is 500 KB, answered 431",
+        OK,
+        # (before the jar was bounded the next hop's request head was 500 KB, answered 431)
+        "5,000 cookies and a redirect: the next hop carries a browser's 180, not all",
         own_host=True,
     ),
     _b("header-no-colon", _headers("This is not a header"), OK, "a header line with no colon"),
