@@ -49,6 +49,7 @@ def scrapy_settings(settings: Settings, browser_possible: bool) -> dict[str, Any
         "LOG_ENABLED": False,
         "LOG_INSTALL_ROOT_HANDLER": False,
         "ROBOTSTXT_OBEY": True,  # per request: cited URLs carry dont_obey_robotstxt (see the spider)
+        "ROBOTSTXT_PARSER": "crawler.robots.BoundedRobotParser",
         "COOKIES_ENABLED": True,
         "HTTPERROR_ALLOW_ALL": True,
         # Callbacks yield requests, never items; Scrapy starts this many tasks per callback.
@@ -81,6 +82,8 @@ def scrapy_settings(settings: Settings, browser_possible: bool) -> dict[str, Any
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             "crawler.middlewares.BackoffRetryMiddleware": 550,
             "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
+            "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+            "crawler.robots.WholeRobotsTxtMiddleware": 100,
             "crawler.middlewares.BoundedCookiesMiddleware": 700,
             "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
             "crawler.middlewares.EnvironmentProxyMiddleware": 750,

@@ -388,6 +388,17 @@ def _robots_huge() -> bytes:
     return b"User-agent: *\n" + rules
 
 
+def _robots_cut_mid_rule() -> bytes:
+    """A robots.txt whose 500 KiB mark (what citewatch reads) falls in a rule, right after
+    ``Disallow: /``: read as far as the mark, that would forbid the whole site."""
+    head = b"User-agent: *\n"
+    rule = b"Disallow: /private/\n"
+    mark = 500 * 1024
+    filler = b"".join(b"# %07d padding the file to its cut\n" % i for i in range(mark // 30))
+    filler = filler[: mark - len(head) - len(b"Disallow: /") - 1] + b"\n"
+    return head + filler + rule * 50_000
+
+
 def _robots(body: bytes | Callable[[], bytes]) -> Serve:
     cache: list[bytes] = []
 
@@ -627,6 +638,23 @@ BEHAVIOURS: list[Behaviour] = [
 
 ROBOTS: list[Behaviour] = [
     _b("robots-huge", _robots(_robots_huge), OK, "a 30 MB robots.txt (1.2 million rules)", robots=True),
+    _b(
+        "robots-cut-by-close",
+        _raw(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 400\r\n\r\n"
+            b"User-agent: *\nDisallow: /"
+        ),
+        OK,
+        "a robots.txt whose connection closes right after 'Disallow: /' (of 'Disallow: /private/')",
+        robots=True,
+    ),
+    _b(
+        "robots-cut-mid-rule",
+        _robots(_robots_cut_mid_rule),
+        OK,
+        "a robots.txt whose 500 KiB mark falls right after 'Disallow: /' (a partial rule)",
+        robots=True,
+    ),
     _b(
         "robots-malformed",
         _robots(_ROBOTS_JUNK),
