@@ -181,8 +181,12 @@ class Analyser:
     """Analyses sources' new captures in one session; :meth:`analyse` commits every
     ``commit_every`` sources."""
 
-    def __init__(self, session: Session, warc_dir: Path, *, probe_max_age: float = 30 * 86400):
+    def __init__(
+        self, session: Session, warc_dir: Path, *, probe_max_age: float = 30 * 86400, keep: bool = True
+    ):
         self.session = session
+        # Whether extracted texts are added to the session (False: a read, which writes nothing).
+        self.keep = keep
         self.warc_dir = Path(warc_dir)
         self.probe_max_age = probe_max_age
         self.commit_every = 100  # sources analysed per transaction
@@ -215,7 +219,8 @@ class Analyser:
             found = extract(body, mime or None, snapshot.url.removeprefix("urn:dom:"), content_type)
             self.extracted += 1
         found.payload_digest = digest
-        self.session.add(found)  # committed with the analysis of its source
+        if self.keep:
+            self.session.add(found)  # committed with the analysis of its source
         self._texts[digest] = found
         return found
 

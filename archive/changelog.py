@@ -394,7 +394,10 @@ def _observe(session: Session, analyser: Any, snapshot_id: int) -> tuple[Snapsho
     if row is None:
         raise UsageError(f"no snapshot {snapshot_id}: see `citewatch snapshots URL` for ids")
     dom = session.scalars(
-        select(Snapshot).where(Snapshot.page_id == row.id, Snapshot.url.startswith("urn:dom:")).limit(1)
+        select(Snapshot)
+        .where(Snapshot.page_id == row.id, Snapshot.url.startswith("urn:dom:"))
+        .order_by(Snapshot.id.desc())  # the latest, as analysis counts it
+        .limit(1)
     ).first()
     shown = dom or row
     if shown.record_type is None:
@@ -409,14 +412,14 @@ def _observe(session: Session, analyser: Any, snapshot_id: int) -> tuple[Snapsho
 
 
 def load_diff(session: Session, warc_dir: Path, old_id: int, new_id: int) -> DiffView:
-    """The word diff of the extracted text of two snapshots (extracting what is not yet), as
-    change detection compares them: noise dropped, headlines inside the body set aside."""
+    """The word diff of the extracted text of two snapshots, as change detection compares them:
+    noise dropped, headlines inside the body set aside. A read: it writes nothing (a text not
+    yet extracted is extracted for this view only; analysis stores it)."""
     from archive.analysis import Analyser
     from archive.changes import comparable_text, sentence_changes
 
-    analyser = Analyser(session, warc_dir)
+    analyser = Analyser(session, warc_dir, keep=False)
     (old_row, old), (new_row, new) = _observe(session, analyser, old_id), _observe(session, analyser, new_id)
-    session.commit()  # keep what was extracted
     titles = (old.title, new.title)
     a, b = comparable_text(old.text, titles), comparable_text(new.text, titles)
     sides = [Side(old_row, a, old.title, len(a.split())), Side(new_row, b, new.title, len(b.split()))]

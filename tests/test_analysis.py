@@ -370,3 +370,19 @@ def test_a_new_layout_diffs_empty_and_a_page_in_its_own_charset_reads_right(home
         stored = session.get(ExtractedText, digest)
         assert stored is not None and "уголовных дел" in stored.text
     sessions.kw["bind"].dispose()
+
+
+def test_a_diff_is_a_read_it_writes_nothing(home, server) -> None:  # type: ignore[no-untyped-def]
+    """`citewatch diff` (and the web UI's diff and change pages, through the same load_diff) of
+    two captures never analysed extracts their texts for the view and stores none of them."""
+    url = server.route("/story", ws.static(page(BODY, random.Random(1)).encode()))
+    off = {"CITEWATCH_ANALYSE_CAPTURES": "0"}
+    first = json.loads(home.run("capture", "--json", url, env=off, check=True).stdout)[0]
+    edited = [BODY[0].replace("253,000", "258,000"), *BODY[1:]]
+    server.route("/story", ws.static(page(edited, random.Random(3)).encode()))
+    second = json.loads(home.run("capture", "--json", url, env=off, check=True).stdout)[0]
+    proc = home.run("diff", str(first["snapshot_id"]), str(second["snapshot_id"]))
+    assert proc.returncode == 0 and "[-253,000-]{+258,000+}" in proc.stdout, proc.stderr
+    sessions = connect(home.database_url())
+    with sessions() as session:
+        assert session.scalars(select(ExtractedText)).all() == []
