@@ -4,21 +4,23 @@ What it does, and prints:
 
 1. Serves ``bench/site.py`` (default 20 hosts x 100 pages, each page with a
    stylesheet and an image) with every response delayed ``--delay`` seconds.
-   Captures the page list with ``citewatch capture``, with plain Scrapy (no
-   archiving), and with ``wget --warc-file --page-requisites``; prints pages/s
-   for each and citewatch's ratio to wget.
+   Captures the page list with ``citewatch capture`` (analysis off, and on),
+   with plain Scrapy (no archiving), and with ``wget --warc-file
+   --page-requisites``; prints pages/s for each and citewatch's ratios to wget.
 2. Serves the same site with no delay and prints citewatch's pages/s against
    plain Scrapy's (the cost of archiving), over ``--rounds`` alternating rounds
    (a shared machine's speed drifts between runs; the median ratio is the
-   figure), with citewatch's archiver process on and off.
+   figure), with citewatch's archiver process on and off, and with analysis on
+   (text extraction and change classification of every capture, as ``capture``
+   does by default): its ratio to the same capture with analysis off.
 3. Captures the same pages again with citewatch (nothing changed) and prints
    the new storage per page: WARC bytes plus database growth.
 
 Crawl settings for citewatch and Scrapy (both): ``--concurrency`` requests in
 flight, ``--per-host`` per host, no per-host delay (the site is ours).
-citewatch runs with ``analyse_captures`` off (text extraction and change
-classification are measured by ``bench/changes.py``); its soft-404 probe (one
-request per host) stays on.
+citewatch runs with ``analyse_captures`` off unless a line says "analysis on"
+(``bench/changes.py`` measures extraction and classification alone); its
+soft-404 probe (one request per host) stays on.
 
 Run: ``.venv/bin/python bench/capture.py`` (add ``--quick`` for 5 x 40 pages).
 """
@@ -75,7 +77,9 @@ def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = 
     return elapsed, result.stdout
 
 
-def citewatch_env(home: Path, args: argparse.Namespace, archiver: bool = True) -> dict[str, str]:
+def citewatch_env(
+    home: Path, args: argparse.Namespace, archiver: bool = True, analyse: bool = False
+) -> dict[str, str]:
     return {
         "CITEWATCH_ARCHIVER_PROCESS": "1" if archiver else "0",
         **os.environ,
@@ -85,14 +89,16 @@ def citewatch_env(home: Path, args: argparse.Namespace, archiver: bool = True) -
         "CITEWATCH_HOST_CONCURRENCY": str(args.per_host),
         "CITEWATCH_CONCURRENCY": str(args.concurrency),
         "CITEWATCH_RETRIES": "0",
-        # Capture against capture: the text extraction and change classification that follow a
-        # capture are measured by bench/changes.py.
-        "CITEWATCH_ANALYSE_CAPTURES": "0",
+        # Capture against capture, unless asked: bench/changes.py measures the text extraction and
+        # change classification that follow a capture by default.
+        "CITEWATCH_ANALYSE_CAPTURES": "1" if analyse else "0",
     }
 
 
-def run_citewatch(urls_file: Path, home: Path, args: argparse.Namespace, archiver: bool = True) -> float:
-    env = citewatch_env(home, args, archiver)
+def run_citewatch(
+    urls_file: Path, home: Path, args: argparse.Namespace, archiver: bool = True, analyse: bool = False
+) -> float:
+    env = citewatch_env(home, args, archiver, analyse)
     if not (home / "citewatch.db").exists():  # set-up happens once per data folder, not per capture
         timed([str(BIN / "citewatch"), "init"], env=env)
     elapsed, out = timed([str(BIN / "citewatch"), "capture", "--json", "-i", str(urls_file)], env=env)
@@ -175,20 +181,22 @@ def main() -> None:
         urls_file = work / "urls.txt"
         urls_file.write_text("\n".join(urls) + "\n")
         cw = run_citewatch(urls_file, work / "cw-delay", args)
+        cwa = run_citewatch(urls_file, work / "cw-delay-analysed", args, analyse=True)
         sc = run_scrapy(urls_file, args)
         (work / "wget").mkdir()
         wg, wget_size = run_wget(urls_file, work / "wget")
     print(f"\nwith {args.delay * 1000:.0f} ms per response:")
-    print(f"  citewatch     {total / cw:8.1f} pages/s  ({cw:.1f} s)")
-    print(f"  plain Scrapy  {total / sc:8.1f} pages/s  ({sc:.1f} s)")
-    print(f"  wget          {total / wg:8.1f} pages/s  ({wg:.1f} s)")
-    print(f"  citewatch / wget = {wg / cw:.1f}x   (target >= 10x)")
+    print(f"  citewatch               {total / cw:8.1f} pages/s  ({cw:.1f} s)")
+    print(f"  citewatch, analysis on  {total / cwa:8.1f} pages/s  ({cwa:.1f} s)")
+    print(f"  plain Scrapy            {total / sc:8.1f} pages/s  ({sc:.1f} s)")
+    print(f"  wget                    {total / wg:8.1f} pages/s  ({wg:.1f} s)")
+    print(f"  citewatch / wget = {wg / cw:.1f}x; with analysis on {wg / cwa:.1f}x   (target >= 10x)")
     print(
         f"  WARC bytes per page: citewatch {warc_bytes(work / 'cw-delay') / total:,.0f}, "
         f"wget {wget_size / total:,.0f}"
     )
 
-    rounds: list[tuple[float, float, float]] = []
+    rounds: list[tuple[float, float, float, float]] = []
     print("\nwith no delay (pages/s; ratio to plain Scrapy in the same round):")
     with site(args.hosts, args.pages, 0.0) as urls:
         urls_file.write_text("\n".join(urls) + "\n")
@@ -196,20 +204,24 @@ def main() -> None:
             sc0 = run_scrapy(urls_file, args)
             cw0 = run_citewatch(urls_file, work / f"cw-nodelay-{r}", args)
             inproc = run_citewatch(urls_file, work / f"cw-inproc-{r}", args, archiver=False)
-            rounds.append((sc0, cw0, inproc))
+            analysed = run_citewatch(urls_file, work / f"cw-analysed-{r}", args, analyse=True)
+            rounds.append((sc0, cw0, inproc, analysed))
             print(
                 f"  round {r + 1}: plain Scrapy {total / sc0:6.1f}   citewatch {total / cw0:6.1f} "
-                f"({sc0 / cw0:.2f}x)   citewatch, no archiver process {total / inproc:6.1f} "
-                f"({sc0 / inproc:.2f}x)"
+                f"({sc0 / cw0:.2f}x)   no archiver process {total / inproc:6.1f} "
+                f"({sc0 / inproc:.2f}x)   analysis on {total / analysed:6.1f} "
+                f"({cw0 / analysed:.2f}x analysis off)"
             )
         home = work / "cw-nodelay-0"
         before = storage(home)
         recheck = run_citewatch(urls_file, home, args)
         after = storage(home)
-    ratio = statistics.median(sc / cw for sc, cw, _ in rounds)
-    ratio_inproc = statistics.median(sc / ip for sc, _, ip in rounds)
+    ratio = statistics.median(sc / cw for sc, cw, _, _ in rounds)
+    ratio_inproc = statistics.median(sc / ip for sc, _, ip, _ in rounds)
+    ratio_analysed = statistics.median(cw / an for _, cw, _, an in rounds)
     print(f"  median citewatch / plain Scrapy = {ratio:.2f}x   (target >= 0.8x)")
     print(f"  median without the archiver process = {ratio_inproc:.2f}x")
+    print(f"  median analysis on / analysis off = {ratio_analysed:.2f}x   (target >= 0.75x)")
     print(f"\nunchanged re-check of every page ({total / recheck:.1f} pages/s):")
     print(f"  new storage per page: {(after - before) / total:,.0f} bytes (WARC + database; target < 2048)")
     shutil.rmtree(work, ignore_errors=True)
