@@ -380,7 +380,7 @@ class Analyser:
         )
         rows: dict[int, list[Snapshot]] = {sid: [] for sid in sources}
         for row in self.session.scalars(select(Snapshot).where(newer).order_by(Snapshot.id)):
-            rows[row.source_id].append(row)  # type: ignore[index]
+            rows[row.source_id].append(row)  # type: ignore[index]  # never None: rows of these sources
         wanted = {s.baseline_id for s in sources.values() if s.baseline_id}
         wanted |= {r.page_id for found in rows.values() for r in found if r.page_id}
         loaded = list(self.session.scalars(select(Snapshot).where(Snapshot.id.in_(wanted)))) if wanted else []

@@ -45,12 +45,15 @@ from collections.abc import Callable
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archive import errors
 from archive.errors import CitewatchError, DatabaseError, WarcError
 from archive.exchange import Exchange, SnapshotRef
 from archive.warc import IdFactory, payload_digest, utcnow
+
+if TYPE_CHECKING:
+    from archive.recorder import CaptureRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -284,19 +287,23 @@ def start_archiver(settings: Any) -> Any:
 
 
 # -- the child's side ---------------------------------------------------------
-def _record(recorder: Any, ex: Exchange, key: str, digest: str) -> None:
+def _record(recorder: CaptureRecorder, ex: Exchange, key: str, digest: str) -> None:
     recorder.record(ex, record_id=key, digest=digest)
 
 
-def _record_resource(recorder: Any, url: str, content_type: str, data: bytes, fields: dict[str, Any]) -> None:
+def _record_resource(
+    recorder: CaptureRecorder, url: str, content_type: str, data: bytes, fields: dict[str, Any]
+) -> None:
     recorder.record_resource(url, content_type, data, **fields)
 
 
-def _record_failure(recorder: Any, url: str, outcome: str, error: str, fields: dict[str, Any]) -> None:
+def _record_failure(
+    recorder: CaptureRecorder, url: str, outcome: str, error: str, fields: dict[str, Any]
+) -> None:
     recorder.record_failure(url, outcome, error, **fields)
 
 
-def _prepare(recorder: Any, rejected: list[tuple[str, str]]) -> dict[str, int]:
+def _prepare(recorder: CaptureRecorder, rejected: list[tuple[str, str]]) -> dict[str, int]:
     from archive.reconcile import reconcile
 
     report = reconcile(recorder.sessions, recorder.store.directory)
@@ -306,7 +313,7 @@ def _prepare(recorder: Any, rejected: list[tuple[str, str]]) -> dict[str, int]:
     return {"files_recovered": len(report.files_recovered), "rows_added": report.rows_added}
 
 
-def _source_ids(recorder: Any, urls: list[str]) -> dict[str, int]:
+def _source_ids(recorder: CaptureRecorder, urls: list[str]) -> dict[str, int]:
     found = recorder.source_ids(urls)
     recorder.commit()  # the crawl may be about to write through another connection
     return found
@@ -377,7 +384,7 @@ class _Archiver:
     same error.
     """
 
-    def __init__(self, recorder: Any, answers: _Answers):
+    def __init__(self, recorder: CaptureRecorder | _Unavailable, answers: _Answers):
         self.recorder = recorder
         self.answers = answers
         self.failed: dict[str, str] = {}
@@ -385,7 +392,8 @@ class _Archiver:
 
     def handle(self, message: tuple[Any, ...]) -> bool:
         """Handle one message; False once the crawl said close."""
-        op, args = message[0], message[1:]
+        op: str = message[0]
+        args = message[1:]
         if op == "close" and isinstance(self.recorder, _Unavailable):
             self.answers.send(("ok", None))  # what failed was reported with each answer and in settle
             return False
@@ -450,7 +458,7 @@ class _Archiver:
         self.failed[str(key or f"{op}:{len(self.failed)}")] = str(exc)
 
 
-def serve(commands: Connection, answers: _Answers, recorder: Any) -> None:
+def serve(commands: Connection, answers: _Answers, recorder: CaptureRecorder | _Unavailable) -> None:
     """Handle messages until the crawl says close or its end of the pipe closes."""
     archiver = _Archiver(recorder, answers)
     while True:
@@ -475,7 +483,7 @@ def main(argv: list[str]) -> int:
     except (EOFError, OSError):
         return 0
     try:
-        recorder: Any = _recorder(raw)
+        recorder: CaptureRecorder | _Unavailable = _recorder(raw)
     except Exception as exc:  # every call will say so, and the crawl reports it: one line
         if not isinstance(exc, CitewatchError):
             exc = WarcError(f"the archiver cannot start: {type(exc).__name__}: {exc}")
@@ -487,7 +495,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _recorder(raw: dict[str, Any]) -> Any:
+def _recorder(raw: dict[str, Any]) -> CaptureRecorder:
     from archive.db import migrated
     from archive.recorder import CaptureRecorder
 

@@ -664,13 +664,12 @@ def _sources_of_claims(session: Session, article: Article) -> dict[int, set[int]
     """Claim id -> the sources it rests on: its citations' sources and tracked candidates."""
     rests_on: dict[int, set[int]] = {c.id: set() for c in live_claims(article)}
     for citation in live_citations(article):
-        ids = set(
-            session.scalars(
-                select(Candidate.source_id).where(
-                    Candidate.citation_id == citation.id, Candidate.source_id.is_not(None)
-                )
+        candidates = session.scalars(
+            select(Candidate.source_id).where(
+                Candidate.citation_id == citation.id, Candidate.source_id.is_not(None)
             )
         )
+        ids = {sid for sid in candidates if sid is not None}  # the query skips NULLs; mypy cannot tell
         ids |= {citation.source_id} if citation.source_id is not None else set()
         for claim in citation.claims:
             if claim.id in rests_on:
@@ -811,7 +810,7 @@ def list_articles(session: Session) -> list[dict[str, Any]]:
             "url": u,
             "claims": n,
             "citations": m,
-            "health": article_health(session, session.get(Article, i)),  # type: ignore[arg-type]
+            "health": article_health(session, session.get(Article, i)),  # type: ignore[arg-type]  # i: a row just read
         }
         for i, t, u, n, m in rows
     ]

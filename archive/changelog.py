@@ -18,9 +18,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, tuple_, union_all
+from sqlalchemy import CompoundSelect, Select, func, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session, object_session
 
 from archive.diff import DELETE, EQUAL, INSERT, TextDiff, word_diff
@@ -122,9 +122,8 @@ def sources_of_article(session: Session, article_id: int) -> list[int]:
         .where(Citation.article_id == article_id, Candidate.source_id.is_not(None))
     )
     ledger = select(ArticleSource.source_id).where(ArticleSource.article_id == article_id)
-    return sorted(
-        set(session.scalars(linked)) | set(session.scalars(candidates)) | set(session.scalars(ledger))
-    )
+    found = set(session.scalars(linked)) | set(session.scalars(candidates)) | set(session.scalars(ledger))
+    return sorted(cast("set[int]", found))  # no None: each query takes only rows with a source
 
 
 def sources_matching(
@@ -209,6 +208,7 @@ def list_changes(
 ) -> list[tuple[Change, str]]:
     """Changes newest first, with their sources' URLs; ``before`` is a change id (keyset)."""
     newest = (Change.detected_at.desc(), Change.id.desc())
+    ids: Select[int] | CompoundSelect[int]  # a union of the kinds' newest, when several are asked for
     ids = select(Change.id)
     if since is not None:
         ids = ids.where(Change.detected_at >= since)
@@ -337,7 +337,7 @@ def atom_feed(
         entry.published(change.detected_at.replace(tzinfo=UTC))
         entry.category(term=change.kind)
         entry.summary(change_text(change_dict(change, url), titles or {}))
-    return feed.atom_str(pretty=True)
+    return cast(bytes, feed.atom_str(pretty=True))  # feedgen is untyped
 
 
 # -- diffs ---------------------------------------------------------------------------
@@ -427,7 +427,7 @@ def load_diff(session: Session, warc_dir: Path, old_id: int, new_id: int) -> Dif
     change = session.scalars(
         select(Change).where(Change.old_snapshot_id == old_id, Change.new_snapshot_id == new_id)
     ).first()
-    url = session.get(Source, change.source_id).url if change is not None else None  # type: ignore[union-attr]
+    url = session.get(Source, change.source_id).url if change is not None else None  # type: ignore[union-attr]  # source_id: a NOT NULL foreign key
     claims = change_dict(change, url or "")["claims"] if change is not None else []  # numbered while open
     return DiffView(sides[0], sides[1], word_diff(a, b), removed, added, change, url, claims)
 

@@ -332,7 +332,7 @@ def _blank_date_parts(text: str) -> str:
 def _glued(text: str, start: int) -> bool:
     """Whether the number at ``start`` is part of a name like "F-16" (but not "mid-2025")."""
     found = re.search(r"([A-Za-z]+)-$", text[max(0, start - 12) : start])
-    return bool(found) and found.group(1).lower() not in _YEAR_PREFIXES
+    return found is not None and found.group(1).lower() not in _YEAR_PREFIXES
 
 
 def _digit_number(match: re.Match[str]) -> _Number | None:

@@ -19,6 +19,8 @@ from archive.errors import DatabaseError, SettingsError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+    from sqlalchemy.pool import ConnectionPoolEntry
 
 # The newest migration. Every command checks the database against it, and
 # importing Alembic to find it would cost each run a tenth of a second; a test
@@ -49,7 +51,7 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_conn.cursor()
     # WAL lets readers (status, replay) work while a capture writes; NORMAL is
     # durable across process crashes, which is what the WARC/row contract needs.

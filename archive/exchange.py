@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from archive.warc import HttpRequest, HttpResponse
 
@@ -55,9 +55,32 @@ class Recorder(Protocol):
 
     def record(self, ex: Exchange) -> SnapshotRef: ...
 
-    def record_resource(self, url: str, content_type: str, data: bytes, **fields: Any) -> Any: ...
+    def record_resource(
+        self,
+        url: str,
+        content_type: str,
+        data: bytes,
+        *,
+        at: datetime | None = None,
+        concurrent_to: str | None = None,
+        source_id: int | None = None,
+        page_key: str | None = None,
+        via: str = "browser",
+        record_id: str | None = None,
+    ) -> SnapshotRef: ...
 
-    def record_failure(self, url: str, outcome: str, error: str, **fields: Any) -> Any: ...
+    def record_failure(
+        self,
+        url: str,
+        outcome: str,
+        error: str,
+        *,
+        at: datetime | None = None,
+        source_id: int | None = None,
+        page_key: str | None = None,
+        status: int | None = None,
+        via: str = "http",
+    ) -> SnapshotRef | None: ...
 
     def note(self, key: str, outcome: str, error: str) -> None: ...
 

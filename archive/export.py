@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -112,7 +112,7 @@ def _copy_records(session: Session, warc_dir: Path, ids: list[int], out: Path, p
         current, source = None, None
         try:
             for name, offset, length in rows:
-                if name != current:
+                if source is None or name != current:
                     if source is not None:
                         source.close()
                     source, current = _open_warc(warc_dir, name), name
@@ -130,7 +130,7 @@ def _copy_records(session: Session, warc_dir: Path, ids: list[int], out: Path, p
     return count
 
 
-def _open_warc(warc_dir: Path, name: str) -> Any:
+def _open_warc(warc_dir: Path, name: str) -> BinaryIO:
     try:
         return open(readable_path(warc_dir, name), "rb")
     except FileNotFoundError:

@@ -109,6 +109,7 @@ def html_text(html: str, url: str | None = None) -> PageText:
     if doc is None:  # no main text; the title still tells a "not found" page
         meta = trafilatura.extract_metadata(html, default_url=url)
         return PageText("", getattr(meta, "title", None))
+    assert not isinstance(doc, dict)  # a Document: as_dict was not asked for
     return PageText(
         normalise_text(doc.text or ""),
         *(getattr(doc, name, None) for name in ("title", "author", "date")),

@@ -11,10 +11,11 @@ from __future__ import annotations
 import functools
 import importlib
 import sys
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias, cast
 
-from sqlalchemy import Row, insert, select
+from sqlalchemy import ColumnElement, Row, Table, insert, select
 from sqlalchemy.orm import Session
 
 from archive.models import Snapshot, Source, WarcFile
@@ -29,8 +30,8 @@ PROBE_MARK = "/citewatch-probe-"
 
 # The capture hot path uses Core statements on these tables: one ORM round
 # trip per record cost more than writing the record itself.
-SNAPSHOTS = Snapshot.__table__
-SOURCES = Source.__table__
+SNAPSHOTS = cast(Table, Snapshot.__table__)  # declarative typing says FromClause; it is a Table
+SOURCES = cast(Table, Source.__table__)
 
 
 class _ImportedOnUse:
@@ -42,7 +43,8 @@ class _ImportedOnUse:
         self._name = name
 
     def __getattr__(self, attr: str) -> Any:
-        if sys.modules.get(self._name) is self:
+        modules: Mapping[str, object] = sys.modules  # it holds this stand-in, which is no ModuleType
+        if modules.get(self._name) is self:
             del sys.modules[self._name]
         return getattr(importlib.import_module(self._name), attr)
 
@@ -54,7 +56,7 @@ def _surt() -> Any:
     floor) for its public-suffix option, which citewatch never asks for. While surt loads, the
     name stands for tldextract imported on first use."""
     if "tldextract" not in sys.modules:
-        sys.modules["tldextract"] = _ImportedOnUse("tldextract")  # type: ignore[assignment]
+        sys.modules["tldextract"] = _ImportedOnUse("tldextract")  # type: ignore[assignment]  # stand-in, no module
     try:
         import surt
     finally:
@@ -77,7 +79,7 @@ def surt_key(url: str) -> str:
         return url.lower()
 
 
-def original_of(session: Session, surt: str, digest: str) -> Row | None:  # type: ignore[type-arg]
+def original_of(session: Session, surt: str, digest: str) -> Row[int, str | None, str, datetime] | None:
     """(id, record_id, url, captured_at) of the newest full ``response`` capture of this SURT
     with this payload digest."""
     stmt = (
@@ -93,6 +95,9 @@ def original_of(session: Session, surt: str, digest: str) -> Row | None:  # type
     )
     return session.execute(stmt).first()
 
+
+# A row of _VERSIONS, its columns in order.
+VersionRow: TypeAlias = "Row[str, str | None, int, str | None, str, datetime, str | None, int | None]"
 
 _INSERT_SNAPSHOT = insert(SNAPSHOTS).returning(SNAPSHOTS.c.id)
 _VERSIONS = select(
@@ -112,7 +117,7 @@ def insert_snapshot(session: Session, values: dict[str, object]) -> int:
     return int(session.connection().execute(_INSERT_SNAPSHOT, values).scalar_one())
 
 
-def versions(session: Session, surts: list[str], fresh_since: datetime | None = None) -> list[Row]:  # type: ignore[type-arg]
+def versions(session: Session, surts: list[str], fresh_since: datetime | None = None) -> list[VersionRow]:
     """The full ``response`` captures of these SURTs (each distinct payload they have had),
     plus, when ``fresh_since`` is given, their successful captures since then; oldest first.
 
@@ -130,7 +135,7 @@ def versions(session: Session, surts: list[str], fresh_since: datetime | None = 
     return list(session.connection().execute(stmt))
 
 
-def _answered():  # type: ignore[no-untyped-def]
+def _answered() -> ColumnElement[bool]:
     """:func:`answered` as SQL."""
     probe_ok = (
         SNAPSHOTS.c.surt.contains(PROBE_MARK) & (SNAPSHOTS.c.status < 500) & (SNAPSHOTS.c.status != 429)
@@ -138,7 +143,7 @@ def _answered():  # type: ignore[no-untyped-def]
     return (SNAPSHOTS.c.status < 400) | probe_ok
 
 
-def answered(row: Row) -> bool:  # type: ignore[type-arg]
+def answered(row: VersionRow) -> bool:
     """Does this capture count as fresh: an answer under 400, or a probe's answer under 500 but 429?"""
     status = row.status or 0
     return status < 400 or (PROBE_MARK in row.surt and status < 500 and status != 429)

@@ -23,6 +23,7 @@ from archive.urls import valid_host
 # trafilatura, lxml, markdown-it and w3lib are imported where they are used: `citewatch
 # citations` and `changes` import this module for ArticleDoc and read no HTML (docs/architecture.md).
 if TYPE_CHECKING:
+    import lxml.html
     from lxml import etree
 
 # Query parameters that track the reader and never change the resource.
@@ -168,11 +169,18 @@ def _main_xml(html: str | bytes, url: str | None) -> etree._Element | None:
     import trafilatura
     from lxml import etree
 
-    options = dict(output_format="xml", include_links=True, include_tables=True, with_metadata=True)
+    extract = functools.partial(
+        trafilatura.extract,
+        url=url,
+        output_format="xml",
+        include_links=True,
+        include_tables=True,
+        with_metadata=True,
+    )
     try:
-        xml = trafilatura.extract(html, url=url, **options)
+        xml = extract(html)
     except etree.XMLSyntaxError:  # trafilatura re-reads the XML it writes: a tag XML refuses (<b'>)
-        xml = trafilatura.extract(_xml_named(html), url=url, **options)
+        xml = extract(_xml_named(html))
     if not xml:
         return None
     try:
@@ -184,7 +192,7 @@ def _main_xml(html: str | bytes, url: str | None) -> etree._Element | None:
 _XML_NAME = re.compile(r"[A-Za-z_][\w.-]*\Z")
 
 
-def _xml_named(html: str | bytes) -> etree._Element:
+def _xml_named(html: str | bytes) -> lxml.html.HtmlElement:
     """``html`` parsed, with each element whose tag is no XML name unwrapped (its text is kept)."""
     import lxml.html
 
@@ -283,7 +291,8 @@ def from_html(html: str | bytes, url: str | None = None, input_kind: str = "html
     import trafilatura
 
     doc = _main_xml(html, url)
-    meta = trafilatura.extract_metadata(html, default_url=url)
+    # bytes too, whatever its annotation says: it hands them to load_html, which decodes them
+    meta = trafilatura.extract_metadata(html, default_url=url)  # type: ignore[arg-type]  # see above
     article = ArticleDoc(input_kind, "", url=url)
     if meta is not None:
         article.title, article.author = meta.title, meta.author

@@ -19,7 +19,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,8 +32,8 @@ _STOP = object()
 class Notifier:
     webhooks: list[str] = field(default_factory=list)
     apprise_urls: list[str] = field(default_factory=list)
-    kinds: Iterable[str] = ()
-    articles: Iterable[int] = ()
+    kinds: Collection[str] = ()  # made sets by __post_init__
+    articles: Collection[int] = ()
     retries: int = 3
     backoff: float = 2.0  # seconds before the first retry; doubles
     timeout: float = 10.0
@@ -57,7 +57,7 @@ class Notifier:
         """Whether ``change`` passes the kind and article filters."""
         if self.kinds and change.get("kind") not in self.kinds:
             return False
-        return not self.articles or bool(self.articles & set(articles))
+        return not self.articles or not set(articles).isdisjoint(self.articles)
 
     def submit(
         self, change: dict[str, Any], articles: list[int], titles: Mapping[int, str] | None = None

@@ -31,16 +31,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, literal, select, text, update
+from sqlalchemy import CursorResult, Result, Table, and_, delete, func, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from archive.errors import NotFoundError, UsageError
 from archive.models import Lease, Source
 
-SOURCES = Source.__table__
-LEASES = Lease.__table__
+SOURCES = cast(Table, Source.__table__)  # declarative typing says FromClause; it is a Table
+LEASES = cast(Table, Lease.__table__)
+
+
+def _dml(result: Result[*tuple[Any, ...]]) -> CursorResult[*tuple[Any, ...]]:
+    """A DELETE's or UPDATE's result, which has a ``rowcount``: Session.execute types every
+    result as a plain Result."""
+    return cast("CursorResult[*tuple[Any, ...]]", result)
 
 
 def claim(
@@ -155,7 +161,7 @@ def record_check(
     held = True
     if worker is not None:
         mine = and_(LEASES.c.source_id == source_id, LEASES.c.claimed_by == worker)
-        held = bool(session.execute(delete(LEASES).where(mine)).rowcount)
+        held = bool(_dml(session.execute(delete(LEASES).where(mine))).rowcount)
         other = session.scalar(select(LEASES.c.claimed_by).where(LEASES.c.source_id == source_id))
         held = held or other is None
     if held:
@@ -171,7 +177,7 @@ def release(session: Session, worker: str, source_ids: list[int] | None = None) 
     mine = LEASES.c.claimed_by == worker
     if source_ids is not None:
         mine = and_(mine, LEASES.c.source_id.in_(source_ids))
-    count = session.execute(delete(LEASES).where(mine)).rowcount
+    count = _dml(session.execute(delete(LEASES).where(mine))).rowcount
     session.commit()
     return int(count or 0)
 
@@ -180,7 +186,7 @@ def release_dead(session: Session, prefix: str, alive: set[str]) -> int:
     """Drop the leases of workers named ``prefix...`` that are not in ``alive``: the workers of
     a daemon that died, whose sources need not wait for the leases to run out. Commits."""
     dead = and_(LEASES.c.claimed_by.startswith(prefix, autoescape=True), LEASES.c.claimed_by.not_in(alive))
-    count = session.execute(delete(LEASES).where(dead)).rowcount
+    count = _dml(session.execute(delete(LEASES).where(dead))).rowcount
     session.commit()
     return int(count or 0)
 
@@ -193,7 +199,7 @@ def renew(
     mine = and_(LEASES.c.claimed_by == worker, LEASES.c.lease_until > now)
     if source_ids is not None:
         mine = and_(mine, LEASES.c.source_id.in_(source_ids))
-    count = session.execute(update(LEASES).where(mine).values(lease_until=now + lease)).rowcount
+    count = _dml(session.execute(update(LEASES).where(mine).values(lease_until=now + lease))).rowcount
     session.commit()
     return int(count or 0)
 

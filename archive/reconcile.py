@@ -17,15 +17,18 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive import index
 from archive.models import Snapshot, Source, WarcFile
 from archive.recorder import mime_of
 from archive.warc import OPEN_SUFFIX, Clock, held_if_free, iter_open_files, utcnow
+
+if TYPE_CHECKING:
+    from warcio.recordloader import ArcWarcRecord  # untyped (Any to mypy): named for the reader
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +66,7 @@ def complete_members(handle: BinaryIO) -> Iterator[tuple[int, int]]:
         offset += consumed
 
 
-def _read_member(handle: BinaryIO, offset: int, length: int):  # type: ignore[no-untyped-def]
+def _read_member(handle: BinaryIO, offset: int, length: int) -> ArcWarcRecord:
     """The record in one gzip member, headers parsed. The body is not read: it may be a
     gzip bomb archived as sent, and indexing needs only the headers."""
     from warcio.archiveiterator import ArchiveIterator
@@ -72,7 +75,9 @@ def _read_member(handle: BinaryIO, offset: int, length: int):  # type: ignore[no
     return next(ArchiveIterator(io.BytesIO(handle.read(length))))
 
 
-def _row_from_record(session: Session, record, file_id: int, offset: int, length: int) -> Snapshot:  # type: ignore[no-untyped-def]
+def _row_from_record(
+    session: Session, record: ArcWarcRecord, file_id: int, offset: int, length: int
+) -> Snapshot:
     from warcio.timeutils import iso_date_to_datetime
 
     headers = record.rec_headers
@@ -132,9 +137,10 @@ def _recover(session: Session, path: Path, now: Clock, report: ReconcileReport) 
             handle.truncate(good_end)
             report.bytes_cut += size - good_end
             os.fsync(handle.fileno())
-    dropped = session.execute(
+    deleted = session.execute(
         delete(Snapshot).where(Snapshot.warc_file_id == file_id, Snapshot.offset >= good_end)
-    ).rowcount
+    )
+    dropped = cast("CursorResult[*tuple[Any, ...]]", deleted).rowcount  # a DELETE's result has a rowcount
     report.rows_dropped += dropped or 0
     session.commit()
     os.rename(path, path.with_name(name))

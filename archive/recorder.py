@@ -187,6 +187,7 @@ class CaptureRecorder:
 
     def _remember(self, surt: str, digest: str, ref: SnapshotRef) -> None:
         if surt in self._known:
+            assert ref.id is not None  # this recorder inserts its rows itself: their ids are known
             self._known[surt][digest] = (_revisit_of(ref), ref.id)
             self._known.move_to_end(surt)
 
@@ -227,9 +228,8 @@ class CaptureRecorder:
             "outcome",
         )
         self._check()
-        ref = SnapshotRef(
-            id=index.insert_snapshot(self.session, values), **{k: values.get(k) for k in fields}
-        )
+        picked: dict[str, Any] = {k: values.get(k) for k in fields}
+        ref = SnapshotRef(id=index.insert_snapshot(self.session, values), **picked)
         self._pending += 1
         self._remember_id(ref)
         if ref.record_id:

@@ -127,7 +127,7 @@ def cdxj_line(
     return f"{surt} {timestamp14(captured_at)} {json.dumps(fields, separators=(',', ':'))}"
 
 
-def _index_query(after: int) -> Select[Any]:
+def _index_query(after: int) -> Select[*tuple[Any, ...]]:
     """Every row above ``after``, oldest id first, failed attempts included: sync tells a
     hole in the ids from a failure by them, and ``_archived`` picks what goes in the index."""
     return (

@@ -137,7 +137,7 @@ def _units(claim: ClaimDraft) -> dict[str, tuple[str, tuple[str, ...]]]:
     >>> _units(ClaimDraft(0, "x", numbers=("253000",), quantities=("253,000 criminal cases",)))
     {'253000': ('253,000', ('criminal', 'cases'))}
     """
-    found = {}
+    found: dict[str, tuple[str, tuple[str, ...]]] = {}
     for quantity in claim.quantities:
         first, _, rest = quantity.partition(" ")
         number = normalise_number(first)

@@ -22,7 +22,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from archive import __version__
 from archive.errors import WarcError
@@ -99,7 +99,7 @@ def warc_date(when: datetime) -> str:
     # warcio is imported where records are made: `citewatch status` imports this module.
     from warcio.timeutils import datetime_to_iso_date
 
-    return datetime_to_iso_date(when, use_micros=True)
+    return cast(str, datetime_to_iso_date(when, use_micros=True))
 
 
 @dataclass

@@ -56,7 +56,7 @@ class ZstdDecoder:
 
     def _new(self) -> None:
         try:
-            from compression import zstd  # type: ignore[import-not-found]
+            from compression import zstd  # type: ignore[import-not-found]  # Python 3.14's; not in 3.11
         except ImportError:
             from backports import zstd
         self._decompressor: Any = zstd.ZstdDecompressor()

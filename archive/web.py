@@ -39,7 +39,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -231,7 +231,7 @@ def allowed_hosts(settings: Any) -> frozenset[str] | None:
 
 def _host_name(scope: Scope) -> str:
     """The Host header's name, lowercased, without port or IPv6 brackets."""
-    raw = dict(scope["headers"]).get(b"host", b"").decode("latin-1").strip().lower()
+    raw: str = dict(scope["headers"]).get(b"host", b"").decode("latin-1").strip().lower()
     if raw.startswith("["):
         return raw[1:].split("]", 1)[0]
     return raw.rsplit(":", 1)[0] if raw.count(":") == 1 else raw
@@ -450,9 +450,10 @@ def _when(value: datetime | str | None) -> str:
         return "-"
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.removesuffix("Z"))
+            parsed = datetime.fromisoformat(value.removesuffix("Z"))
         except ValueError:
             return value
+        value = parsed
     return value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
@@ -923,7 +924,7 @@ def change_filters(
     limit: Annotated[int, Query(ge=1, le=1000, description="Changes per page.")] = 50,
 ) -> Filters:
     """Empty values (an HTML form's blank fields) mean no filter."""
-    blank = lambda v: v if v is not None and v.strip() else None  # noqa: E731
+    blank: Callable[[str | None], str | None] = lambda v: v if v is not None and v.strip() else None  # noqa: E731
     kinds = [k.strip() for k in kind or [] if k.strip()]
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
@@ -983,7 +984,8 @@ def article_page(session: Session, article: Article, top: int) -> dict[str, Any]
 def removal_preview(session: Session, article: Article) -> dict[str, list[dict[str, Any]]]:
     """What removing an article does to the sources it cites (archive.articles.remove_article's
     rule): those no other article cites and the user did not track are no longer checked."""
-    stop, stay = [], []
+    stop: list[dict[str, Any]] = []
+    stay: list[dict[str, Any]] = []
     for sid in changelog.sources_of_article(session, article.id):
         source = session.get(Source, sid)
         if source is None:
@@ -1043,7 +1045,7 @@ def source_view(
 
 def change_view(session: Session, settings: Any, change: Change) -> dict[str, Any]:
     """A change, its word diff (None when a side has no text, with why), replay links and claims."""
-    url = session.get(Source, change.source_id).url  # type: ignore[union-attr]
+    url = session.get(Source, change.source_id).url  # type: ignore[union-attr]  # source_id: a NOT NULL foreign key
     old, new = session.get(Snapshot, change.old_snapshot_id), session.get(Snapshot, change.new_snapshot_id)
     diff, why = None, None
     try:
@@ -1153,7 +1155,7 @@ def declare_errors(app: FastAPI) -> None:
             codes.add(422)
         if "{" in route.path or route.path in LOOKUPS:
             codes.add(404)
-        if route.path in QUEUED and "POST" in route.methods:
+        if route.path in QUEUED and "POST" in (route.methods or ()):
             codes.add(429)
         if any(d.call is session_dep for d in dependants):
             codes.add(503)
@@ -1161,7 +1163,9 @@ def declare_errors(app: FastAPI) -> None:
             content: dict[str, Any] = {"application/json": {"schema": ErrorBody.model_json_schema()}}
         else:
             content = {"text/html": {"schema": {"type": "string"}}}
-        answers = {code: {"description": ERRORS[code], "content": content} for code in codes}
+        answers: dict[int | str, dict[str, Any]] = {
+            code: {"description": ERRORS[code], "content": content} for code in codes
+        }
         route.responses = {**answers, **route.responses}
     app.openapi_schema = None
 
@@ -1398,9 +1402,10 @@ def _track(jobs: Jobs, session: Session, body: TrackRequest) -> Any:
 
 def _ui_routes(app: FastAPI) -> None:
     def page(request: Request, name: str, code: int = 200, **context: Any) -> HTMLResponse:
-        return request.app.state.pages.render(
+        rendered = request.app.state.pages.render(
             request, name, code, settings=request.app.state.settings, **context
         )
+        return cast(HTMLResponse, rendered)  # app.state is untyped
 
     @app.get("/", include_in_schema=False)
     def home(request: Request, session: DB) -> Response:
@@ -1453,7 +1458,7 @@ def _ui_routes(app: FastAPI) -> None:
         settings = request.app.state.settings
         view = changelog.load_diff(session, settings.warc_dir, old_id, new_id)
         old, new = view.old.snapshot, view.new.snapshot
-        data = {
+        data: dict[str, Any] = {
             "change": None,
             "before": {**index.snapshot_dict(old), "links": _replay(settings, old)},
             "after": {**index.snapshot_dict(new), "links": _replay(settings, new)},
@@ -1516,7 +1521,7 @@ def _ui_routes(app: FastAPI) -> None:
     _form_routes(app, page)
 
 
-def _form_routes(app: FastAPI, page: Any) -> None:
+def _form_routes(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
     """The UI's write forms (logged in, CSRF-checked, post/redirect/get). Adds and captures run
     as background jobs, followed on /jobs/ID; the rest answer at once."""
 
@@ -1661,7 +1666,7 @@ def _counted(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def _login_routes(app: FastAPI, page: Any) -> None:
+def _login_routes(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
     @app.get("/login", include_in_schema=False)
     def login_form(request: Request, next: str = "/") -> Response:
         return page(request, "login.html", next=_local(next), wrong=False)

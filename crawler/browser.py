@@ -262,13 +262,26 @@ def _refused_pages(page: Any, responses: list[Any]) -> list[Any]:
 async def _record_dom_and_screenshot(
     page: Any, url: str, recorder: Recorder, main_key: str | None, source_id: int | None
 ) -> str:
-    extra = {"concurrent_to": main_key, "source_id": source_id, "page_key": main_key}
     dom = ""
     try:
         dom = await page.content()
-        recorder.record_resource(f"urn:dom:{url}", "text/html; charset=utf-8", dom.encode("utf-8"), **extra)
+        recorder.record_resource(
+            f"urn:dom:{url}",
+            "text/html; charset=utf-8",
+            dom.encode("utf-8"),
+            concurrent_to=main_key,
+            source_id=source_id,
+            page_key=main_key,
+        )
         screenshot = await page.screenshot(full_page=True, timeout=30_000)
-        recorder.record_resource(f"urn:screenshot:{url}", "image/png", screenshot, **extra)
+        recorder.record_resource(
+            f"urn:screenshot:{url}",
+            "image/png",
+            screenshot,
+            concurrent_to=main_key,
+            source_id=source_id,
+            page_key=main_key,
+        )
     except Exception as exc:  # Playwright errors: keep what was recorded, say what was not
         logger.warning("%s: no DOM or screenshot recorded: %s", url, str(exc).splitlines()[0][:200])
     return dom

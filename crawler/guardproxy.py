@@ -35,8 +35,8 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
-from urllib.request import proxy_bypass_environment
+from urllib.parse import SplitResult, unquote, urlsplit
+from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]  # undocumented: not in typeshed
 
 from crawler.netguard import blocked_message, forbidden_reason, host_forbidden_reason
 
@@ -183,16 +183,21 @@ class GuardProxy:
         reason = host_forbidden_reason(host) if self.check is forbidden_reason else self.check(host)
         if reason:
             raise Refused(blocked_message(host, host, reason))
-        parts = urlsplit(self.upstream if "://" in (self.upstream or "") else f"http://{self.upstream}")
+        parts = self._upstream_parts()
         connecting = asyncio.open_connection(parts.hostname, parts.port or 80)
         try:
             return await asyncio.wait_for(connecting, self.connect_timeout)
         except OSError as exc:  # TimeoutError among them
             raise Unreachable("proxy", f"the proxy {parts.hostname} could not be reached: {exc}") from exc
 
+    def _upstream_parts(self) -> SplitResult:
+        """The user's proxy URL, split (``http://`` when it names no scheme)."""
+        upstream = self.upstream
+        return urlsplit(upstream if upstream is not None and "://" in upstream else f"http://{upstream}")
+
     def _upstream_auth(self) -> list[bytes]:
         """The Proxy-Authorization header line for credentials in the user's proxy URL."""
-        parts = urlsplit(self.upstream if "://" in (self.upstream or "") else f"http://{self.upstream}")
+        parts = self._upstream_parts()
         if not parts.username:
             return []
         pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()

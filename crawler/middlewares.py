@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any
@@ -214,7 +214,7 @@ class EnvironmentProxyMiddleware(HttpProxyMiddleware):
     dropped and chosen afresh for the new URL.
     """
 
-    def process_request(self, request: Request, spider: Any = None) -> None:  # type: ignore[override]
+    def process_request(self, request: Request, spider: Any = None) -> None:
         if request.meta.pop("_scheme_proxy", None):
             request.meta.pop("proxy", None)
         super().process_request(request)
@@ -227,7 +227,7 @@ def retry_delay(
     retry_after: str | None,
     max_after: float,
     rand: random.Random | None = None,
-    now: Any = None,
+    now: datetime | None = None,
 ) -> float | None:
     """Seconds to wait before retry number ``attempt`` (1-based); None: do not retry.
 
@@ -246,11 +246,11 @@ def retry_delay(
         if wait is not None:
             return None if wait > max_after else wait
     rand = rand or random.Random()
-    backoff = base * 2 ** (attempt - 1)
+    backoff: float = base * 2 ** (attempt - 1)  # int ** int is Any to typeshed (a negative power)
     return min(cap, backoff + rand.uniform(0, backoff / 2))
 
 
-def _parse_retry_after(value: str, now: Any) -> float | None:
+def _parse_retry_after(value: str, now: datetime) -> float | None:
     value = value.strip()
     if value.isdigit():
         return float(value)
@@ -285,7 +285,9 @@ class BackoffRetryMiddleware(RetryMiddleware):
             await asyncio.sleep(delay)
         return retry
 
-    async def process_response(self, request: Request, response: Response) -> Request | Response:  # type: ignore[override]
+    # Coroutines, which Scrapy 2.19 awaits, over RetryMiddleware's plain methods (and without their
+    # deprecated spider argument): an override mypy rightly calls incompatible.
+    async def process_response(self, request: Request, response: Response) -> Request | Response:  # type: ignore[override]  # async, see above
         if request.meta.get("dont_retry") or response.status not in self.retry_http_codes:
             return response
         retry_after = response.headers.get("Retry-After")
@@ -295,7 +297,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
         )
         return retry or response
 
-    async def process_exception(self, request: Request, exception: Exception) -> Request | None:  # type: ignore[override]
+    async def process_exception(self, request: Request, exception: Exception) -> Request | None:  # type: ignore[override]  # async, see above
         if not isinstance(exception, self.exceptions_to_retry) or request.meta.get("dont_retry"):
             return None
         return await self._wait_and_retry(request, exception, None)

@@ -7,7 +7,6 @@ recorded (a Snapshot row with that ``outcome``) instead of lost in a log.
 from __future__ import annotations
 
 import re
-from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from scrapy.core.downloader.handlers.http11 import TunnelError
@@ -22,6 +21,7 @@ from scrapy.exceptions import (
     UnsupportedURLSchemeError,
 )
 from twisted.internet import error as tx_error
+from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 
 from archive.index import http_outcome
@@ -209,5 +209,5 @@ def status_outcome(status: int) -> str | None:
     return http_outcome(status)  # the one mapping: the snapshot listings name captures by it too
 
 
-def describe(failure: Any) -> BaseException:
+def describe(failure: Failure | BaseException) -> BaseException:
     return failure.value if hasattr(failure, "value") else failure

@@ -12,7 +12,7 @@ Chromium's traffic sent through :mod:`crawler.guardproxy` when the address guard
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.http import Response
@@ -52,7 +52,8 @@ class OnDemandBrowserHandler(HTTP11DownloadHandler):
 
     async def download_request(self, request: Any) -> Response:
         if request.meta.get("playwright"):
-            return await (await self._browser()).download_request(request)
+            response = await (await self._browser()).download_request(request)
+            return cast(Response, response)  # scrapy-playwright is untyped
         return await super().download_request(request)
 
     def _needs_guard(self) -> bool:

@@ -50,9 +50,12 @@ def recorder_for(crawler: Any) -> Recorder:
         setattr(crawler, _ATTR, recorder)
         ticker = task.LoopingCall(recorder.maybe_commit)
         ticker.start(recorder.commit_interval, now=False)
-        crawler.signals.connect(
-            lambda: ticker.running and ticker.stop(), signal=signals.spider_closed, weak=False
-        )
+
+        def stop_ticker() -> None:
+            if ticker.running:
+                ticker.stop()
+
+        crawler.signals.connect(stop_ticker, signal=signals.spider_closed, weak=False)
     return recorder
 
 

@@ -9,12 +9,18 @@ rules with tinycss2.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urljoin, urlsplit
 
 import tinycss2
 from parsel import Selector
+from tinycss2.ast import AtRule, Declaration, FunctionBlock, Node, StringToken, URLToken
 
 from archive.urls import valid_host
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 _LINK_RELS = {
     "stylesheet",
@@ -75,7 +81,7 @@ def _html_candidates(sel: Selector) -> tuple[str | None, list[str]]:
             elif set((item.get("rel") or "").lower().split()) & _LINK_RELS:
                 found.append(item.get("href"))
             continue
-        name = item.attrname
+        name = cast("etree._ElementUnicodeResult", item).attrname  # XPath's strings are lxml smart strings
         if name == "style":
             found += css_references(item, declarations=True)
         elif name == "srcset":
@@ -104,17 +110,17 @@ def _unique(base: str, values: list[str]) -> list[str]:
     return list(seen)[:MAX_PER_PAGE]
 
 
-def _walk(tokens: list) -> list[str]:  # type: ignore[type-arg]
+def _walk(tokens: Iterable[Node]) -> list[str]:
     urls: list[str] = []
     for token in tokens:
-        if token.type == "declaration":
+        if isinstance(token, Declaration):
             urls += _walk(token.value)
-        elif token.type == "url":
+        elif isinstance(token, URLToken):
             urls.append(token.value)
-        elif token.type == "function" and token.lower_name == "url":
-            urls += [t.value for t in token.arguments if t.type == "string"]
-        elif token.type == "at-rule" and token.lower_at_keyword == "import":
-            urls += [t.value for t in token.prelude if t.type in ("string", "url")]
+        elif isinstance(token, FunctionBlock) and token.lower_name == "url":
+            urls += [t.value for t in token.arguments if isinstance(t, StringToken)]
+        elif isinstance(token, AtRule) and token.lower_at_keyword == "import":
+            urls += [t.value for t in token.prelude if isinstance(t, StringToken | URLToken)]
             urls += _walk(token.prelude)
         for attr in ("content", "prelude", "arguments"):
             nested = getattr(token, attr, None)
@@ -130,7 +136,7 @@ def css_references(css: str, declarations: bool = False) -> list[str]:
     ['a.css', 'b.png', 'f.woff2']
     """
     if declarations:
-        tokens = tinycss2.parse_blocks_contents(css, skip_comments=True, skip_whitespace=True)
+        tokens: Sequence[Node] = tinycss2.parse_blocks_contents(css, skip_comments=True, skip_whitespace=True)
     else:
         tokens = tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True)
     return list(dict.fromkeys(_walk(tokens)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from archive import __version__
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _PLAYWRIGHT = "crawler.playwright_handler.OnDemandBrowserHandler"
+
+_Spider = TypeVar("_Spider", bound=CaptureSpider)
 
 
 def scrapy_settings(settings: Settings, browser_possible: bool) -> dict[str, Any]:
@@ -200,20 +202,20 @@ def _offline_suffix_list() -> None:
 
     if not getattr(cookies._split_domain, "_citewatch_offline", False):
         split = TLDExtract(include_psl_private_domains=True, suffix_list_urls=(), cache_dir=None)
-        split._citewatch_offline = True  # type: ignore[attr-defined]
+        split._citewatch_offline = True  # type: ignore[attr-defined]  # our mark on tldextract's object
         cookies._split_domain = split
 
 
 def _crawl(
     settings: Settings,
-    spider_cls: type,
+    spider_cls: type[_Spider],
     browser_possible: bool,
     extra: dict[str, Any] | None,
     archiver: Any = None,
-    after: Callable[[Any], Any] | None = None,
+    after: Callable[[_Spider], object] | None = None,
     handle_signals: bool = True,
     **kwargs: Any,
-) -> Any:
+) -> _Spider:
     """Run one crawl of ``spider_cls`` to the end, then settle its captures (and call ``after``
     with the spider while its recorder is still open); returns the spider."""
     from scrapy.crawler import CrawlerProcess
@@ -228,16 +230,18 @@ def _crawl(
     process.crawl(crawler, **kwargs)
     process.start(install_signal_handlers=handle_signals)
     try:
-        if crawler.spider.start_error is not None:
-            raise crawler.spider.start_error
+        spider = crawler.spider
+        assert isinstance(spider, spider_cls)  # the crawl made it from spider_cls
+        if spider.start_error is not None:
+            raise spider.start_error
         recorder = current_recorder(crawler)
         if recorder is not None:
-            crawler.spider.settle(recorder)
+            spider.settle(recorder)
         if after is not None:
-            after(crawler.spider)
+            after(spider)
     finally:
         close_recorder(crawler)
-    return crawler.spider
+    return spider
 
 
 def _results(spider: CaptureSpider, urls: Sequence[str]) -> list[SeedResult]:
@@ -316,7 +320,12 @@ def run_watch(settings: Settings, feed: Feed, *, tick: float = 0.5, deadline: fl
     the last captures are reported, the unfinished URLs are handed back, and
     the WARC file is closed. Raises what stopped the crawl, if anything failed.
     """
-    spider: WatchSpider = _crawl(
+
+    def after(spider: WatchSpider) -> None:
+        spider.report()
+        feed.unfinished(spider.leftover())
+
+    spider = _crawl(
         settings,
         WatchSpider,
         settings.auto_browser,
@@ -327,7 +336,7 @@ def run_watch(settings: Settings, feed: Feed, *, tick: float = 0.5, deadline: fl
         tick=tick,
         deadline=deadline,
         handle_signals=False,
-        after=lambda s: (s.report(), feed.unfinished(s.leftover())),
+        after=after,
     )
     if spider.failure is not None:
         raise spider.failure

@@ -24,6 +24,7 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Response, TextResponse
 
 from archive.errors import CitewatchError
+from archive.exchange import Recorder
 from archive.urls import probe_url
 from archive.warc import utcnow
 from crawler import browser, guardproxy
@@ -88,7 +89,7 @@ class CaptureSpider(scrapy.Spider):
 
     # -- helpers -------------------------------------------------------------
     @property
-    def recorder(self):  # type: ignore[no-untyped-def]
+    def recorder(self) -> Recorder:
         return recorder_for(self.crawler)
 
     def _finish(self, result: SeedResult) -> None:
@@ -133,21 +134,22 @@ class CaptureSpider(scrapy.Spider):
             url, callback=self.parse_browser, errback=self.on_error, meta=meta, dont_filter=True
         )
 
-    def settle(self, recorder: Any, results: Iterable[SeedResult] | None = None) -> None:
+    def settle(self, recorder: Recorder, results: Iterable[SeedResult] | None = None) -> None:
         """After the crawl (or for ``results``, the ones just finished): commit, give each
         result its capture's row id, and fail those whose capture the recorder could not save
         (or cannot say it saved)."""
-        keyed = [r for r in (self.results.values() if results is None else results) if r.snapshot_key]
+        chosen = self.results.values() if results is None else results
+        keyed = [(r, r.snapshot_key) for r in chosen if r.snapshot_key]
         try:
-            ids, failed = recorder.settle([r.snapshot_key for r in keyed])
+            ids, failed = recorder.settle([key for _, key in keyed])
         except CitewatchError as exc:
-            ids, failed = {}, {r.snapshot_key: str(exc) for r in keyed}
-        for result in keyed:
-            result.snapshot_id = ids.get(result.snapshot_key)  # type: ignore[arg-type]
+            ids, failed = {}, {key: str(exc) for _, key in keyed}
+        for result, key in keyed:
+            result.snapshot_id = ids.get(key)
             if result.snapshot_id is None:
-                why = failed.get(result.snapshot_key) or "no index row was written for it"  # type: ignore[arg-type]
+                why = failed.get(key) or "no index row was written for it"
                 result.outcome, result.message = "error", f"not archived: {why}"
-        others = len(set(failed) - {r.snapshot_key for r in keyed})
+        others = len(set(failed) - {key for _, key in keyed})
         if others:
             first = next(iter(failed.values()))
             logger.warning("%d more captures (requisites, failure rows) were not saved: %s", others, first)

@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import scrapy
 import trafilatura
@@ -34,10 +34,14 @@ from archive import articles, ingest, resolve
 from archive.claims import ClaimDraft
 from archive.extract import pdf_text
 from archive.models import Article, Citation, Outlet
+from archive.recorder import CaptureRecorder
 from archive.warc import utcnow
 from crawler.discovery import Fetched, OutletDiscovery
 from crawler.outcomes import classify, status_outcome
 from crawler.spiders.capture import CaptureSpider, SeedResult
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +63,10 @@ class AddResult:
     interrupted: int = 0  # outlet citations left unresolved by a stopped run
 
 
+def _unused_callback(_response: Response) -> None:
+    """Requests the spider downloads itself are never parsed by Scrapy."""
+
+
 class CitationSpider(CaptureSpider):
     name = "citations"
 
@@ -75,6 +83,14 @@ class CitationSpider(CaptureSpider):
         self.resolve_outlets = resolve_outlets
         self.on_progress = on_progress or (lambda _message: None)
         self.added = AddResult()
+
+    @property
+    def _session(self) -> Session:
+        """The recorder's own database session: run_add attaches no archiver, so this crawl
+        records in its own process, through a CaptureRecorder."""
+        recorder = self.recorder
+        assert isinstance(recorder, CaptureRecorder)
+        return recorder.session
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         self.crawler.signals.connect(self._flush_when_idle, signal=signals.spider_idle)
@@ -96,7 +112,7 @@ class CitationSpider(CaptureSpider):
             self.added.outcome, self.added.error = "not-article", "no text found in it"
             return []
         article, known = articles.store_article(
-            self.recorder.session,
+            self._session,
             doc,
             self.settings.getdict("ARCHIVE_OUTLETS"),
             utcnow(),
@@ -118,7 +134,7 @@ class CitationSpider(CaptureSpider):
         if self.added.article_id is None:
             return
         unfinished = articles.mark_unfinished(
-            self.recorder.session,
+            self._session,
             self.added.article_id,
             f"the run stopped ({reason}) before this outlet was resolved; add the article again",
         )
@@ -129,7 +145,7 @@ class CitationSpider(CaptureSpider):
     # -- fetching outside callbacks ---------------------------------------------
     async def _download(self, url: str, meta: dict[str, Any]) -> Response | tuple[str, str]:
         """The response, or (outcome, message) of a failure, which is recorded like any other."""
-        request = scrapy.Request(url, meta=meta, dont_filter=True, callback=lambda _r: None)
+        request = scrapy.Request(url, meta=meta, dont_filter=True, callback=_unused_callback)
         try:
             return await self.crawler.engine.download_async(request)
         except Exception as exc:  # every failure is recorded, none stops the crawl
@@ -209,8 +225,9 @@ class CitationSpider(CaptureSpider):
         self.recorder.commit()
 
     async def _resolve(self, article: Article, citation: Citation) -> None:
-        session = self.recorder.session
+        session = self._session
         outlet = session.get(Outlet, citation.outlet_id)
+        assert outlet is not None  # outlet citations have an outlet_id, a foreign key
         started = time.monotonic()
         discovery = OutletDiscovery(
             outlet.domain,
