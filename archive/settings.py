@@ -548,6 +548,8 @@ class Settings:
         self._origins = dict(origins)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # no setting's name: and copying (Scrapy's settings deep-copy
+            raise AttributeError(name)  # theirs) looks such names up before _values exists
         try:
             return self._values[name]
         except KeyError:

@@ -37,7 +37,7 @@ from scrapy.http import Response
 from archive.exchange import Exchange
 from archive.warc import HttpRequest, HttpResponse, utcnow
 from crawler.netguard import ALLOWED_SCHEMES, blocked_message, host_forbidden_reason
-from crawler.recording import recorder_for
+from crawler.recording import citewatch_settings, recorder_for
 
 logger = logging.getLogger(__name__)
 
@@ -92,12 +92,12 @@ class WarcWriterMiddleware:
 
     Browser-rendered responses (``meta["playwright"]``) are skipped: their body
     is a DOM, not what the server sent; :mod:`crawler.browser` records those
-    page loads itself. Reads ``ARCHIVE_ENABLED`` and ``ARCHIVE_MAX_RESPONSE_SIZE``.
+    page loads itself. Reads ``ARCHIVE_ENABLED`` and ``max_response_size``.
     """
 
     def __init__(self, crawler: Any):
         self.crawler = crawler
-        self.max_size = crawler.settings.getint("ARCHIVE_MAX_RESPONSE_SIZE")
+        self.max_size = citewatch_settings(crawler.settings).max_response_size
         crawler.signals.connect(self._headers_received, signal=signals.headers_received)
         crawler.signals.connect(self._bytes_received, signal=signals.bytes_received)
 
@@ -181,7 +181,7 @@ def _sent_to(domain: str, host: str) -> bool:
 
 
 class NetworkGuardMiddleware:
-    """Refuses schemes other than http(s), and literal forbidden hosts (``ARCHIVE_ALLOW_PRIVATE``).
+    """Refuses schemes other than http(s), and literal forbidden hosts (``allow_private_networks``).
 
     Host names are checked after resolution by :class:`crawler.resolver.GuardedResolver`;
     through a proxy the proxy resolves them, so only literals and local names are checked.
@@ -192,7 +192,7 @@ class NetworkGuardMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> NetworkGuardMiddleware:
-        return cls(crawler.settings.getbool("ARCHIVE_ALLOW_PRIVATE"))
+        return cls(citewatch_settings(crawler.settings).allow_private_networks)
 
     def process_request(self, request: Request) -> None:
         parts = urlsplit(request.url)
@@ -262,13 +262,15 @@ def _parse_retry_after(value: str, now: datetime) -> float | None:
 
 
 class BackoffRetryMiddleware(RetryMiddleware):
-    """Scrapy's retry policy, with a wait before each attempt (``ARCHIVE_RETRY_*``)."""
+    """Scrapy's retry policy, with a wait before each attempt (the ``retry_backoff``,
+    ``retry_backoff_max`` and ``retry_after_max`` settings)."""
 
     def __init__(self, settings: Any):
         super().__init__(settings)
-        self.base = settings.getfloat("ARCHIVE_RETRY_BACKOFF")
-        self.cap = settings.getfloat("ARCHIVE_RETRY_BACKOFF_MAX")
-        self.max_after = settings.getfloat("ARCHIVE_RETRY_AFTER_MAX")
+        ours = citewatch_settings(settings)
+        self.base = ours.retry_backoff
+        self.cap = ours.retry_backoff_max
+        self.max_after = ours.retry_after_max
 
     async def _wait_and_retry(self, request: Request, reason: Any, retry_after: str | None) -> Request | None:
         attempt = request.meta.get("retry_times", 0) + 1

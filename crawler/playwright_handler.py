@@ -19,6 +19,7 @@ from scrapy.http import Response
 
 from crawler import guardproxy
 from crawler.netguard import browser_proxy
+from crawler.recording import citewatch_settings
 
 
 class OnDemandBrowserHandler(HTTP11DownloadHandler):
@@ -60,7 +61,7 @@ class OnDemandBrowserHandler(HTTP11DownloadHandler):
         """Chromium goes through the guard proxy unless private addresses are allowed, in front of
         the user's own proxy if there is one. A proxy the guard proxy cannot speak to (SOCKS, TLS)
         gets Chromium's traffic itself: then only the first request of a redirect chain is checked."""
-        if self._crawler.settings.getbool("ARCHIVE_ALLOW_PRIVATE"):
+        if citewatch_settings(self._crawler.settings).allow_private_networks:
             return False
         user = browser_proxy()
         return user is None or "://" not in user["server"] or user["server"].lower().startswith("http://")

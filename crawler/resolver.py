@@ -18,6 +18,7 @@ from twisted.internet.interfaces import IResolutionReceiver
 from zope.interface import provider
 
 from crawler.netguard import forbidden_reason, proxy_hosts
+from crawler.recording import citewatch_settings
 
 # host name -> (address, reason), for failures to explain themselves.
 BLOCKED: dict[str, tuple[str, str]] = {}
@@ -44,7 +45,7 @@ class _FilteringReceiver:
 
 
 class GuardedResolver(CachingHostnameResolver):
-    """Scrapy's caching resolver, minus forbidden addresses unless ``ARCHIVE_ALLOW_PRIVATE``."""
+    """Scrapy's caching resolver, minus forbidden addresses unless ``allow_private_networks``."""
 
     def __init__(self, reactor: Any, cache_size: int, allow_private: bool):
         super().__init__(reactor, cache_size)
@@ -54,7 +55,7 @@ class GuardedResolver(CachingHostnameResolver):
     @classmethod
     def from_crawler(cls, crawler: Any, reactor: Any) -> GuardedResolver:
         size = crawler.settings.getint("DNSCACHE_SIZE") if crawler.settings.getbool("DNSCACHE_ENABLED") else 0
-        return cls(reactor, size, crawler.settings.getbool("ARCHIVE_ALLOW_PRIVATE"))
+        return cls(reactor, size, citewatch_settings(crawler.settings).allow_private_networks)
 
     def resolveHostName(
         self,

@@ -18,7 +18,7 @@ from archive.settings import Settings
 from crawler.browser import BrowserGuard, launch_options
 from crawler.netguard import proxy_hosts
 from crawler.outcomes import classify
-from crawler.recording import attach_recorder, close_recorder, current_recorder
+from crawler.recording import SETTINGS_KEY, attach_recorder, close_recorder, current_recorder
 from crawler.spiders.capture import CaptureSpider, SeedResult
 from crawler.spiders.watch import Feed, WatchSpider
 
@@ -93,32 +93,7 @@ def scrapy_settings(settings: Settings, browser_possible: bool) -> dict[str, Any
             "crawler.middlewares.WarcWriterMiddleware": 950,
         },
         "ARCHIVE_ENABLED": True,
-        "ARCHIVE_WARC_DIR": str(settings.warc_dir),
-        "ARCHIVE_DATABASE_URL": settings.effective_database_url,
-        "ARCHIVE_WARC_PREFIX": settings.warc_prefix,
-        "ARCHIVE_WARC_MAX_SIZE": settings.warc_max_size,
-        "ARCHIVE_MAX_RESPONSE_SIZE": settings.max_response_size,
-        "ARCHIVE_ALLOW_PRIVATE": settings.allow_private_networks,
-        "ARCHIVE_OBEY_ROBOTS_CITED": settings.obey_robots_cited,
-        "ARCHIVE_PAGE_REQUISITES": settings.page_requisites,
-        "ARCHIVE_REQUISITES_MAX_AGE": settings.requisites_max_age,
-        "ARCHIVE_AUTO_BROWSER": settings.auto_browser,
-        "ARCHIVE_PROBE_SOFT_404": settings.probe_soft_404,
-        "ARCHIVE_PROBE_MAX_AGE": settings.probe_max_age,
-        "ARCHIVE_BROWSER_SETTLE": settings.browser_settle_timeout,
-        "ARCHIVE_RETRY_BACKOFF": settings.retry_backoff,
-        "ARCHIVE_RETRY_BACKOFF_MAX": settings.retry_backoff_max,
-        "ARCHIVE_RETRY_AFTER_MAX": settings.retry_after_max,
-        "ARCHIVE_OBEY_ROBOTS_DISCOVERY": settings.obey_robots_discovery,
-        "ARCHIVE_OUTLETS": settings.outlets,
-        "ARCHIVE_DISCOVERY_MAX_FETCHES": settings.discovery_max_fetches,
-        "ARCHIVE_DISCOVERY_MAX_SECONDS": settings.discovery_max_seconds,
-        "ARCHIVE_DISCOVERY_MAX_URLS": settings.discovery_max_urls,
-        "ARCHIVE_RESOLVE_DAYS_BEFORE": settings.resolve_days_before,
-        "ARCHIVE_RESOLVE_DAYS_AFTER": settings.resolve_days_after,
-        "ARCHIVE_RESOLVE_CONFIRM": settings.resolve_confirm,
-        "ARCHIVE_RESOLVE_THRESHOLD": settings.resolve_threshold,
-        "ARCHIVE_RESOLVE_MAX_SOURCES": settings.resolve_max_sources,
+        SETTINGS_KEY: settings,  # every citewatch setting, read where it is used
     }
     if browser_possible:
         result["DOWNLOAD_HANDLERS"].update({"http": _PLAYWRIGHT, "https": _PLAYWRIGHT})

@@ -98,3 +98,24 @@ def test_notification_settings_are_checked_when_loaded(tmp_path: Path) -> None:
     ]:
         with pytest.raises(SettingsError, match=re.escape(why)):
             load_settings(env={**env, f"CITEWATCH_{name}": bad})
+
+
+def test_a_crawl_reads_the_one_table_not_copies(tmp_path: Path) -> None:
+    """Scrapy's settings carry citewatch's whole (they were copied by hand into 27 ARCHIVE_*
+    keys); Scrapy deep-copies its settings, so citewatch's must survive a deep copy."""
+    import copy
+
+    from scrapy.settings import Settings as ScrapySettings
+
+    from crawler.recording import SETTINGS_KEY, citewatch_settings
+    from crawler.run import scrapy_settings
+
+    ours = load_settings({"requisites_max_age": 42.0}, env={"CITEWATCH_HOME": str(tmp_path)})
+    built = scrapy_settings(ours, browser_possible=False)
+    assert [k for k in built if k.startswith("ARCHIVE_")] == ["ARCHIVE_ENABLED"]  # a crawl option
+    crawl = ScrapySettings(built).copy()  # as Crawler does
+    seen = citewatch_settings(crawl)
+    assert seen.requisites_max_age == 42.0 and seen.warc_dir == ours.warc_dir
+    assert copy.deepcopy(ours).timeout == ours.timeout
+    with pytest.raises(RuntimeError, match=SETTINGS_KEY):
+        citewatch_settings(ScrapySettings({}))

@@ -25,12 +25,13 @@ from scrapy.http import Response, TextResponse
 
 from archive.errors import CitewatchError
 from archive.exchange import Recorder
+from archive.settings import Settings
 from archive.urls import probe_url
 from archive.warc import utcnow
 from crawler import browser, guardproxy
 from crawler.outcomes import classify, describe, status_outcome, unfollowed_redirect
 from crawler.pagecheck import needs_browser
-from crawler.recording import recorder_for
+from crawler.recording import citewatch_settings, recorder_for
 from crawler.requisites import css_requisites, html_requisites
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,11 @@ class CaptureSpider(scrapy.Spider):
     def recorder(self) -> Recorder:
         return recorder_for(self.crawler)
 
+    @property
+    def cw(self) -> Settings:
+        """The crawl's citewatch settings (archive/settings.py)."""
+        return citewatch_settings(self.settings)
+
     def _finish(self, result: SeedResult) -> None:
         if result.url in self.results:
             return
@@ -113,7 +119,7 @@ class CaptureSpider(scrapy.Spider):
         found itself (``discovered``: an outlet's front page, resolved candidates) follow
         ``obey_robots_discovery``."""
         which = "DISCOVERY" if seed in self.discovered else "CITED"
-        obey = self.settings.getbool(f"ARCHIVE_OBEY_ROBOTS_{which}")
+        obey = bool(getattr(self.cw, f"obey_robots_{which.lower()}"))
         return {"seed": seed, "source_id": source_id, "dont_obey_robotstxt": not obey, **extra}
 
     def _browser_request(self, url: str, seed: str, source_id: int | None) -> scrapy.Request:
@@ -191,10 +197,10 @@ class CaptureSpider(scrapy.Spider):
         """Ask which hosts need a soft-404 probe (a made-up URL, archive.urls.probe_url) and fetch
         those a moment later, like requisites, with no wait: what the host's "not found" pages
         look like, captured once per ``probe_max_age``."""
-        if not self.settings.getbool("ARCHIVE_PROBE_SOFT_404"):
+        if not self.cw.probe_soft_404:
             return
         probes = {probe_url(url): url for url in seeds}
-        since = utcnow() - timedelta(seconds=self.settings.getfloat("ARCHIVE_PROBE_MAX_AGE"))
+        since = utcnow() - timedelta(seconds=self.cw.probe_max_age)
         fresh = self.recorder.prefetch_later(list(probes), fresh_since=since)
         self._checking.append(([(probe, (seed, None)) for probe, seed in probes.items()], fresh))
         asyncio.get_running_loop().call_later(_ANSWER_DELAY, self._schedule_checked)
@@ -218,7 +224,7 @@ class CaptureSpider(scrapy.Spider):
             sel = self._selector(response)
             if response.status == 200 and self._wants_browser(sel):
                 return [self._browser_request(response.url, seed, response.meta.get("source_id"))]
-            if self.settings.getbool("ARCHIVE_PAGE_REQUISITES"):
+            if self.cw.page_requisites:
                 requisites = html_requisites(response.url, sel)
         result = self._http_result(response, len(requisites))
         self._name_unfollowed_redirect(result, response)
@@ -254,7 +260,7 @@ class CaptureSpider(scrapy.Spider):
             return Selector(text=self._decoded(response) or "<html></html>")
 
     def _wants_browser(self, sel: Selector) -> bool:
-        return self.settings.getbool("ARCHIVE_AUTO_BROWSER") and needs_browser(sel)
+        return bool(self.cw.auto_browser) and needs_browser(sel)
 
     def _http_result(self, response: Response, requisites: int) -> SeedResult:
         seed = response.meta["seed"]
@@ -275,8 +281,8 @@ class CaptureSpider(scrapy.Spider):
 
     # -- requisites ----------------------------------------------------------
     def _fresh_since(self) -> datetime | None:
-        """Requisites captured after this are not fetched again (``ARCHIVE_REQUISITES_MAX_AGE``)."""
-        max_age = self.settings.getfloat("ARCHIVE_REQUISITES_MAX_AGE")
+        """Requisites captured after this are not fetched again (the ``requisites_max_age`` setting)."""
+        max_age = self.cw.requisites_max_age
         return utcnow() - timedelta(seconds=max_age) if max_age > 0 else None
 
     def _queue_requisites(self, urls: list[str], response: Response) -> None:
@@ -359,7 +365,7 @@ class CaptureSpider(scrapy.Spider):
                 response.meta["cw_collector"],
                 self.recorder,
                 response.meta.get("source_id"),
-                self.settings.getfloat("ARCHIVE_BROWSER_SETTLE"),
+                self.cw.browser_settle_timeout,
             )
         finally:
             await page.close()

@@ -114,7 +114,7 @@ class CitationSpider(CaptureSpider):
         article, known = articles.store_article(
             self._session,
             doc,
-            self.settings.getdict("ARCHIVE_OUTLETS"),
+            self.cw.outlets,
             utcnow(),
             source_id,
             resolve=self.resolve_outlets,
@@ -155,7 +155,7 @@ class CitationSpider(CaptureSpider):
             return outcome, message
 
     async def fetch_for_discovery(self, url: str) -> Fetched:
-        obey = self.settings.getbool("ARCHIVE_OBEY_ROBOTS_DISCOVERY")
+        obey = self.cw.obey_robots_discovery
         got = await self._download(url, {"seed": url, "dont_obey_robotstxt": not obey, "discovery": True})
         if isinstance(got, tuple):
             return Fetched(url, 0, b"", error=got[1])
@@ -232,14 +232,14 @@ class CitationSpider(CaptureSpider):
         discovery = OutletDiscovery(
             outlet.domain,
             self.fetch_for_discovery,
-            max_fetches=self.settings.getint("ARCHIVE_DISCOVERY_MAX_FETCHES"),
-            max_urls=self.settings.getint("ARCHIVE_DISCOVERY_MAX_URLS"),
-            deadline=started + self.settings.getfloat("ARCHIVE_DISCOVERY_MAX_SECONDS"),
+            max_fetches=self.cw.discovery_max_fetches,
+            max_urls=self.cw.discovery_max_urls,
+            deadline=started + self.cw.discovery_max_seconds,
             target_month=article.published_at.strftime("%Y-%m") if article.published_at else None,
             window=resolve.window(
                 article.published_at,
-                self.settings.getint("ARCHIVE_RESOLVE_DAYS_BEFORE"),
-                self.settings.getint("ARCHIVE_RESOLVE_DAYS_AFTER"),
+                self.cw.resolve_days_before,
+                self.cw.resolve_days_after,
             ),
         )
         report = await discovery.run()
@@ -261,8 +261,8 @@ class CitationSpider(CaptureSpider):
             session,
             citation,
             final,  # every candidate in the window, with its score and evidence
-            threshold=self.settings.getfloat("ARCHIVE_RESOLVE_THRESHOLD"),
-            max_sources=self.settings.getint("ARCHIVE_RESOLVE_MAX_SOURCES"),
+            threshold=self.cw.resolve_threshold,
+            max_sources=self.cw.resolve_max_sources,
             front_url=report.front_url,
             report=summary,
             now=utcnow(),
@@ -275,8 +275,8 @@ class CitationSpider(CaptureSpider):
         """Fetch and score the shortlist's best; while none clears the threshold, the next best,
         until the outlet's fetch or time budget runs out: a page with a plain title can rank low
         on titles alone."""
-        batch = max(1, self.settings.getint("ARCHIVE_RESOLVE_CONFIRM"))
-        threshold = self.settings.getfloat("ARCHIVE_RESOLVE_THRESHOLD")
+        batch = max(1, self.cw.resolve_confirm)
+        threshold = self.cw.resolve_threshold
         texts: dict[str, str] = {}
         done, final = 0, []
         while done < len(ranked) and discovery.has_budget():
