@@ -198,12 +198,19 @@ def cli(
     ctx.obj = Context({"home": home, "database_url": database_url}, config, debug)
 
 
+_DATABASES: dict[str, Any] = {}  # database URL -> its session factory, for this command
+
+
 def _database(settings: Any):  # type: ignore[no-untyped-def]
-    """The migrated database of ``settings``: brought to head first (idempotent)."""
+    """The migrated database of ``settings``: brought to head first (idempotent), once per
+    command (a capture asked for it four times, each with its own engine and version check)."""
     from archive import db
 
-    settings.home_path.mkdir(parents=True, exist_ok=True)
-    return db.migrated(settings.effective_database_url)
+    url = settings.effective_database_url
+    if url not in _DATABASES:
+        settings.home_path.mkdir(parents=True, exist_ok=True)
+        _DATABASES[url] = db.migrated(url)
+    return _DATABASES[url]
 
 
 @cli.command()
