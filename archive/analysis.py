@@ -570,8 +570,11 @@ class Analyser:
             )
         )
         seen: dict[int, tuple[Any, Any]] = {}
+        by_article: dict[int, dict[int, Any]] = {}  # an article's claims, read once for all its citations
         for citation in citations:
-            drafts = {d.position: d for d in claim_drafts(citation.article)}  # live claims only
+            if citation.article_id not in by_article:
+                by_article[citation.article_id] = {d.position: d for d in claim_drafts(citation.article)}
+            drafts = by_article[citation.article_id]  # live claims only
             for claim in citation.claims:
                 if claim.retired_at is None:
                     seen.setdefault(claim.id, (claim, drafts.get(claim.position)))
@@ -585,6 +588,8 @@ class Analyser:
             return []
         effects = []
         numbers = claim_numbers_of(self.session, {claim.article_id for claim, _draft in pairs})
+        # The two texts as claims are read against, once for every claim.
+        before, after = (comparable_text(baseline.text), comparable_text(new.text)) if baseline else ("", "")
         for claim, draft in pairs:
             entry: dict[str, Any] = {"claim_id": claim.id, "article_id": claim.article_id, "text": claim.text}
             entry["claim_number"] = numbers.get(claim.id)  # as numbered when found (views renumber)
@@ -593,9 +598,7 @@ class Analyser:
             if verdict.kind == "gone" and verdict.availability.state == MISSING:
                 entry.update(status="lost-support", lost=["the source itself"], changed=[])
             elif baseline is not None and verdict.diff is not None:
-                impact = claim_impact(
-                    draft, comparable_text(baseline.text), comparable_text(new.text), verdict.diff
-                )
+                impact = claim_impact(draft, before, after, verdict.diff)
                 entry.update(
                     status=impact.status, lost=impact.lost, changed=[list(p) for p in impact.changed]
                 )
