@@ -203,7 +203,7 @@ _DATABASES: dict[str, Any] = {}  # database URL -> its session factory, for this
 
 def _database(settings: Any):  # type: ignore[no-untyped-def]
     """The migrated database of ``settings``: brought to head first (idempotent), once per
-    command (a capture asked for it four times, each with its own engine and version check)."""
+    command (each step of a capture asked for it, each time with its own engine and version check)."""
     from archive import db
 
     url = settings.effective_database_url

@@ -36,7 +36,7 @@ class BrotliDecoder:
         """
         out = [self._decompressor.process(data, output_buffer_limit=_STEP)]
         size = len(out[0])
-        while not self._decompressor.is_finished() and self._decompressor.can_accept_more_data() is False:
+        while not self._decompressor.is_finished() and not self._decompressor.can_accept_more_data():
             chunk = self._decompressor.process(b"", output_buffer_limit=_STEP)
             if not chunk:
                 break

@@ -241,7 +241,6 @@ async def record_page(
         last = (refused_pages or refused)[-1]
         blocked = (await last.body()).decode("utf-8", "replace")
         outcome = last.headers.get(BLOCKED_HEADER.lower(), "blocked")
-        outcome = "blocked" if outcome == "1" else outcome
     dom = ""
     if blocked is None:  # else what the browser shows is the guard's refusal, not the site's page
         dom = await _record_dom_and_screenshot(page, url, recorder, main_key, source_id)
@@ -262,26 +261,17 @@ def _refused_pages(page: Any, responses: list[Any]) -> list[Any]:
 async def _record_dom_and_screenshot(
     page: Any, url: str, recorder: Recorder, main_key: str | None, source_id: int | None
 ) -> str:
+
+    def keep(uri: str, mime: str, body: bytes) -> None:
+        recorder.record_resource(
+            uri, mime, body, concurrent_to=main_key, source_id=source_id, page_key=main_key
+        )
+
     dom = ""
     try:
         dom = await page.content()
-        recorder.record_resource(
-            f"urn:dom:{url}",
-            "text/html; charset=utf-8",
-            dom.encode("utf-8"),
-            concurrent_to=main_key,
-            source_id=source_id,
-            page_key=main_key,
-        )
-        screenshot = await page.screenshot(full_page=True, timeout=30_000)
-        recorder.record_resource(
-            f"urn:screenshot:{url}",
-            "image/png",
-            screenshot,
-            concurrent_to=main_key,
-            source_id=source_id,
-            page_key=main_key,
-        )
+        keep(f"urn:dom:{url}", "text/html; charset=utf-8", dom.encode("utf-8"))
+        keep(f"urn:screenshot:{url}", "image/png", await page.screenshot(full_page=True, timeout=30_000))
     except Exception as exc:  # Playwright errors: keep what was recorded, say what was not
         logger.warning("%s: no DOM or screenshot recorded: %s", url, str(exc).splitlines()[0][:200])
     return dom

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
-from scrapy.robotstxt import ProtegoRobotParser
 
 MAX_ROBOTS_BYTES = 500 * 1024
 
@@ -43,18 +42,14 @@ def parsed_part(body: bytes, limit: int = MAX_ROBOTS_BYTES) -> bytes:
     return body if len(body) <= limit else whole_lines(body[:limit])
 
 
-class BoundedRobotParser(ProtegoRobotParser):
-    """Scrapy's protego parser over :func:`parsed_part` of the body (``ROBOTSTXT_PARSER``)."""
-
-    def __init__(self, robotstxt_body: bytes, spider: Any) -> None:
-        super().__init__(parsed_part(robotstxt_body), spider)
-
-
 class WholeRobotsTxtMiddleware(RobotsTxtMiddleware):
-    """Scrapy's robots.txt middleware, reading a robots.txt that did not arrive whole up to its
-    last line end (in place of ``RobotsTxtMiddleware``, at its order)."""
+    """Scrapy's robots.txt middleware (and its protego parser), given :func:`parsed_part` of the
+    body, and of a robots.txt that did not arrive whole only its complete lines (in place of
+    ``RobotsTxtMiddleware``, at its order)."""
 
     async def _parse_robots(self, response: Any, netloc: str, request: Any) -> None:
-        if _CUT_FLAGS & set(response.flags):
-            response = response.replace(body=whole_lines(response.body))
+        body = whole_lines(response.body) if _CUT_FLAGS & set(response.flags) else response.body
+        body = parsed_part(body)
+        if len(body) != len(response.body):
+            response = response.replace(body=body)
         await super()._parse_robots(response, netloc, request)

@@ -51,7 +51,6 @@ def scrapy_settings(settings: Settings, browser_possible: bool) -> dict[str, Any
         "LOG_ENABLED": False,
         "LOG_INSTALL_ROOT_HANDLER": False,
         "ROBOTSTXT_OBEY": True,  # per request: cited URLs carry dont_obey_robotstxt (see the spider)
-        "ROBOTSTXT_PARSER": "crawler.robots.BoundedRobotParser",
         "COOKIES_ENABLED": True,
         "HTTPERROR_ALLOW_ALL": True,
         # Callbacks yield requests, never items; Scrapy starts this many tasks per callback.
