@@ -383,7 +383,7 @@ def _retry_in_browser(
         line = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         err.print(f"citewatch: the browser capture failed: {line}", markup=False, highlight=False)
         return results, found
-    from crawler.spiders.capture import SeedResult
+    from archive.exchange import SeedResult
 
     fields = ("url", "outcome", "message", "status", "final_url")
     merged = [
@@ -520,7 +520,7 @@ def capture(
 
 
 def _rejected(url: str, message: str) -> Any:
-    from crawler.spiders.capture import SeedResult
+    from archive.exchange import SeedResult
 
     return SeedResult(url, "bad-url", message)
 

@@ -1,33 +1,17 @@
-"""When each tracked source is checked next: the scheduling policy, a pure function of its history.
+"""The daemon: decides when, and wires the parts that do the work.
 
-A source is re-checked often while it is new or has just changed, and less and
-less often while it stays the same: the ladder (setting ``schedule_ladder``,
-default every 30 minutes for its first 6 hours, hourly to 2 days, every 6
-hours to 2 weeks, daily to 3 months, weekly after that) is read by the time
-since the source last changed (or was added). A change resets it.
+``citewatch daemon`` runs APScheduler jobs in one process: dispatch hands
+the sources due now (by :mod:`archive.policy`, recorded by
+:mod:`archive.schedule`) to crawl workers, each a process of its own running
+one long crawl (``citewatch worker``: :func:`crawler.run.run_watch`). A
+worker's feed (:class:`Worker`) runs each finished capture through
+:class:`archive.pipeline.Pipeline`, the same steps ``citewatch capture`` and
+``citewatch add`` take: record, extract, classify, record the change, record
+the check and schedule the next. Around them: the lock that keeps one daemon
+per data folder and database, supervision of the workers (heartbeats,
+restarts), the JSON log, metrics, and the web UI's thread.
 
-Failures back off on their own scale, whatever the ladder says: after a
-failed check the next comes ``failure_backoff`` later, doubling with each
-failure in a row up to ``failure_backoff_max``, so a failing source is neither
-hammered nor ever given up. A source that is gone keeps being checked, at
-least ``gone_every`` apart (its going was a change, so the ladder restarts
-from there and slows it further in time). A per-source interval
-(``citewatch track URL --every 1h``) replaces the ladder, and takes effect at
-once (:func:`rescheduled`); a paused source has no next check, and a resumed
-one is due at once.
-
-Every interval gets a jitter of up to ``jitter`` (a share of it, default 10%),
-drawn from the source's id and the check's time, so the same history gives
-the same answer and sources added together drift apart.
-
-Dispatch after downtime needs no rule here: due sources are claimed oldest
-``next_check_at`` first, at most the configured capacity per round, so a
-daemon started after a week off works through the backlog in order of
-lateness instead of firing it all at once.
-
-Below the policy: :func:`after_checks` records checks and writes each
-source's next check time, and :func:`track` starts, pauses and resumes
-tracking. The daemon (APScheduler jobs, crawl workers) is built on these.
+The scheduling policy itself is :mod:`archive.policy` (re-exported here).
 """
 
 from __future__ import annotations
@@ -46,290 +30,43 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from archive import index, queue
+from archive import queue
 from archive.durations import DEFAULT_LADDER, Ladder, parse_duration
 from archive.errors import CitewatchError
 from archive.models import Source
+from archive.policy import History, Policy, due_order, interval, next_check, rescheduled
+from archive.schedule import Check, after_checks, history_of, policy_from, record_results, track
 from archive.warc import utcnow
 
 __all__ = [
     "DEFAULT_LADDER",
+    "Check",
     "History",
     "Ladder",
     "Policy",
+    "after_checks",
     "due_order",
     "history_of",
     "interval",
     "next_check",
     "parse_duration",
+    "policy_from",
+    "record_results",
     "rescheduled",
+    "track",
 ]
 
 
-@dataclass(frozen=True)
-class Policy:
-    """The scheduling settings."""
-
-    ladder: Ladder = field(default_factory=lambda: Ladder.parse(DEFAULT_LADDER))
-    failure_backoff: timedelta = timedelta(minutes=30)
-    failure_backoff_max: timedelta = timedelta(days=1)
-    gone_every: timedelta = timedelta(days=1)
-    jitter: float = 0.1
-
-
-@dataclass(frozen=True)
-class History:
-    """What the policy needs to know of one source."""
-
-    source_id: int
-    created_at: datetime
-    last_check_at: datetime | None = None  # None: never checked
-    last_change_at: datetime | None = None  # the last Change recorded, None for none yet
-    failures: int = 0  # failed checks in a row, ending with the last one
-    gone: bool = False  # its state is missing
-    every: timedelta | None = None  # a per-source (or per-article) interval
-    paused: bool = False
-
-
-def _jitter(history: History, interval: timedelta, share: float) -> timedelta:
-    """Up to ``share`` of ``interval``, either way, fixed by the source and the check's time."""
-    if share <= 0:
-        return timedelta(0)
-    key = f"{history.source_id}:{history.last_check_at.isoformat() if history.last_check_at else ''}"
-    unit = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64  # [0, 1)
-    return interval * (share * (2 * unit - 1))
-
-
-def interval(history: History, policy: Policy) -> timedelta:
-    """How long after its last check a source is checked again (before jitter)."""
-    if history.every is not None:
-        base = history.every
-    else:
-        anchor = history.last_change_at or history.created_at
-        base = policy.ladder.interval((history.last_check_at or anchor) - anchor)
-    if history.failures > 0:
-        base = min(policy.failure_backoff * 2 ** min(history.failures - 1, 30), policy.failure_backoff_max)
-    if history.gone:
-        base = max(base, policy.gone_every)
-    return base
-
-
-def next_check(history: History, policy: Policy) -> datetime | None:
-    """When the source is due next: at once when never checked, None when paused.
-
-    >>> from datetime import datetime
-    >>> h = History(1, datetime(2026, 1, 1), last_check_at=datetime(2026, 1, 1, 1))
-    >>> next_check(h, Policy(jitter=0))
-    datetime.datetime(2026, 1, 1, 1, 30)
-    """
-    if history.paused:
-        return None
-    if history.last_check_at is None:
-        return history.created_at
-    base = interval(history, policy)
-    return history.last_check_at + base + _jitter(history, base, policy.jitter)
-
-
-def history_of(source: Source) -> History:
-    """What the policy knows of ``source``, as the database holds it."""
-    return History(
-        source.id,
-        source.created_at,
-        last_check_at=source.last_checked_at,
-        last_change_at=source.last_change_at,
-        failures=source.failures or 0,
-        gone=source.state == "missing",
-        every=timedelta(seconds=source.every_seconds) if source.every_seconds else None,
-        paused=bool(source.paused),
-    )
-
-
-def rescheduled(history: History, policy: Policy, now: datetime) -> datetime | None:
-    """When a source is due after its interval changed: by the new interval from its last check,
-    or ``now`` when that time has passed (or it was never checked); None when paused.
-
-    >>> h = History(1, datetime(2026, 1, 1), last_check_at=datetime(2026, 1, 1, 1), every=timedelta(hours=6))
-    >>> rescheduled(h, Policy(jitter=0), datetime(2026, 1, 1, 2))
-    datetime.datetime(2026, 1, 1, 7, 0)
-    >>> rescheduled(h, Policy(jitter=0), datetime(2026, 1, 1, 9))
-    datetime.datetime(2026, 1, 1, 9, 0)
-    """
-    when = next_check(history, policy)
-    return None if when is None else max(when, now)
-
-
-def due_order(due: list[tuple[int, datetime]], capacity: int) -> list[int]:
-    """The sources to claim now from those due (``(id, next_check_at)``): the most overdue
-    first, at most ``capacity``; ties in id order.
-
-    >>> t = datetime(2026, 1, 1)
-    >>> due_order([(3, t), (1, t - timedelta(days=7)), (2, t - timedelta(hours=1))], 2)
-    [1, 2]
-    """
-    return [sid for sid, _at in sorted(due, key=lambda item: (item[1], item[0]))[:capacity]]
-
-
-# -- the schedule in the database --------------------------------------------------------
-
-
-def policy_from(settings: Any) -> Policy:
-    """The policy that ``settings`` (archive.settings.Settings) describe."""
-    return Policy(
-        ladder=Ladder.parse(settings.schedule_ladder),
-        failure_backoff=timedelta(seconds=settings.failure_backoff),
-        failure_backoff_max=timedelta(seconds=settings.failure_backoff_max),
-        gone_every=timedelta(seconds=settings.gone_every),
-        jitter=settings.schedule_jitter,
-    )
-
-
-@dataclass(frozen=True)
-class Check:
-    """How one check of a source went, as the schedule needs it."""
-
-    source_id: int
-    checked_at: datetime
-    changed: bool  # a Change was recorded
-    failed: bool  # no answer, or a server error
-
-
-def after_checks(
-    session: Session, checks: list[Check], policy: Policy, *, tracked_only: bool, worker: str | None = None
-) -> dict[int, datetime | None]:
-    """Record checks and schedule each source's next one; with ``tracked_only``, sources that
-    are not tracked (never scheduled, or paused) keep no schedule. Returns source id -> next
-    check. Commits."""
-    sources = {
-        s.id: s for s in session.scalars(select(Source).where(Source.id.in_([c.source_id for c in checks])))
-    }
-    found: dict[int, datetime | None] = {}
-    for check in checks:
-        source = sources.get(check.source_id)
-        if source is None:
-            continue
-        if tracked_only and (source.next_check_at is None or source.paused):
-            if worker is not None:  # paused while it was being checked: no next check, no lease
-                queue.record_check(
-                    session,
-                    source.id,
-                    worker,
-                    checked_at=check.checked_at,
-                    next_check_at=None,
-                    changed=check.changed,
-                    failed=check.failed,
-                )
-            continue
-        history = replace(
-            history_of(source),
-            last_check_at=check.checked_at,
-            last_change_at=check.checked_at if check.changed else source.last_change_at,
-            failures=(source.failures or 0) + 1 if check.failed else 0,
-        )
-        found[source.id] = next_check(history, policy)
-        queue.record_check(
-            session,
-            source.id,
-            worker,
-            checked_at=check.checked_at,
-            next_check_at=found[source.id],
-            changed=check.changed,
-            failed=check.failed,
-        )
-    session.commit()
-    return found
-
-
-def track(
-    session: Session,
-    url: str,
-    now: datetime,
-    *,
-    every: timedelta | None = None,
-    paused: bool | None = None,
-    policy: Policy | None = None,
-    by_user: bool = False,
-) -> Source:
-    """Track ``url`` (already checked): create its Source if new (due at once), set its own
-    interval when ``every`` is given (its next check recomputed by ``policy`` at once), pause it
-    (no next check) or resume it (due now). ``by_user``: the user named this URL (removing an
-    article that cites it keeps it tracked). Commits."""
-    source_id = index.source_ids(session, [url], now)[url]
-    source = session.get(Source, source_id)
-    assert source is not None
-    source.tracked_by_user = source.tracked_by_user or by_user
-    if source.untracked_at is not None and paused is None:
-        paused = False  # `citewatch track URL` after `citewatch untrack URL`: checked again
-    if every is not None:
-        source.every_seconds = max(int(every.total_seconds()), 1)
-    if paused is not None:
-        source.paused = paused
-    if paused is False:
-        source.untracked_at = None  # tracked again after `citewatch untrack`
-    if paused is True:
-        source.next_check_at = None
-    elif paused is False or (source.next_check_at is None and not source.paused):
-        source.next_check_at = now  # resumed, or tracked from now on
-    elif every is not None and not source.paused:
-        source.next_check_at = rescheduled(history_of(source), policy or Policy(), now)
-    # A paused source keeps what it has: no next check, or the one `citewatch check` asked for.
-    session.commit()
-    return source
-
-
-_NOT_CHECKED = frozenset({"bad-url", "interrupted"})  # outcomes of URLs that were never fetched
 _HEARTBEAT = 10.0  # seconds between a worker's signs of life
 _HUNG_AFTER = 120.0  # a worker silent this long is killed and restarted
 _STUCK_AFTER = 900.0  # ...and so is one whose crawl has not ticked for this long
-
-
-def record_results(
-    session: Session,
-    results: list[Any],
-    analyses: dict[str, Any],
-    policy: Policy,
-    *,
-    tracked_only: bool,
-    worker: str | None = None,
-    now: datetime | None = None,
-    skip: frozenset[str] = _NOT_CHECKED,
-    known: dict[str, int] | None = None,
-) -> dict[str, datetime | None]:
-    """Record the checks that capture ``results`` (crawler SeedResults) and their ``analyses``
-    (archive.analysis, by URL) make, and schedule each source's next; returns URL -> next check.
-    Results with an outcome in ``skip`` (by default: URLs never fetched) are no checks.
-    ``known``: URL -> source id, when the caller has them (else they are looked up)."""
-    done = [r for r in results if r.outcome not in skip]
-    if not done:
-        return {}
-    now = now or utcnow()
-    urls = [r.url for r in done]
-    ids = {u: known[u] for u in urls if u in known} if known is not None else {}
-    urls = [u for u in urls if u not in ids]
-    for start in range(0, len(urls), 500):
-        chunk = urls[start : start + 500]
-        ids.update(
-            (u, sid) for u, sid in session.execute(select(Source.url, Source.id).where(Source.url.in_(chunk)))
-        )
-    checks = [
-        Check(
-            ids[r.url],
-            now,
-            changed=bool(analyses[r.url].changes) if r.url in analyses else False,
-            failed=analyses[r.url].state == "failing" if r.url in analyses else not r.ok,
-        )
-        for r in done
-        if r.url in ids
-    ]
-    found = after_checks(session, checks, policy, tracked_only=tracked_only, worker=worker)
-    return {url: found[sid] for url, sid in ids.items() if sid in found}
 
 
 # -- the daemon's workers ----------------------------------------------------------------
@@ -361,12 +98,14 @@ class Worker:
 
     def __init__(self, settings: Any, name: str, commands: IO[str], events: IO[str]):
         from archive.db import connect
+        from archive.pipeline import Mode, Pipeline
 
         self.settings = settings
         self.name = name
         self.sessions = connect(settings.effective_database_url)
-        self.policy = policy_from(settings)
         self.lease = timedelta(seconds=settings.lease_time)
+        mode = Mode(browser_retry=bool(settings.auto_browser), worker=name, skip=frozenset())
+        self.pipeline = Pipeline.from_settings(self.sessions, settings, mode)
         self._events = events
         self._events_lock = threading.Lock()
         self._inbox: stdqueue.Queue[dict[str, Any]] = stdqueue.Queue()
@@ -437,40 +176,19 @@ class Worker:
         return self._closed.is_set()
 
     def done(self, results: list[Any]) -> list[str]:
-        from archive.analysis import analyse_urls
-        from archive.changelog import analysis_dict, article_titles, articles_citing
+        from archive.changelog import article_titles, articles_citing
 
-        now = utcnow()
-        urls = [r.url for r in results if r.outcome not in _NOT_CHECKED]
+        for r in results:
+            r.source_id = self._sources.get(r.url, r.source_id)
+        # Always analysed, whatever analyse_captures says: a worker's checks share one WARC file,
+        # and only analysing check by check keeps them apart (archive.analysis.attempts). Every
+        # result is a check here, a URL that cannot be fetched too: its lease goes and its
+        # failures back off, rather than the source coming back at once for ever.
+        again = self.pipeline.run(results, final=self.stopping())
         with self.sessions() as session:
-            # Always, whatever analyse_captures says: a worker's checks share one WARC file, and
-            # only analysing check by check keeps them apart (archive.analysis.attempts).
-            analyses = analyse_urls(session, self.settings.warc_dir, urls)
-            again = [
-                r.url
-                for r in results
-                if r.via == "http"
-                and self.settings.auto_browser
-                and not self.stopping()
-                and r.url in analyses
-                and analyses[r.url].retry_browser
-            ]
-            final = [r for r in results if r.url not in again]
-            # Every result is a check here, a URL that cannot be fetched too: its lease goes and
-            # its failures back off, rather than the source coming back at once for ever.
-            nexts = record_results(
-                session,
-                final,
-                analyses,
-                self.policy,
-                tracked_only=True,
-                worker=self.name,
-                now=now,
-                skip=frozenset(),
-                known=self._sources,
-            )
-            for r in final:
-                found = analyses.get(r.url)
+            for r in results:
+                if r.url in again:
+                    continue
                 event = {
                     "event": "capture",
                     "url": r.url,
@@ -481,15 +199,15 @@ class Worker:
                     "seconds": round(r.seconds, 3),
                     "snapshot_id": r.snapshot_id,
                     "message": r.message,
-                    "analysis": analysis_dict(found),
-                    "next_check_at": nexts.get(r.url),
+                    "analysis": r.analysis,
+                    "next_check_at": r.next_check_at,
                 }
-                if found is not None and found.changes:
-                    event["articles"] = articles_citing(session, found.source_id)
+                if r.analysis is not None and r.analysis["changes"]:
+                    event["articles"] = articles_citing(session, r.source_id)
                     # Notifications name those whose claims a change touches by title.
                     event["article_titles"] = article_titles(session, event["articles"])
                 self.emit(event)
-        return again
+        return list(again)
 
     def unfinished(self, urls: list[str]) -> None:
         ids = [self._sources.pop(u) for u in urls if u in self._sources]

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -637,4 +637,9 @@ def analyse_urls(session: Session, warc_dir: Path, urls: Iterable[str]) -> dict[
             (sid, url)
             for sid, url in session.execute(select(Source.id, Source.url).where(Source.url.in_(chunk)))
         )
-    return {ids[found.source_id]: found for found in Analyser(session, warc_dir).analyse(ids)}
+    return analyse_sources(session, warc_dir, ids)
+
+
+def analyse_sources(session: Session, warc_dir: Path, urls: Mapping[int, str]) -> dict[str, SourceAnalysis]:
+    """Analyse the new captures of these sources (source id -> URL): URL -> what was found."""
+    return {urls[found.source_id]: found for found in Analyser(session, warc_dir).analyse(urls)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from archive.warc import HttpRequest, HttpResponse
 
@@ -47,6 +47,30 @@ class SnapshotRef:
     payload_digest: str | None = None
     refers_to_id: int | None = None
     outcome: str = "ok"
+
+
+@dataclass
+class SeedResult:
+    """How the capture of one requested URL ended."""
+
+    url: str
+    outcome: str  # ok | truncated | http-4xx | http-5xx | a failure code from crawler.outcomes
+    message: str
+    status: int | None = None
+    final_url: str | None = None
+    snapshot_key: str | None = None  # record id of the capture; its row id is filled in by settle()
+    via: str = "http"
+    requisites: int = 0
+    seconds: float = 0.0
+    snapshot_id: int | None = None
+    # Filled in by the pipeline (archive/pipeline.py) once the capture is recorded and analysed:
+    source_id: int | None = None
+    analysis: dict[str, Any] | None = None  # what the analysis found (archive.changelog.analysis_dict)
+    next_check_at: datetime | None = None  # when the source is checked next (None: not scheduled)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in {"ok", "truncated"}
 
 
 class Recorder(Protocol):

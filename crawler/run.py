@@ -14,12 +14,13 @@ from urllib.parse import urlsplit
 
 from archive import __version__
 from archive.archiver import start_archiver
+from archive.exchange import SeedResult
 from archive.settings import Settings
 from crawler.browser import BrowserGuard, launch_options
 from crawler.netguard import proxy_hosts
 from crawler.outcomes import classify
 from crawler.recording import SETTINGS_KEY, attach_recorder, close_recorder, current_recorder
-from crawler.spiders.capture import CaptureSpider, SeedResult
+from crawler.spiders.capture import CaptureSpider
 from crawler.spiders.watch import Feed, WatchSpider
 
 if TYPE_CHECKING:

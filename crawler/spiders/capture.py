@@ -13,7 +13,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +23,7 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Response, TextResponse
 
 from archive.errors import CitewatchError
-from archive.exchange import Recorder
+from archive.exchange import Recorder, SeedResult
 from archive.settings import Settings
 from archive.urls import probe_url
 from archive.warc import utcnow
@@ -40,26 +39,6 @@ logger = logging.getLogger(__name__)
 _REQUISITE_BATCH = 200
 # Seconds between sending a batch's lookup and collecting its answer.
 _ANSWER_DELAY = 0.02
-
-
-@dataclass
-class SeedResult:
-    """How the capture of one requested URL ended."""
-
-    url: str
-    outcome: str  # ok | truncated | http-4xx | http-5xx | a failure code from crawler.outcomes
-    message: str
-    status: int | None = None
-    final_url: str | None = None
-    snapshot_key: str | None = None  # record id of the capture; its row id is filled in by settle()
-    via: str = "http"
-    requisites: int = 0
-    seconds: float = 0.0
-    snapshot_id: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome in {"ok", "truncated"}
 
 
 class CaptureSpider(scrapy.Spider):

@@ -32,13 +32,14 @@ from scrapy.http import Response, TextResponse
 
 from archive import articles, ingest, resolve
 from archive.claims import ClaimDraft
+from archive.exchange import SeedResult
 from archive.extract import pdf_text
 from archive.models import Article, Citation, Outlet
 from archive.recorder import CaptureRecorder
 from archive.warc import utcnow
 from crawler.discovery import Fetched, OutletDiscovery
 from crawler.outcomes import classify, status_outcome
-from crawler.spiders.capture import CaptureSpider, SeedResult
+from crawler.spiders.capture import CaptureSpider
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
