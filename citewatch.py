@@ -328,101 +328,36 @@ def _result_dict(result: Any) -> dict[str, Any]:
     }
 
 
-def _analyse_results(settings: Any, results: list[Any]) -> dict[str, Any]:
-    """Extract, compare and record changes for the sources just captured: URL -> analysis."""
-    from archive.analysis import analyse_urls
+def _pipeline_mode(settings: Any, *, browser: bool, tracked_only: bool) -> Any:
+    """How this command's captures go through the pipeline (archive/pipeline.py): analysed as
+    ``analyse_captures`` says, thin HTTP captures taken again in the browser when
+    ``auto_browser`` is on and Chromium is there."""
+    from archive.exchange import mode_for
 
-    urls = [r.url for r in results if r.outcome not in {"bad-url", "interrupted"}]
-    if not urls or not settings.analyse_captures:
-        return {}
-    sessions = _database(settings)
-    with sessions() as session:
-        return analyse_urls(session, settings.warc_dir, urls)
-
-
-def _schedule_results(
-    settings: Any, results: list[Any], analyses: dict[str, Any], *, tracked_only: bool
-) -> None:
-    """Record the checks just made and schedule each source's next (scheduler.py)."""
-    import scheduler
-
-    if any(r.outcome not in {"bad-url", "interrupted"} for r in results):
-        with _database(settings)() as session:
-            scheduler.record_results(
-                session, results, analyses, scheduler.policy_from(settings), tracked_only=tracked_only
-            )
+    retry = bool(settings.auto_browser) and not browser
+    if retry:
+        try:
+            _check_browser(settings)
+        except BrowserError:
+            retry = False  # a thin capture is then reported as a capture problem, with why
+    return mode_for(settings, tracked_only=tracked_only, browser_retry=retry)
 
 
-def _retry_in_browser(
-    obj: Context, settings: Any, thin: list[Any], results: list[Any], found: dict[str, Any]
-) -> tuple[list[Any], dict[str, Any]]:
-    """Capture again, in the browser, the pages whose HTTP capture gave far less text than before
-    (or none), then analyse them again. A new process: this one's crawl cannot restart."""
-    import subprocess
-
-    try:
-        _check_browser(settings)
-    except BrowserError as exc:
-        err.print(f"citewatch: not re-captured in the browser: {exc}", markup=False, highlight=False)
-        return results, found
-    urls = [r.url for r in thin]
-    for r in thin:
-        err.print(
-            f"{found[r.url].reason}: capturing {r.url} again in the browser", markup=False, highlight=False
-        )
-    proc = subprocess.run(
-        [sys.executable, "-m", "citewatch", *obj.cli_args(), "capture", "--browser", "--json", *urls],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "CITEWATCH_ANALYSE_CAPTURES": "0"},
-    )
-    try:
-        again = {d["url"]: d for d in json.loads(proc.stdout)}
-    except (json.JSONDecodeError, TypeError, KeyError):
-        line = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        err.print(f"citewatch: the browser capture failed: {line}", markup=False, highlight=False)
-        return results, found
-    from archive.exchange import SeedResult
-
-    fields = ("url", "outcome", "message", "status", "final_url")
-    merged = [
-        SeedResult(
-            *(again[r.url][k] for k in fields),
-            via=again[r.url]["via"],
-            requisites=again[r.url]["requisites"],
-            seconds=r.seconds + again[r.url]["seconds"],
-            snapshot_id=again[r.url]["snapshot_id"],
-        )
-        if r.url in again
-        else r
-        for r in results
-    ]
-    return merged, {**found, **_analyse_results(settings, [r for r in merged if r.url in again])}
-
-
-def _change_line(url: str, analysis: Any) -> str | None:
+def _change_line(url: str, analysis: dict[str, Any]) -> str | None:
     """What the analysis of a URL's new captures found, one line per change; None for nothing."""
     lines = [
-        f"{c.kind}: {url}: {c.summary} (change {c.id}; citewatch diff {c.old_snapshot_id} {c.new_snapshot_id})"  # noqa: E501
-        for c in analysis.changes
+        f"{c['kind']}: {url}: {c['summary']} (change {c['id']}; "
+        f"citewatch diff {c['old_snapshot_id']} {c['new_snapshot_id']})"
+        for c in analysis["changes"]
     ]
-    if analysis.state == "problem":
-        lines.append(f"capture problem: {url}: {analysis.reason}")
+    if analysis["state"] == "problem":
+        lines.append(f"capture problem: {url}: {analysis['reason']}")
     return "\n".join(lines) or None
 
 
-def _print_results(results: list[Any], as_json: bool, analyses: dict[str, Any] | None = None) -> None:
-    analyses = analyses or {}
+def _print_results(results: list[Any], as_json: bool) -> None:
     if as_json:
-        if analyses:  # the change log's module imports SQLAlchemy: only when there is analysis
-            from archive.changelog import analysis_dict
-        _print_json(
-            [
-                {**_result_dict(r), "analysis": analysis_dict(analyses[r.url]) if r.url in analyses else None}
-                for r in results
-            ]
-        )
+        _print_json([{**_result_dict(r), "analysis": r.analysis} for r in results])
         return
     table = Table("url", "outcome", "status", "via", "snapshot", "message")
     table.columns[0].overflow = "fold"
@@ -438,7 +373,7 @@ def _print_results(results: list[Any], as_json: bool, analyses: dict[str, Any] |
         )
     out.print(table)
     for r in results:
-        line = _change_line(r.url, analyses[r.url]) if r.url in analyses else None
+        line = _change_line(r.url, r.analysis) if r.analysis is not None else None
         if line:
             out.print(line, markup=False, highlight=False)
 
@@ -507,13 +442,10 @@ def capture(
         err.print(f"citewatch: {message}", markup=False, highlight=False)
     results = [_rejected(raw, message) for raw, message in bad]
     report: dict[str, Any] = {}
+    # Each capture is analysed, retried in the browser when thin, and its check recorded (a
+    # manual check counts) as it lands, by the pipeline beside the crawl.
     results += _capture(settings, good, bad, browser, report)
-    found = _analyse_results(settings, results)
-    thin = [r for r in results if r.url in found and found[r.url].retry_browser]
-    if thin and settings.auto_browser and not browser:
-        results, found = _retry_in_browser(obj, settings, thin, results, found)
-    _schedule_results(settings, results, found, tracked_only=True)  # a manual check counts
-    _print_results(results, as_json, found)
+    _print_results(results, as_json)
     if bad:
         sys.exit(UsageError.exit_code)
     sys.exit(0 if all(r.ok for r in results) and not report.get("unsaved") else 1)
@@ -534,18 +466,21 @@ def _capture(
     process starts the crawl (see archive/archiver.py); otherwise it happens here.
     """
     from archive.archiver import start_archiver
+    from archive.policy import policy_from
 
+    mode = _pipeline_mode(settings, browser=browser, tracked_only=True)
     archiver = start_archiver(settings) if good else None
     if archiver is None:
         _report_recovery(_prepare_here(settings, bad))
         if browser:
             _check_browser(settings)
-        return _run(settings, good, browser, report=report)
+        return _run(settings, good, browser, mode, report=report)
     try:
         ticket = archiver.prepare(bad)  # done while the crawl starts up; its first query waits for it
+        archiver.start_pipeline(policy_from(settings), mode)  # the archiver loads it meanwhile
         if browser:
             _check_browser(settings)
-        results = _run(settings, good, browser, archiver, report)
+        results = _run(settings, good, browser, mode, archiver, report)
         _report_recovery(archiver.prepared(ticket))
         return results
     finally:
@@ -572,7 +507,12 @@ def _report_recovery(report: dict[str, int]) -> None:
 
 
 def _run(
-    settings: Any, urls: list[str], browser: bool, archiver: Any = None, report: dict[str, Any] | None = None
+    settings: Any,
+    urls: list[str],
+    browser: bool,
+    mode: Any,
+    archiver: Any = None,
+    report: dict[str, Any] | None = None,
 ) -> list[Any]:
     if not urls:
         return []
@@ -581,7 +521,13 @@ def _run(
     advance, stop = _progress(len(urls))
     try:
         return run_capture(
-            settings, urls, browser=browser, on_result=advance, archiver=archiver, report=report
+            settings,
+            urls,
+            browser=browser,
+            on_result=advance,
+            archiver=archiver,
+            report=report,
+            pipeline=mode,
         )
     finally:
         stop()
@@ -709,11 +655,11 @@ def add(obj: Context, source: str, no_resolve: bool, as_json: bool) -> None:
             if r.ok or r.url == given.url  # the article's own failure is the command's error line
             else err.print(f"{r.outcome} {r.url}: {r.message}", markup=False, highlight=False)
         ),
+        # The texts later captures are compared with; what it cites is tracked from now on.
+        pipeline=_pipeline_mode(settings, browser=False, tracked_only=False),
     )
     if added.article_id is None:
         raise CitewatchError(f"cannot add {source}: {added.error or 'the crawl stopped'}")
-    found = _analyse_results(settings, results)  # the texts later captures are compared with
-    _schedule_results(settings, results, found, tracked_only=False)  # what it cites is tracked
     with sessions() as session:
         view = articles.article_view(session, articles.find_article(session, str(added.article_id)))
     if as_json:
@@ -1060,7 +1006,7 @@ def analyse(obj: Context, urls: tuple[str, ...], as_json: bool) -> None:
         else:
             found = Analyser(session, settings.warc_dir).analyse(on_progress=progress)
         data = [{"url": f.url, **(analysis_dict(f) or {})} for f in found]
-        lines = [_change_line(f.url, f) for f in found]
+    lines = [_change_line(d["url"], d) for d in data]
     if as_json:
         _print_json(data)
         return

@@ -98,13 +98,14 @@ class Worker:
 
     def __init__(self, settings: Any, name: str, commands: IO[str], events: IO[str]):
         from archive.db import connect
-        from archive.pipeline import Mode, Pipeline
+        from archive.exchange import PipelineMode
+        from archive.pipeline import Pipeline
 
         self.settings = settings
         self.name = name
         self.sessions = connect(settings.effective_database_url)
         self.lease = timedelta(seconds=settings.lease_time)
-        mode = Mode(browser_retry=bool(settings.auto_browser), worker=name, skip=frozenset())
+        mode = PipelineMode(browser_retry=bool(settings.auto_browser), worker=name, skip=frozenset())
         self.pipeline = Pipeline.from_settings(self.sessions, settings, mode)
         self._events = events
         self._events_lock = threading.Lock()

@@ -40,6 +40,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -49,16 +50,26 @@ from typing import TYPE_CHECKING, Any
 
 from archive import errors
 from archive.errors import CitewatchError, DatabaseError, WarcError
-from archive.exchange import Exchange, SnapshotRef
+from archive.exchange import Exchange, PipelineMode, SeedResult, SnapshotRef
 from archive.warc import IdFactory, payload_digest, utcnow
 
 if TYPE_CHECKING:
+    from archive.pipeline import Pipeline
+    from archive.policy import Policy
     from archive.recorder import CaptureRecorder
+
+# What the pipeline sends back for a batch: its results (filled in), the URLs to capture again
+# in the browser (with why), and the error that stopped it, if one did.
+Checked = tuple[list[SeedResult], dict[str, str], str | None]
 
 logger = logging.getLogger(__name__)
 
 # Calls that are answered; every other message is one-way ("tick" is the archiver's own).
-_ANSWERED = {"prepare", "source_ids", "fresh", "settle", "close"}
+_ANSWERED = {"prepare", "source_ids", "fresh", "settle", "close", "checks"}
+# The pipeline's messages, handled whether or not the recorder works (see _Archiver.checks).
+_PIPELINE_OPS = {"pipeline", "check", "checks_now", "checks"}
+# Finished captures wait this long (seconds) to be analysed together, unless the crawl asks sooner.
+_CHECK_BATCH_WAIT = 0.2
 # The down pipe's buffer: room for the first few hundred records while the archiver starts.
 _PIPE_BYTES = 1 << 20
 
@@ -83,6 +94,7 @@ class ArchiverProcess:
         self._asked = 0  # answered calls sent so far
         self._read = 0  # answers read so far
         self._early: dict[int, tuple[Any, ...]] = {}  # answers read before they were wanted
+        self._checked: list[Checked] = []  # what the pipeline sent back, not yet collected
         config = {
             "warc_dir": str(warc_dir),
             "database_url": database_url,
@@ -130,6 +142,9 @@ class ArchiverProcess:
 
     def _take(self, message: tuple[Any, ...]) -> None:
         """File a message from the archiver: an answer, or news that it can write no more."""
+        if message[0] == "checked":  # the pipeline's news, sent when it is ready
+            self._checked.append(message[1:])
+            return
         if message[0] == "broken":
             try:
                 _unpack(("error", *message[1:]))
@@ -236,6 +251,31 @@ class ArchiverProcess:
         """
         ids, failed = self._call("settle", list(keys))
         return dict(ids), dict(failed)
+
+    # -- the pipeline (archive/pipeline.py), run in the archiver ----------------
+    def start_pipeline(self, policy: Policy, mode: PipelineMode) -> None:
+        """Have the archiver take every finished capture through the pipeline."""
+        self._send("pipeline", policy, mode)
+
+    def check(self, results: list[SeedResult], final: bool = False) -> None:
+        """Captures finished (sent after their records): analyse them, record their checks."""
+        self._send("check", results, final)
+
+    def check_soon(self) -> None:
+        """Take the captures waiting now, without waiting to batch more."""
+        self._send("checks_now")
+
+    def checked(self) -> list[Checked]:
+        """What the pipeline has sent back since the last call: (results, URLs to capture again
+        in the browser with why, an error that stopped it or None)."""
+        self._drain()
+        found, self._checked = self._checked, []
+        return found
+
+    def finish_checks(self) -> list[Checked]:
+        """Wait until every capture sent has been through the pipeline; what it sent back."""
+        self._call("checks")
+        return self.checked()
 
     def close(self) -> None:
         """Let the archiver commit and close its WARC file, and wait for it to exit."""
@@ -389,11 +429,17 @@ class _Archiver:
         self.answers = answers
         self.failed: dict[str, str] = {}
         self.saved: dict[str, int] = {}  # committed row ids known when the recorder broke
+        self.pipeline: Pipeline | None = None
+        self.unchecked: list[tuple[SeedResult, bool]] = []  # finished captures, with `final`
+        self._oldest = 0.0  # when the oldest of them came
 
     def handle(self, message: tuple[Any, ...]) -> bool:
         """Handle one message; False once the crawl said close."""
         op: str = message[0]
         args = message[1:]
+        if op in _PIPELINE_OPS:
+            self._pipeline_op(op, args)
+            return True
         if op == "close" and isinstance(self.recorder, _Unavailable):
             self.answers.send(("ok", None))  # what failed was reported with each answer and in settle
             return False
@@ -431,6 +477,54 @@ class _Archiver:
         if not isinstance(self.recorder, _Unavailable):
             self.recorder.maybe_commit()
 
+    # -- the pipeline ----------------------------------------------------------
+    def _pipeline_op(self, op: str, args: tuple[Any, ...]) -> None:
+        if op == "pipeline":
+            from archive.pipeline import Pipeline
+
+            policy, mode = args
+            if not isinstance(self.recorder, _Unavailable):
+                self.pipeline = Pipeline(self.recorder.sessions, self.recorder.store.directory, policy, mode)
+        elif op == "check":
+            results, final = args
+            if not self.unchecked:
+                self._oldest = time.monotonic()
+            self.unchecked.extend((r, final) for r in results)
+        else:  # "checks_now", "checks": at once
+            self.checks()
+            if op == "checks":
+                self.answers.send(("ok", None))
+
+    def checks_due_in(self) -> float | None:
+        """Seconds until the waiting captures are due through the pipeline (None: none wait)."""
+        if not self.unchecked:
+            return None
+        return max(0.0, self._oldest + _CHECK_BATCH_WAIT - time.monotonic())
+
+    def checks(self) -> None:
+        """Take the waiting captures through the pipeline (their rows committed first), and send
+        back what it found. A failure is reported with the batch; the recording goes on."""
+        batch, self.unchecked = self.unchecked, []
+        if not batch:
+            return
+        for final in (False, True):
+            results = [r for r, f in batch if f is final]
+            if results:
+                self.answers.send(("checked", results, *self._run_pipeline(results, final)))
+
+    def _run_pipeline(self, results: list[SeedResult], final: bool) -> tuple[dict[str, str], str | None]:
+        if isinstance(self.recorder, _Unavailable):
+            return {}, str(self.recorder.error)
+        if self.pipeline is None:
+            return {}, None
+        try:
+            self.recorder.commit()
+            return self.pipeline.run(results, final=final), None
+        except Exception as exc:
+            error = _translated(exc, "the pipeline")
+            logger.warning("archiver: captures not analysed: %s", error)
+            return {}, str(error)
+
     def _broken(self, exc: CitewatchError) -> None:
         recorder = self.recorder
         if isinstance(recorder, _Unavailable):
@@ -462,7 +556,14 @@ def serve(commands: Connection, answers: _Answers, recorder: CaptureRecorder | _
     """Handle messages until the crawl says close or its end of the pipe closes."""
     archiver = _Archiver(recorder, answers)
     while True:
-        if not commands.poll(archiver.recorder.commit_interval):
+        due = archiver.checks_due_in()
+        if due is not None and due <= 0:
+            archiver.checks()
+            continue
+        wait = (
+            archiver.recorder.commit_interval if due is None else min(due, archiver.recorder.commit_interval)
+        )
+        if not commands.poll(wait):
             archiver.handle(("tick",))
             continue
         try:
@@ -471,11 +572,14 @@ def serve(commands: Connection, answers: _Answers, recorder: CaptureRecorder | _
             break
         if not archiver.handle(message):
             return
+    archiver.checks()  # the crawl ended without asking: what it finished is still checked
     archiver.handle(("close",))  # the crawl ended without closing: keep what it sent
 
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="citewatch: %(message)s")
+    # The extractor's own complaints about a page are recorded with its analysis, not printed.
+    logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
     commands = Connection(int(argv[0]), writable=False)
     answers = _Answers(Connection(int(argv[1]), readable=False))
     try:

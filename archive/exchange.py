@@ -73,6 +73,31 @@ class SeedResult:
         return self.outcome in {"ok", "truncated"}
 
 
+# Outcomes of URLs that were never fetched: no check of their source.
+NOT_CHECKED = frozenset({"bad-url", "interrupted"})
+
+
+@dataclass(frozen=True)
+class PipelineMode:
+    """What a crawl's pipeline does with its results."""
+
+    # A capture the user asked for schedules only the sources already tracked; what an added
+    # article cites is tracked from then on.
+    tracked_only: bool = True
+    analyse: bool = True
+    browser_retry: bool = False  # the crawl can capture a page again in the browser
+    worker: str | None = None  # the daemon's worker holding the leases of these checks
+    skip: frozenset[str] = NOT_CHECKED  # outcomes that are no check
+
+
+def mode_for(settings: Any, **fields: Any) -> PipelineMode:
+    """The mode of a CLI crawl: analysis and the browser retry as ``settings`` say, unless
+    ``fields`` say otherwise."""
+    return PipelineMode(
+        **{"analyse": bool(settings.analyse_captures), "browser_retry": bool(settings.auto_browser), **fields}
+    )
+
+
 class Recorder(Protocol):
     """What the crawl writes captures through: a :class:`CaptureRecorder` in its own
     process, or an :class:`archive.archiver.ArchiverProcess` that runs one in another."""

@@ -25,7 +25,6 @@ rather than by CPU.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,46 +33,24 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from archive.analysis import SourceAnalysis, analyse_sources
 from archive.changelog import analysis_dict
-from archive.exchange import SeedResult
+from archive.exchange import PipelineMode, SeedResult
 from archive.models import Source
-from archive.policy import Policy
-from archive.schedule import NOT_CHECKED, policy_from, record_results
+from archive.policy import Policy, policy_from
+from archive.schedule import record_results
 from archive.warc import utcnow
-
-
-@dataclass(frozen=True)
-class Mode:
-    """What a crawl's pipeline does with its results."""
-
-    # A capture the user asked for schedules only the sources already tracked; what an added
-    # article cites is tracked from then on.
-    tracked_only: bool = True
-    analyse: bool = True
-    browser_retry: bool = False  # the crawl can capture a page again in the browser
-    worker: str | None = None  # the daemon's worker holding the leases of these checks
-    skip: frozenset[str] = NOT_CHECKED  # outcomes that are no check (URLs never fetched)
-
-
-def mode_for(settings: Any, **fields: Any) -> Mode:
-    """The mode of a CLI crawl: analysis and the browser retry as ``settings`` say."""
-    return Mode(
-        analyse=bool(settings.analyse_captures),
-        browser_retry=bool(settings.auto_browser),
-        **fields,
-    )
 
 
 class Pipeline:
     """Takes a crawl's finished captures through analysis, the browser retry and the schedule."""
 
-    def __init__(self, sessions: sessionmaker[Session], warc_dir: Path, policy: Policy, mode: Mode):
+    def __init__(self, sessions: sessionmaker[Session], warc_dir: Path, policy: Policy, mode: PipelineMode):
         self.sessions = sessions
         self.warc_dir = Path(warc_dir)
         self.policy = policy
         self.mode = mode
 
     @classmethod
-    def from_settings(cls, sessions: sessionmaker[Session], settings: Any, mode: Mode) -> Pipeline:
+    def from_settings(cls, sessions: sessionmaker[Session], settings: Any, mode: PipelineMode) -> Pipeline:
         return cls(sessions, Path(settings.warc_dir), policy_from(settings), mode)
 
     def run(self, results: list[SeedResult], *, final: bool = False) -> dict[str, str]:
@@ -90,8 +67,8 @@ class Pipeline:
             for r in fetched:
                 r.source_id = ids.get(r.url, r.source_id)
             found: dict[str, SourceAnalysis] = {}
-            if self.mode.analyse:
-                wanted = {ids[r.url]: r.url for r in fetched if r.url in ids}
+            if self.mode.analyse:  # not again for a result analysed before (a browser retry that failed)
+                wanted = {ids[r.url]: r.url for r in fetched if r.url in ids and r.analysis is None}
                 found = analyse_sources(session, self.warc_dir, wanted)
             again = {
                 r.url: found[r.url].reason
@@ -102,9 +79,9 @@ class Pipeline:
                 and r.url in found
                 and found[r.url].retry_browser
             }
+            for r in fetched:
+                r.analysis = analysis_dict(found[r.url]) if r.url in found else r.analysis
             checked = [r for r in fetched if r.url not in again]
-            for r in checked:
-                r.analysis = analysis_dict(found.get(r.url))
             nexts = record_results(
                 session,
                 checked,
@@ -127,5 +104,6 @@ class Pipeline:
         missing = [r.url for r in results if r.url not in ids]
         for start in range(0, len(missing), 500):
             chunk = missing[start : start + 500]
-            ids.update(session.execute(select(Source.url, Source.id).where(Source.url.in_(chunk))).tuples())
+            rows = session.execute(select(Source.url, Source.id).where(Source.url.in_(chunk)))
+            ids.update((url, sid) for url, sid in rows)
         return {url: sid for url, sid in ids.items() if sid is not None}

@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from archive.durations import DEFAULT_LADDER, Ladder
 
@@ -125,3 +126,14 @@ def due_order(due: list[tuple[int, datetime]], capacity: int) -> list[int]:
     [1, 2]
     """
     return [sid for sid, _at in sorted(due, key=lambda item: (item[1], item[0]))[:capacity]]
+
+
+def policy_from(settings: Any) -> Policy:
+    """The policy that ``settings`` (archive.settings.Settings) describe."""
+    return Policy(
+        ladder=Ladder.parse(settings.schedule_ladder),
+        failure_backoff=timedelta(seconds=settings.failure_backoff),
+        failure_backoff_max=timedelta(seconds=settings.failure_backoff_max),
+        gone_every=timedelta(seconds=settings.gone_every),
+        jitter=settings.schedule_jitter,
+    )

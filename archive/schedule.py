@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from archive import index, queue
-from archive.durations import Ladder
+from archive.exchange import NOT_CHECKED
 from archive.models import Source
 from archive.policy import History, Policy, next_check, rescheduled
 from archive.warc import utcnow
@@ -32,17 +32,6 @@ def history_of(source: Source) -> History:
         gone=source.state == "missing",
         every=timedelta(seconds=source.every_seconds) if source.every_seconds else None,
         paused=bool(source.paused),
-    )
-
-
-def policy_from(settings: Any) -> Policy:
-    """The policy that ``settings`` (archive.settings.Settings) describe."""
-    return Policy(
-        ladder=Ladder.parse(settings.schedule_ladder),
-        failure_backoff=timedelta(seconds=settings.failure_backoff),
-        failure_backoff_max=timedelta(seconds=settings.failure_backoff_max),
-        gone_every=timedelta(seconds=settings.gone_every),
-        jitter=settings.schedule_jitter,
     )
 
 
@@ -137,9 +126,6 @@ def track(
     # A paused source keeps what it has: no next check, or the one `citewatch check` asked for.
     session.commit()
     return source
-
-
-NOT_CHECKED = frozenset({"bad-url", "interrupted"})  # outcomes of URLs that were never fetched
 
 
 def record_results(

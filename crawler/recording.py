@@ -8,20 +8,38 @@ use from the crawl's citewatch settings (:func:`citewatch_settings`) and committ
 as by count (so no write transaction stays open while fetches are slow). Both
 are closed by :func:`close_recorder` after the crawl, where a failure to save
 can still become the command's error.
+
+A crawl whose results go through the pipeline (:mod:`archive.pipeline`: a
+capture or an added article, not a daemon's worker, whose feed runs it) has
+one more shared part, found by :func:`checks_for`: the archiver process runs
+the pipeline itself, beside the crawl; with no archiver, a
+:class:`LocalChecks` runs it here.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from scrapy import signals
 from twisted.internet import task
 
-from archive.exchange import Recorder
+from archive.archiver import ArchiverProcess
+from archive.exchange import PipelineMode, Recorder, SeedResult
+from archive.policy import policy_from
 from archive.settings import Settings
 
+if TYPE_CHECKING:
+    from archive.archiver import Checked
+    from archive.pipeline import Pipeline
+    from archive.recorder import CaptureRecorder
+
 _ATTR = "_citewatch_recorder"
+_CHECKS = "_citewatch_checks"
+_MODE = "_citewatch_pipeline_mode"
+# Finished captures wait this long (seconds) to go through the pipeline together.
+_BATCH_WAIT = 0.2
 # The Scrapy setting that carries the crawl's citewatch settings, whole: each component reads
 # what it needs from the one table (archive/settings.py), not from copies under Scrapy names.
 SETTINGS_KEY = "CITEWATCH_SETTINGS"
@@ -77,3 +95,81 @@ def close_recorder(crawler: Any) -> None:
     if recorder is not None:
         setattr(crawler, _ATTR, None)
         recorder.close()
+
+
+class Checks(Protocol):
+    """The crawl's way into the pipeline: an ArchiverProcess, or :class:`LocalChecks`."""
+
+    def check(self, results: list[SeedResult], final: bool = False) -> None: ...
+
+    def check_soon(self) -> None: ...
+
+    def checked(self) -> list[Checked]: ...
+
+    def finish_checks(self) -> list[Checked]: ...
+
+
+class LocalChecks:
+    """The pipeline in the crawl's own process, with the recorder's database: the calls an
+    ArchiverProcess answers, answered here, a batch at a time."""
+
+    def __init__(self, recorder: CaptureRecorder, pipeline: Pipeline):
+        self.recorder = recorder
+        self.pipeline = pipeline
+        self._waiting: list[tuple[SeedResult, bool]] = []
+        self._oldest = 0.0
+        self._soon = False
+
+    def check(self, results: list[SeedResult], final: bool = False) -> None:
+        if not self._waiting:
+            self._oldest = time.monotonic()
+        self._waiting.extend((r, final) for r in results)
+
+    def check_soon(self) -> None:
+        self._soon = True
+
+    def checked(self) -> list[Checked]:
+        if not self._waiting or not (self._soon or time.monotonic() - self._oldest >= _BATCH_WAIT):
+            return []
+        return self.finish_checks()
+
+    def finish_checks(self) -> list[Checked]:
+        batch, self._waiting, self._soon = self._waiting, [], False
+        if not batch:
+            return []
+        self.recorder.commit()
+        found: list[Checked] = []
+        for final in (False, True):
+            results = [r for r, f in batch if f is final]
+            if results:
+                found.append((results, self.pipeline.run(results, final=final), None))
+        return found
+
+
+def use_pipeline(crawler: Any, mode: PipelineMode) -> None:
+    """Take this crawl's finished captures through the pipeline, in ``mode``."""
+    setattr(crawler, _MODE, mode)
+
+
+def checks_for(crawler: Any) -> Checks | None:
+    """The crawl's way into the pipeline, made on first use; None when its results do not go
+    through it here."""
+    found: Checks | None = getattr(crawler, _CHECKS, None)
+    mode: PipelineMode | None = getattr(crawler, _MODE, None)
+    if found is not None or mode is None:
+        return found
+    recorder = recorder_for(crawler)
+    settings = citewatch_settings(crawler.settings)
+    if isinstance(recorder, ArchiverProcess):  # the pipeline runs there, beside the crawl
+        recorder.start_pipeline(policy_from(settings), mode)
+        found = recorder
+    else:
+        from archive.pipeline import Pipeline
+        from archive.recorder import CaptureRecorder
+
+        assert isinstance(recorder, CaptureRecorder)
+        found = LocalChecks(
+            recorder, Pipeline(recorder.sessions, Path(settings.warc_dir), policy_from(settings), mode)
+        )
+    setattr(crawler, _CHECKS, found)
+    return found

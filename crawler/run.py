@@ -14,12 +14,12 @@ from urllib.parse import urlsplit
 
 from archive import __version__
 from archive.archiver import start_archiver
-from archive.exchange import SeedResult
+from archive.exchange import PipelineMode, SeedResult
 from archive.settings import Settings
 from crawler.browser import BrowserGuard, launch_options
 from crawler.netguard import proxy_hosts
 from crawler.outcomes import classify
-from crawler.recording import SETTINGS_KEY, attach_recorder, close_recorder, current_recorder
+from crawler.recording import SETTINGS_KEY, attach_recorder, close_recorder, current_recorder, use_pipeline
 from crawler.spiders.capture import CaptureSpider
 from crawler.spiders.watch import Feed, WatchSpider
 
@@ -189,10 +189,12 @@ def _crawl(
     archiver: Any = None,
     after: Callable[[_Spider], object] | None = None,
     handle_signals: bool = True,
+    pipeline: PipelineMode | None = None,
     **kwargs: Any,
 ) -> _Spider:
-    """Run one crawl of ``spider_cls`` to the end, then settle its captures (and call ``after``
-    with the spider while its recorder is still open); returns the spider."""
+    """Run one crawl of ``spider_cls`` to the end, its results through the ``pipeline``
+    (archive/pipeline.py) when given, then settle its captures (and call ``after`` with the
+    spider while its recorder is still open); returns the spider."""
     from scrapy.crawler import CrawlerProcess
 
     # An archiver left unattached by an error here exits by itself when this process does.
@@ -202,6 +204,8 @@ def _crawl(
     crawler = process.create_crawler(spider_cls)
     if archiver is not None:
         attach_recorder(crawler, archiver)
+    if pipeline is not None:
+        use_pipeline(crawler, pipeline)
     process.crawl(crawler, **kwargs)
     process.start(install_signal_handlers=handle_signals)
     try:
@@ -211,6 +215,7 @@ def _crawl(
             raise spider.start_error
         recorder = current_recorder(crawler)
         if recorder is not None:
+            spider.finish_checks()
             spider.settle(recorder)
         if after is not None:
             after(spider)
@@ -235,8 +240,10 @@ def run_capture(
     extra: dict[str, Any] | None = None,
     archiver: Any = None,
     report: dict[str, Any] | None = None,
+    pipeline: PipelineMode | None = None,
 ) -> list[SeedResult]:
-    """Capture ``urls`` (already checked) and return one result per URL, in order.
+    """Capture ``urls`` (already checked) and return one result per URL, in order, each taken
+    through the ``pipeline`` when given (analysed, retried in the browser, its check recorded).
 
     ``archiver``: one from :func:`start_archiver`, started earlier; by default one is started here.
     ``report``, when given, gets ``unsaved``: captures lost that no result names (requisites).
@@ -247,6 +254,7 @@ def run_capture(
         browser or settings.auto_browser,
         extra,
         archiver or start_archiver(settings),
+        pipeline=pipeline,
         urls=urls,
         browser=browser,
         on_result=on_result,
@@ -264,8 +272,10 @@ def run_add(
     on_result: Callable[[SeedResult], None] | None = None,
     on_progress: Callable[[str], None] | None = None,
     extra: dict[str, Any] | None = None,
+    pipeline: PipelineMode | None = None,
 ) -> tuple[AddResult, list[SeedResult]]:
-    """Add a citing article: store it, resolve its outlets, capture what it cites.
+    """Add a citing article: store it, resolve its outlets, capture what it cites (each capture
+    through the ``pipeline`` when given).
 
     Its spider stores articles and candidates through the recorder's own
     database session, so it records in this process, not through an archiver.
@@ -277,6 +287,7 @@ def run_add(
         CitationSpider,
         settings.auto_browser,
         extra,
+        pipeline=pipeline,
         article=article,
         resolve_outlets=resolve_outlets,
         on_result=on_result,

@@ -14,13 +14,14 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import scrapy
 from parsel import Selector
 from scrapy import signals
 from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Response, TextResponse
+from twisted.internet import task
 
 from archive.errors import CitewatchError
 from archive.exchange import Recorder, SeedResult
@@ -30,8 +31,11 @@ from archive.warc import utcnow
 from crawler import browser, guardproxy
 from crawler.outcomes import classify, describe, status_outcome, unfollowed_redirect
 from crawler.pagecheck import needs_browser
-from crawler.recording import citewatch_settings, recorder_for
+from crawler.recording import Checks, checks_for, citewatch_settings, recorder_for
 from crawler.requisites import css_requisites, html_requisites
+
+if TYPE_CHECKING:
+    from archive.archiver import Checked
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +70,14 @@ class CaptureSpider(scrapy.Spider):
         self.start_error: CitewatchError | None = None
         self.unsaved = 0  # captures lost that no result names (requisites, failure rows)
         self._stopping: asyncio.Future[None] | None = None
+        self._source_ids: dict[str, int] = {}  # seed -> its source's id
+        # The pipeline (archive/pipeline.py), when this crawl's results go through it here, and
+        # the results sent into it that have not come back.
+        self.checks: Checks | None = None
+        self._unchecked: dict[str, SeedResult] = {}
+        self._retried: dict[str, SeedResult] = {}  # URL -> its HTTP capture, taken again in the browser
+        self._poller: task.LoopingCall | None = None
+        self._no_retries = False  # set once the crawl closes: nothing new may be fetched
 
     # -- helpers -------------------------------------------------------------
     @property
@@ -80,7 +92,9 @@ class CaptureSpider(scrapy.Spider):
     def _finish(self, result: SeedResult) -> None:
         if result.url in self.results:
             return
+        result = self._fallback(result)
         result.seconds = time.monotonic() - self._started.get(result.url, time.monotonic())
+        result.source_id = result.source_id or self._source_ids.get(result.url)
         self.results[result.url] = result
         logger.info(
             "captured %s: %s %s via %s in %.2fs",
@@ -90,8 +104,93 @@ class CaptureSpider(scrapy.Spider):
             result.via,
             result.seconds,
         )
-        if self.on_result:
+        if self.checks is not None:
+            self._unchecked[result.url] = result
+            retry = (
+                result.via == "http"
+                and not self.force_browser
+                and self._may_retry()
+                and result.analysis is None
+            )
+            self.checks.check([result], final=not retry)
+        elif self.on_result:
             self.on_result(result)
+
+    # -- the pipeline ----------------------------------------------------------
+    def _fallback(self, result: SeedResult) -> SeedResult:
+        """A page taken again in the browser that did not load there keeps its HTTP capture
+        (and that capture's analysis), the browser's failure named in its message."""
+        first = self._retried.pop(result.url, None)
+        if first is None or result.ok or result.status is not None:
+            return result
+        first.message = f"{first.message}; the browser capture failed: {result.message}"
+        first.seconds = 0.0  # _finish counts the time of both
+        return first
+
+    def _start_checks(self) -> None:
+        """Send finished captures through the pipeline, when this crawl's results go through it,
+        and collect what comes back a few times a second."""
+        self.checks = checks_for(self.crawler)
+        if self.checks is not None:
+            self._poller = task.LoopingCall(self._collect_checks)
+            self._poller.start(0.1, now=False).addErrback(self._poll_failed)
+            self.crawler.signals.connect(self._stop_poller, signal=signals.spider_closed)
+
+    def _stop_poller(self) -> None:
+        self._no_retries = True
+        if self._poller is not None and self._poller.running:
+            self._poller.stop()
+
+    def _may_retry(self) -> bool:
+        return not self._no_retries and self._stopping is None
+
+    def _poll_failed(self, failure: Any) -> None:
+        logger.error("the pipeline failed: %s", failure.getErrorMessage())
+        self._stop_crawl()
+
+    def _collect_checks(self) -> int:
+        """Take in what the pipeline sent back; returns how many pages went back to the browser."""
+        return self._take_checked(self.checks, self.checks.checked()) if self.checks is not None else 0
+
+    def _take_checked(self, checks: Checks, batches: list[Checked]) -> int:
+        """File each result the pipeline finished, and capture again in the browser the pages it
+        sent back (or, once the crawl is stopping, have their checks recorded as they are)."""
+        retried = 0
+        for results, again, error in batches:
+            if error:
+                logger.warning("%d captures were not analysed: %s", len(results), error)
+            for result in results:
+                if result.url not in self._unchecked:
+                    continue
+                if result.url in again and self._may_retry():
+                    retried += self._retry_in_browser(result, again[result.url])
+                elif result.url in again:
+                    checks.check([result], final=True)
+                else:
+                    del self._unchecked[result.url]
+                    self.results[result.url] = result  # as the pipeline filled it in
+                    if self.on_result:
+                        self.on_result(result)
+        return retried
+
+    def _retry_in_browser(self, result: SeedResult, reason: str) -> int:
+        logger.warning("%s: capturing %s again in the browser", reason, result.url)
+        del self._unchecked[result.url]
+        del self.results[result.url]
+        self._retried[result.url] = result
+        self._started[result.url] = time.monotonic() - result.seconds  # the two captures' time, summed
+        self.crawler.engine.crawl(self._browser_request(result.url, result.url, result.source_id))
+        return 1
+
+    def finish_checks(self) -> None:
+        """After the crawl: wait for the pipeline to finish what it was sent (nothing is retried
+        now: their checks are recorded as they are)."""
+        if self.checks is None:
+            return
+        self._no_retries = True
+        for _round in range(2):  # the second takes what the first could not retry
+            if self._unchecked:
+                self._take_checked(self.checks, self.checks.finish_checks())
 
     def _meta(self, seed: str, source_id: int | None, **extra: Any) -> dict[str, Any]:
         """Request meta of a seed. Cited URLs follow ``obey_robots_cited``; the pages citewatch
@@ -144,6 +243,7 @@ class CaptureSpider(scrapy.Spider):
     async def start(self) -> AsyncIterator[scrapy.Request]:
         self.crawler.signals.connect(self._flush_when_idle, signal=signals.spider_idle)
         try:
+            self._start_checks()
             requests = list(self._seed_requests(self.seeds))
         except CitewatchError as exc:  # no database to record in: nothing is fetched
             self.start_error = exc
@@ -156,6 +256,7 @@ class CaptureSpider(scrapy.Spider):
         their hosts."""
         self.recorder.prefetch(seeds)
         source_ids = self.recorder.source_ids(seeds)
+        self._source_ids.update(source_ids)
         self.recorder.commit()
         self._queue_probes(seeds)
         for url in seeds:
@@ -185,10 +286,14 @@ class CaptureSpider(scrapy.Spider):
         asyncio.get_running_loop().call_later(_ANSWER_DELAY, self._schedule_checked)
 
     def _flush_when_idle(self) -> None:
-        """Requisites wait to be batched and looked up; an idle crawl sends the last of them out."""
+        """Requisites wait to be batched and looked up; an idle crawl sends the last of them out,
+        and waits for the pipeline (with nothing in flight, waiting costs nothing), which may
+        send pages back to be captured in the browser."""
         scheduled = self._schedule_checked()
         if self._waiting:
             scheduled += self._flush_requisites(now=True)
+        if self._unchecked and self.checks is not None and not scheduled:
+            scheduled += self._take_checked(self.checks, self.checks.finish_checks())
         if scheduled:
             raise DontCloseSpider
 

@@ -96,6 +96,7 @@ class CitationSpider(CaptureSpider):
     async def start(self) -> AsyncIterator[scrapy.Request]:
         self.crawler.signals.connect(self._flush_when_idle, signal=signals.spider_idle)
         try:
+            self._start_checks()
             seeds = await self._add_and_resolve()
         except Exception as exc:  # the one line the user sees; the data written so far is kept
             logger.debug("adding the article failed", exc_info=True)
