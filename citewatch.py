@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from archive.errors import BadURLError, BrowserError, CitewatchError, UsageError
+from archive.errors import BadURLError, CitewatchError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -294,55 +293,6 @@ def _check_urls(urls: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
     return good, bad
 
 
-def _check_browser(settings: Any) -> None:
-    path = settings.browser_executable
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)) and not shutil.which(path):
-        raise BrowserError(
-            f"Chromium not found at {path}: install it (apt-get install chromium) or set "
-            "browser_executable (CITEWATCH_BROWSER_EXECUTABLE)"
-        )
-
-
-def _record_rejected(sessions: Any, bad: list[tuple[str, str]]) -> None:
-    from archive import index
-    from archive.warc import utcnow
-
-    with sessions() as session:
-        for raw, message in bad:
-            index.insert_snapshot(session, index.failure_row(raw, "bad-url", message, utcnow()))
-        session.commit()
-
-
-def _result_dict(result: Any) -> dict[str, Any]:
-    return {
-        "url": result.url,
-        "outcome": result.outcome,
-        "ok": result.ok,
-        "status": result.status,
-        "final_url": result.final_url,
-        "snapshot_id": result.snapshot_id,
-        "via": result.via,
-        "requisites": result.requisites,
-        "seconds": round(result.seconds, 3),
-        "message": result.message,
-    }
-
-
-def _pipeline_mode(settings: Any, *, browser: bool, tracked_only: bool) -> Any:
-    """How this command's captures go through the pipeline (archive/pipeline.py): analysed as
-    ``analyse_captures`` says, thin HTTP captures taken again in the browser when
-    ``auto_browser`` is on and Chromium is there."""
-    from archive.exchange import mode_for
-
-    retry = bool(settings.auto_browser) and not browser
-    if retry:
-        try:
-            _check_browser(settings)
-        except BrowserError:
-            retry = False  # a thin capture is then reported as a capture problem, with why
-    return mode_for(settings, tracked_only=tracked_only, browser_retry=retry)
-
-
 def _change_line(url: str, analysis: dict[str, Any]) -> str | None:
     """What the analysis of a URL's new captures found, one line per change; None for nothing."""
     lines = [
@@ -357,7 +307,9 @@ def _change_line(url: str, analysis: dict[str, Any]) -> str | None:
 
 def _print_results(results: list[Any], as_json: bool) -> None:
     if as_json:
-        _print_json([{**_result_dict(r), "analysis": r.analysis} for r in results])
+        from crawler.jobs import result_dict
+
+        _print_json([result_dict(r) for r in results])
         return
     table = Table("url", "outcome", "status", "via", "snapshot", "message")
     table.columns[0].overflow = "fold"
@@ -440,60 +392,20 @@ def capture(
     good, bad = _check_urls(wanted)
     for _raw, message in bad:
         err.print(f"citewatch: {message}", markup=False, highlight=False)
-    results = [_rejected(raw, message) for raw, message in bad]
-    report: dict[str, Any] = {}
-    # Each capture is analysed, retried in the browser when thin, and its check recorded (a
-    # manual check counts) as it lands, by the pipeline beside the crawl.
-    results += _capture(settings, good, bad, browser, report)
-    _print_results(results, as_json)
+    # Each capture is analysed, retried in the browser when thin, and its check recorded as it
+    # lands, by the pipeline beside the crawl (crawler/jobs.py).
+    from crawler import jobs
+
+    advance, stop = _progress(len(good)) if good else (None, lambda: None)
+    try:
+        done = jobs.capture(settings, good, bad, browser=browser, on_result=advance)
+    finally:
+        stop()
+    _report_recovery(done.recovered)
+    _print_results(done.results, as_json)
     if bad:
         sys.exit(UsageError.exit_code)
-    sys.exit(0 if all(r.ok for r in results) and not report.get("unsaved") else 1)
-
-
-def _rejected(url: str, message: str) -> Any:
-    from archive.exchange import SeedResult
-
-    return SeedResult(url, "bad-url", message)
-
-
-def _capture(
-    settings: Any, good: list[str], bad: list[tuple[str, str]], browser: bool, report: dict[str, Any]
-) -> list[Any]:
-    """Repair what a crash left, record the rejected URLs, capture the good ones.
-
-    With the archiver process, the archiver does the database work while this
-    process starts the crawl (see archive/archiver.py); otherwise it happens here.
-    """
-    from archive.archiver import start_archiver
-    from archive.policy import policy_from
-
-    mode = _pipeline_mode(settings, browser=browser, tracked_only=True)
-    archiver = start_archiver(settings) if good else None
-    if archiver is None:
-        _report_recovery(_prepare_here(settings, bad))
-        if browser:
-            _check_browser(settings)
-        return _run(settings, good, browser, mode, report=report)
-    try:
-        ticket = archiver.prepare(bad)  # done while the crawl starts up; its first query waits for it
-        archiver.start_pipeline(policy_from(settings), mode)  # the archiver loads it meanwhile
-        if browser:
-            _check_browser(settings)
-        results = _run(settings, good, browser, mode, archiver, report)
-        _report_recovery(archiver.prepared(ticket))
-        return results
-    finally:
-        archiver.close()  # at once, unless the crawl closed it already
-
-
-def _prepare_here(settings: Any, bad: list[tuple[str, str]]) -> dict[str, int]:
-    from archive.reconcile import reconcile
-
-    sessions = _database(settings)
-    report = reconcile(sessions, settings.warc_dir)
-    _record_rejected(sessions, bad)
-    return {"files_recovered": len(report.files_recovered), "rows_added": report.rows_added}
+    sys.exit(0 if done.ok else 1)
 
 
 def _report_recovery(report: dict[str, int]) -> None:
@@ -504,33 +416,6 @@ def _report_recovery(report: dict[str, int]) -> None:
             markup=False,
             highlight=False,
         )
-
-
-def _run(
-    settings: Any,
-    urls: list[str],
-    browser: bool,
-    mode: Any,
-    archiver: Any = None,
-    report: dict[str, Any] | None = None,
-) -> list[Any]:
-    if not urls:
-        return []
-    from crawler.run import run_capture
-
-    advance, stop = _progress(len(urls))
-    try:
-        return run_capture(
-            settings,
-            urls,
-            browser=browser,
-            on_result=advance,
-            archiver=archiver,
-            report=report,
-            pipeline=mode,
-        )
-    finally:
-        stop()
 
 
 @cli.command()
@@ -641,11 +526,9 @@ def add(obj: Context, source: str, no_resolve: bool, as_json: bool) -> None:
     given = _article_input(source)
     settings = obj.settings()
     sessions = _database(settings)
-    if settings.auto_browser and given.kind == "url":
-        _check_browser(settings)
-    from crawler.run import run_add
+    from crawler import jobs
 
-    added, results = run_add(
+    added, results = jobs.add(
         settings,
         given,
         resolve_outlets=not no_resolve,
@@ -655,26 +538,20 @@ def add(obj: Context, source: str, no_resolve: bool, as_json: bool) -> None:
             if r.ok or r.url == given.url  # the article's own failure is the command's error line
             else err.print(f"{r.outcome} {r.url}: {r.message}", markup=False, highlight=False)
         ),
-        # The texts later captures are compared with; what it cites is tracked from now on.
-        pipeline=_pipeline_mode(settings, browser=False, tracked_only=False),
     )
+    error = jobs.add_error(added, source)
     if added.article_id is None:
-        raise CitewatchError(f"cannot add {source}: {added.error or 'the crawl stopped'}")
+        raise CitewatchError(error or f"cannot add {source}")
     with sessions() as session:
-        view = articles.article_view(session, articles.find_article(session, str(added.article_id)))
+        view = articles.article_view(session, articles.require_article(session, str(added.article_id)))
     if as_json:
-        _print_json({**view, "captures": [_result_dict(r) for r in results]})
+        _print_json({**view, "captures": [jobs.result_dict(r) for r in results]})
     else:
         _print_article(view)
         if not view["citations"]:
             out.print("no citations found: no links, DOIs or outlet names in the article's text")
-    if added.error:  # stored, but the run did not finish
-        raise CitewatchError(f"article {added.article_id} stored, but {added.error}")
-    if added.interrupted:
-        raise CitewatchError(
-            f"article {added.article_id} stored, but the run stopped before {added.interrupted} outlet(s) "
-            "were resolved; add it again to finish"
-        )
+    if error:
+        raise CitewatchError(error)
 
 
 def _print_article(view: dict[str, Any]) -> None:
@@ -835,6 +712,7 @@ def untrack(obj: Context, urls: tuple[str, ...], article: str | None, as_json: b
     from archive import articles
     from archive.changelog import sources_of_article
     from archive.models import Source
+    from archive.schedule import tracked_dict
     from archive.urls import check_url
     from archive.warc import utcnow
 
@@ -851,7 +729,7 @@ def untrack(obj: Context, urls: tuple[str, ...], article: str | None, as_json: b
                 if sid is None:
                     raise UsageError(f"{url} is not a tracked source: `citewatch status` counts them")
                 ids.append(sid)
-        done = [_tracked(s) for s in articles.untrack_sources(session, ids, utcnow())]
+        done = [tracked_dict(s) for s in articles.untrack_sources(session, ids, utcnow())]
     if as_json:
         _print_json(done)
         return
@@ -872,38 +750,30 @@ def track(
 ) -> None:
     """Track one source URL, or every source an article cites: the daemon checks each on its
     schedule (due at once when new)."""
-    import scheduler
+    from archive import schedule
+    from archive.durations import parse_duration
+    from archive.policy import policy_from
     from archive.urls import check_url
     from archive.warc import utcnow
 
     if (url is None) == (article is None):
         raise UsageError("name one source URL, or an article with --article")
     try:
-        interval = scheduler.parse_duration(every) if every is not None else None
+        interval = parse_duration(every) if every is not None else None
     except ValueError as exc:
         raise UsageError(f"--every: {exc}") from None
     settings = obj.settings()
     sessions = _database(settings)
     with sessions() as session:
-        if url is not None:
-            urls = [check_url(url)]
-        else:
-            from archive import articles
-            from archive.changelog import sources_of_article
-            from archive.models import Source
-
-            ids = sources_of_article(session, articles.require_article(session, article or "").id)
-            urls = [session.get(Source, sid).url for sid in ids]  # type: ignore[union-attr]
-        now = utcnow()
-        policy = scheduler.policy_from(settings)
-        data = [
-            _tracked(
-                scheduler.track(
-                    session, u, now, every=interval, paused=paused, policy=policy, by_user=url is not None
-                )
-            )
-            for u in urls
-        ]
+        data = schedule.track_sources(
+            session,
+            [check_url(url)] if url is not None else schedule.sources_of(session, article or ""),
+            utcnow(),
+            every=interval,
+            paused=paused,
+            policy=policy_from(settings),
+            by_user=url is not None,
+        )
     if as_json:
         _print_json(data[0] if url is not None else data)
         return
@@ -915,17 +785,6 @@ def track(
         out.print(
             f"tracking {d['url']} (source {d['source_id']}): {when}, {how}", markup=False, highlight=False
         )
-
-
-def _tracked(source: Any) -> dict[str, Any]:
-    return {
-        "source_id": source.id,
-        "url": source.url,
-        "paused": source.paused,
-        "every_seconds": source.every_seconds,
-        "next_check_at": source.next_check_at.isoformat() + "Z" if source.next_check_at else None,
-        "last_checked_at": source.last_checked_at.isoformat() + "Z" if source.last_checked_at else None,
-    }
 
 
 _NO_DAEMON = "no daemon is running: run `citewatch daemon`, or `citewatch capture URL` to capture now"
@@ -1372,11 +1231,13 @@ def serve(obj: Context, address: str | None, port: int | None) -> None:
     """The web UI and JSON API (docs/web.md): articles, sources, changes, diffs, feeds; write
     actions need api_token. Runs until Ctrl-C or SIGTERM."""
     from archive.web import serve as run
+    from crawler.jobs import job_runner
 
     settings = obj.settings(serve_address=address, serve_port=port)
     _database(settings)
     run(
         settings,
+        runner=job_runner(settings),
         on_ready=lambda url: err.print(
             f"serve: {url} (web UI and /api); Ctrl-C stops", markup=False, highlight=False
         ),

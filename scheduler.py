@@ -26,7 +26,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -342,8 +341,9 @@ class _WebUI:
 
     def __init__(self, settings: Any):
         from archive.web import server
+        from crawler.jobs import job_runner
 
-        self.server, self.sock, self.url = server(settings)
+        self.server, self.sock, self.url = server(settings, job_runner(settings))
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, name="citewatch-web", daemon=True
         )
@@ -890,6 +890,7 @@ class Daemon:
         """Articles whose outlet resolution was interrupted (a stopped ``add``) are added again,
         one at a time, when they came from a URL; the others need the user to add them again."""
         from archive.models import Article, Citation
+        from crawler.jobs import JobProcess
 
         with self.sessions() as session:
             rows = session.execute(
@@ -902,28 +903,21 @@ class Daemon:
             if self._stop.is_set():
                 return
             self.log.info("resolving the outlets of %s again", url)
-            with tempfile.TemporaryFile("w+") as errors:
-                child = subprocess.Popen(
-                    [sys.executable, "-m", "citewatch", *self.cli_args, "add", url],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=errors,
-                    start_new_session=True,  # Ctrl-C is the daemon's to handle, not the child's
-                )
-                deadline = time.monotonic() + max(600.0, self.settings.discovery_max_seconds * 4)
-                while child.poll() is None and not self._stop.is_set() and time.monotonic() < deadline:
-                    time.sleep(0.2)
-                if child.poll() is None:  # stopping, or stuck: it marks what it left as interrupted
-                    child.terminate()
-                    try:
-                        child.wait(timeout=30)
-                    except subprocess.TimeoutExpired:
-                        child.kill()
-                        child.wait()
-                errors.seek(0)
-                last = (errors.read().strip().splitlines() or ["no output"])[-1]
-            if child.returncode != 0:
-                self.log.warning("resolving the outlets of %s failed: %s", url, last)
+            # An add, in a process of its own (its crawl runs once per process), as the web UI runs one.
+            job = JobProcess(self.settings, "add", {"url": url})
+            deadline = time.monotonic() + max(600.0, self.settings.discovery_max_seconds * 4)
+            outcome = None
+            while outcome is None and not self._stop.is_set() and time.monotonic() < deadline:
+                outcome = job.wait(timeout=0.2)
+            if outcome is None:  # stopping, or stuck: it marks what it left as interrupted
+                job.stop()
+                outcome = job.wait(timeout=30)
+                if outcome is None:
+                    job.stop(force=True)
+                    outcome = job.wait(timeout=10)
+            if outcome is None or outcome.code != 0:
+                why = outcome.error if outcome is not None else "it did not stop"
+                self.log.warning("resolving the outlets of %s failed: %s", url, why)
 
     def maintain(self) -> None:
         """Database upkeep: fresh planner statistics, a WAL checkpoint on SQLite, stray leases."""

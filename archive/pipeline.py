@@ -60,7 +60,7 @@ class Pipeline:
         are."""
         fetched = [r for r in results if r.outcome not in self.mode.skip]
         if not fetched:
-            return []
+            return {}
         now = utcnow()
         with self.sessions() as session:
             ids = self._source_ids(session, fetched)

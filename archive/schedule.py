@@ -168,3 +168,43 @@ def record_results(
     ]
     found = after_checks(session, checks, policy, tracked_only=tracked_only, worker=worker)
     return {url: found[sid] for url, sid in ids.items() if sid in found}
+
+
+def sources_of(session: Session, article: str) -> list[str]:
+    """The URLs of every source an article (id or URL) cites."""
+    from archive import articles
+    from archive.changelog import sources_of_article
+
+    ids = sources_of_article(session, articles.require_article(session, article).id)
+    urls = {sid: url for sid, url in session.execute(select(Source.id, Source.url).where(Source.id.in_(ids)))}
+    return [urls[sid] for sid in ids if sid in urls]
+
+
+def track_sources(
+    session: Session,
+    urls: list[str],
+    now: datetime,
+    *,
+    every: timedelta | None = None,
+    paused: bool | None = None,
+    policy: Policy | None = None,
+    by_user: bool = False,
+) -> list[dict[str, Any]]:
+    """:func:`track` each of ``urls`` (already checked); what ``citewatch track --json`` prints
+    of each."""
+    return [
+        tracked_dict(track(session, u, now, every=every, paused=paused, policy=policy, by_user=by_user))
+        for u in urls
+    ]
+
+
+def tracked_dict(source: Source) -> dict[str, Any]:
+    """A tracked source, as ``citewatch track --json`` prints it."""
+    return {
+        "source_id": source.id,
+        "url": source.url,
+        "paused": source.paused,
+        "every_seconds": source.every_seconds,
+        "next_check_at": source.next_check_at.isoformat() + "Z" if source.next_check_at else None,
+        "last_checked_at": source.last_checked_at.isoformat() + "Z" if source.last_checked_at else None,
+    }

@@ -2,10 +2,11 @@
 
 Reading goes through the same view functions the CLI prints (``articles``,
 ``changelog``, ``index``, ``status``), so ``/api/...`` answers what ``--json``
-prints. Writing (add an article, track a URL, capture a URL) runs the CLI
-itself in a subprocess: a Scrapy crawl can run once per process, and
-``track`` lives in ``scheduler.py``, which ``archive/`` never imports.
-Captures and adds are background :class:`Jobs` the client polls.
+prints. Writing calls the library: tracking and checking answer at once
+(:mod:`archive.schedule`, :mod:`archive.queue`); captures and adds are
+background :class:`Jobs` the client polls, each run in a process of its own
+(a Scrapy crawl runs once per process) by the job runner the CLI or the daemon
+injects (crawler/jobs.py), since ``archive/`` never imports the crawler.
 
 Archived content is untrusted. Templates autoescape everything and never mark
 archived text safe; every response carries a Content-Security-Policy with
@@ -26,20 +27,17 @@ import hmac
 import ipaddress
 import json
 import logging
-import os
 import secrets
 import signal
 import socket
-import subprocess
-import sys
-import tempfile
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal, Protocol, cast
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -637,7 +635,21 @@ def config_rows(settings: Any) -> list[dict[str, Any]]:
     ]
 
 
-# -- jobs: captures and adds in subprocesses -----------------------------------------------
+# -- jobs: captures and adds, each in a process of its own ---------------------------------
+
+
+class RunningJob(Protocol):
+    """A job started by the app's runner (crawler/jobs.py's JobProcess, injected by the CLI or
+    the daemon: ``archive/`` does not import the crawler)."""
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """Its outcome (``code``, ``result``, ``error``), or None while it still runs."""
+
+    def stop(self, force: bool = False) -> None: ...
+
+
+# Starts a job: (kind, payload) -> the running job.
+JobRunner = Callable[[str, dict[str, Any]], RunningJob]
 
 
 @dataclass
@@ -645,17 +657,15 @@ class Job:
     id: str
     kind: str  # capture | add
     target: str  # the URL, or "pasted text"
-    args: list[str]
+    payload: dict[str, Any]  # what the runner is given (crawler.jobs.run_job)
     created_at: datetime
-    stdin: bytes | None = None
-    cleanup: Path | None = None  # a temporary folder removed when the job ends
     state: str = "queued"  # queued | running | done | failed
     started_at: datetime | None = None
     finished_at: datetime | None = None
     exit_code: int | None = None
     result: Any = None
     error: str | None = None
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    process: RunningJob | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -682,14 +692,14 @@ def _utcnow() -> datetime:
 
 
 class Jobs:
-    """Background runs of ``citewatch capture``/``add``: each its own process (a crawl runs once
-    per process), at most ``running`` at once and ``pending`` waiting; the newest ``keep`` are
-    remembered, in memory only."""
+    """Background captures and adds: each run by ``runner`` in a process of its own (a crawl
+    runs once per process), at most ``running`` at once and ``pending`` waiting; the newest
+    ``keep`` are remembered, in memory only. Without a runner, none can start."""
 
     def __init__(
-        self, cli: list[str], env: dict[str, str], *, running: int = 2, pending: int = 16, keep: int = 200
+        self, runner: JobRunner | None, *, running: int = 2, pending: int = 16, keep: int = 200
     ) -> None:
-        self.cli, self.env, self.pending, self.keep = cli, env, pending, keep
+        self.runner, self.pending, self.keep = runner, pending, keep
         self.timeout = 1800.0
         self._slots = threading.BoundedSemaphore(running)
         self._lock = threading.Lock()
@@ -697,6 +707,10 @@ class Jobs:
         self._closed = False
 
     def start(self, job: Job) -> Job:
+        if self.runner is None:
+            raise HTTPException(
+                503, "this server runs no captures or adds (it was started without a job runner)"
+            )
         with self._lock:
             waiting = sum(1 for j in self._jobs.values() if j.state in ("queued", "running"))
             if self._closed or waiting >= self.pending:
@@ -732,27 +746,25 @@ class Jobs:
                 job.state = "failed"
                 job.error = job.error or "the server stopped before the job finished"
             job.finished_at = job.finished_at or _utcnow()
-            _clean(job)
 
     def _execute(self, job: Job) -> None:
+        assert self.runner is not None  # start() refuses jobs without one
         job.state, job.started_at = "running", _utcnow()
-        command = [sys.executable, "-m", "citewatch", *self.cli, *job.args]
-        job.process = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE if job.stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=self.env,
-            start_new_session=True,  # its crawl and browser are stopped with it
-        )
-        try:
-            out, err = job.process.communicate(job.stdin, timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            _kill(job.process)
-            out, err = job.process.communicate()
-            job.error = f"stopped after {self.timeout:.0f} s"
-        _clean(job)  # before the job says it is done: a poller then sees it all over
-        _finish(job, out, err)
+        job.process = self.runner(job.kind, job.payload)
+        deadline = time.monotonic() + self.timeout
+        outcome = None
+        while outcome is None and not self._closed:
+            outcome = job.process.wait(timeout=1.0)
+            if outcome is None and time.monotonic() > deadline:
+                job.process.stop(force=True)
+                outcome = job.process.wait(timeout=30)
+                job.error = f"stopped after {self.timeout:.0f} s"
+        if outcome is None:
+            return  # the server is stopping: the job ends as failed, saying so
+        job.exit_code = outcome.code
+        job.result, job.error = outcome.result, job.error or outcome.error
+        job.state = "failed" if outcome.code != 0 else "done"
+        job.finished_at = _utcnow()
 
     def close(self) -> None:
         """Stop every running job (the server is stopping)."""
@@ -760,63 +772,7 @@ class Jobs:
             self._closed = True
             running = [j.process for j in self._jobs.values() if j.state == "running" and j.process]
         for process in running:
-            _kill(process)
-
-
-def _clean(job: Job) -> None:
-    """Remove the job's temporary folder (a pasted article), once."""
-    if job.cleanup is not None:
-        import shutil
-
-        shutil.rmtree(job.cleanup, ignore_errors=True)
-        job.cleanup = None
-
-
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-
-
-def cli_outcome(code: int, out: bytes, err: bytes) -> tuple[Any, str | None]:
-    """What a ``citewatch ... --json`` run printed (None when not JSON) and, when it failed, its
-    error line.
-
-    >>> cli_outcome(2, b"", b"some log\\ncitewatch: error: no article '9'\\n")
-    (None, "no article '9'")
-    """
-    result = None
-    with contextlib.suppress(ValueError):
-        result = json.loads(out.decode("utf-8", "replace"))
-    if code == 0:
-        return result, None
-    lines = err.decode("utf-8", "replace").strip().splitlines()
-    errors = [line for line in lines if line.startswith("citewatch: error: ")]
-    return result, (errors or lines or [f"exit code {code}"])[-1].removeprefix("citewatch: error: ")
-
-
-def _finish(job: Job, out: bytes, err: bytes) -> None:
-    job.exit_code = job.process.returncode if job.process else None
-    job.result, error = cli_outcome(job.exit_code or 0, out, err)
-    job.error = job.error or error
-    job.state = "failed" if job.exit_code != 0 else "done"
-    job.finished_at = _utcnow()
-
-
-def cli_args(settings: Any) -> tuple[list[str], dict[str, str]]:
-    """The global options and environment that give a citewatch subprocess these settings' data
-    folder, config file and database (the URL goes in the environment: not in ``ps``)."""
-    config = _config_origin(settings)
-    args = ["--home", str(settings.home_path), *(["--config", config] if config else [])]
-    env = {**os.environ, "CITEWATCH_DATABASE_URL": settings.effective_database_url}
-    return args, env
-
-
-def _config_origin(settings: Any) -> str | None:
-    """The config file the settings were read from, if any setting came from one."""
-    from archive.settings import SETTINGS
-
-    origins = {settings.origin(s.name) for s in SETTINGS} - {"default", "flag", "environment"}
-    return next(iter(origins), None)
+            process.stop(force=True)
 
 
 # -- request bodies ---------------------------------------------------------------------
@@ -1072,14 +1028,16 @@ def _split(paragraph: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[s
 # -- the app ------------------------------------------------------------------------------
 
 
-def create_app(settings: Any, sessions: sessionmaker[Session] | None = None) -> FastAPI:
+def create_app(
+    settings: Any, sessions: sessionmaker[Session] | None = None, runner: JobRunner | None = None
+) -> FastAPI:
     """The web UI and JSON API over the database of ``settings`` (migrated already: the CLI's
-    ``serve`` and the daemon do that first)."""
+    ``serve`` and the daemon do that first). ``runner`` starts the captures and adds asked for
+    (crawler/jobs.py's JobProcess); without one, the app only reads and schedules."""
     from archive import db
 
     sessions = sessions or db.connect(settings.effective_database_url)
-    cli, env = cli_args(settings)
-    jobs = Jobs(cli, env)
+    jobs = Jobs(runner)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -1299,8 +1257,8 @@ def queue_job(jobs: Jobs, job: Job) -> Job:
         raise HTTPException(429, str(exc)) from None
 
 
-def _new_job(kind: str, target: str, args: list[str], **more: Any) -> Job:
-    return Job(uuid.uuid4().hex, kind, target, args, _utcnow(), **more)
+def _new_job(kind: str, target: str, payload: dict[str, Any]) -> Job:
+    return Job(uuid.uuid4().hex, kind, target, payload, _utcnow())
 
 
 def _api_write_routes(app: FastAPI) -> None:
@@ -1311,8 +1269,7 @@ def _api_write_routes(app: FastAPI) -> None:
         from archive.urls import check_url
 
         url = check_url(body.url)
-        args = ["capture", "--json", *(["--browser"] if body.browser else []), url]
-        return _start(request, _new_job("capture", url, args))
+        return _start(request, _new_job("capture", url, {"url": url, "browser": body.browser}))
 
     @app.post("/api/articles", tags=["write"], status_code=202, dependencies=Write, summary="Add an article")
     def api_add(body: AddRequest, request: Request) -> Response:
@@ -1322,7 +1279,7 @@ def _api_write_routes(app: FastAPI) -> None:
         "/api/track", tags=["write"], dependencies=Write, summary="Track a URL (citewatch track --json)"
     )
     def api_track(body: TrackRequest, request: Request, session: DB) -> Response:
-        return _json(_track(request.app.state.jobs, session, body))
+        return _json(_track(session, request.app.state.settings, body))
 
     @app.post(
         "/api/check",
@@ -1348,53 +1305,42 @@ def _add_job(body: AddRequest) -> Job:
 
     if (body.url is None) == (body.text is None):
         raise HTTPException(400, "give the article's url or its text, not both")
-    flags = ["add", "--json", *([] if body.resolve else ["--no-resolve"])]
     if body.url is not None:
         url = check_url(body.url)
-        return _new_job("add", url, [*flags, url])
+        return _new_job("add", url, {"url": url, "resolve": body.resolve})
     if not body.text or not body.text.strip():
         raise HTTPException(400, "text is empty")
-    if body.format is None:
-        return _new_job("add", "pasted text", [*flags, "-"], stdin=body.text.encode())
-    folder = Path(tempfile.mkdtemp(prefix="citewatch-add-"))
-    file = folder / ("article." + {"text": "txt", "markdown": "md", "html": "html"}[body.format])
-    file.write_text(body.text, encoding="utf-8")
-    return _new_job("add", "pasted text", [*flags, str(file)], cleanup=folder)
+    return _new_job("add", "pasted text", {"text": body.text, "format": body.format, "resolve": body.resolve})
 
 
-def _track(jobs: Jobs, session: Session, body: TrackRequest) -> Any:
-    """``citewatch track --json`` in a subprocess (its code is in scheduler.py), input checked here
-    first so that mistakes are a 400 or 404 saying so."""
+def _track(session: Session, settings: Any, body: TrackRequest) -> Any:
+    """What ``citewatch track --json`` does and prints (archive.schedule), input checked first so
+    that mistakes are a 400 or 404 saying so."""
+    from archive import schedule
     from archive.durations import parse_duration
+    from archive.policy import policy_from
     from archive.urls import check_url
 
     if (body.url is None) == (body.article is None):
         raise HTTPException(400, "give one source url, or an article")
-    args = ["track", "--json"]
-    if body.every is not None:
-        try:
-            parse_duration(body.every)
-        except ValueError as exc:
-            raise HTTPException(400, f"every: {exc}") from None
-        args += ["--every", body.every]
-    if body.paused is not None:
-        args.append("--pause" if body.paused else "--resume")
-    target = (
-        ["--article", str(articles.require_article(session, body.article).id)]
-        if body.article
-        else [check_url(body.url or "")]
+    try:
+        every = parse_duration(body.every) if body.every is not None else None
+    except ValueError as exc:
+        raise HTTPException(400, f"every: {exc}") from None
+    if body.article:
+        urls = schedule.sources_of(session, str(articles.require_article(session, body.article).id))
+    else:
+        urls = [check_url(body.url or "")]
+    data = schedule.track_sources(
+        session,
+        urls,
+        _utcnow(),
+        every=every,
+        paused=body.paused,
+        policy=policy_from(settings),
+        by_user=body.url is not None,
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "citewatch", *jobs.cli, *args, *target],
-        capture_output=True,
-        env=jobs.env,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-    )
-    result, error = cli_outcome(proc.returncode, proc.stdout, proc.stderr)
-    if error is not None:
-        raise HTTPException(400 if proc.returncode == 2 else 500, error)
-    return result
+    return data[0] if body.url is not None else data
 
 
 # -- the HTML UI --------------------------------------------------------------------------
@@ -1537,7 +1483,7 @@ def _form_routes(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
     async def form_track(request: Request, session: DB) -> Response:
         def track(form: dict[str, str]) -> tuple[str, str]:
             body = TrackRequest(url=form.get("url", "").strip(), every=form.get("every", "").strip() or None)
-            data = _track(request.app.state.jobs, session, body)
+            data = _track(session, request.app.state.settings, body)
             return f"/sources/{data['source_id']}", f"tracking {data['url']}: {_schedule_words(data)}"
 
         return await act(request, "/articles", track)
@@ -1613,7 +1559,7 @@ def _source_action(request: Request, session: Session, source_id: int, action: s
         raise not_found(f"no source {source_id}")
     url, back = source.url, f"/sources/{source_id}"
     if action == "capture":
-        job = queue_job(jobs, _new_job("capture", url, ["capture", "--json", url]))
+        job = queue_job(jobs, _new_job("capture", url, {"url": url}))
         return f"/jobs/{job.id}", f"capturing {url}: this page shows how it goes"
     if action == "check":
         return back, _checked_words(check_sources(session, settings.home_path, _utcnow(), urls=[url]))
@@ -1622,7 +1568,7 @@ def _source_action(request: Request, session: Session, source_id: int, action: s
         session.commit()
         return back, f"no longer checked: {url} (its captures stay; Track again starts checking it again)"
     paused = {"pause": True, "resume": False}.get(action)
-    data = _track(jobs, session, TrackRequest(url=url, paused=paused))
+    data = _track(session, settings, TrackRequest(url=url, paused=paused))
     if action == "pause":
         return back, f"paused {url}: no checks until you resume it"
     return back, f"tracking {url}: {_schedule_words(data)}"
@@ -1701,23 +1647,27 @@ def _local(target: str) -> str:
 # -- running it -----------------------------------------------------------------------------
 
 
-def server(settings: Any) -> tuple[Any, socket.socket, str]:
-    """A uvicorn server of the app, the socket it is to serve (listening on serve_address:
-    serve_port already, or a one-line error) and its URL; ``serve`` runs it, the daemon runs it
-    in a thread."""
+def server(settings: Any, runner: JobRunner | None = None) -> tuple[Any, socket.socket, str]:
+    """A uvicorn server of the app (its jobs run by ``runner``), the socket it is to serve
+    (listening on serve_address:serve_port already, or a one-line error) and its URL; ``serve``
+    runs it, the daemon runs it in a thread."""
     import uvicorn
 
     sock = listen(settings.serve_address, settings.serve_port, "serve_port")
     config = uvicorn.Config(
-        create_app(settings), log_config=None, access_log=False, lifespan="on", server_header=False
+        create_app(settings, runner=runner),
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        server_header=False,
     )
     host, port = sock.getsockname()[:2]
     return uvicorn.Server(config), sock, http_url(host, port)
 
 
-def serve(settings: Any, on_ready: Any = None) -> None:
+def serve(settings: Any, on_ready: Any = None, runner: JobRunner | None = None) -> None:
     """Run the app under uvicorn on serve_address:serve_port until SIGINT or SIGTERM."""
-    running, sock, url = server(settings)
+    running, sock, url = server(settings, runner)
     if on_ready is not None:
         on_ready(url)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: here that is a

@@ -31,6 +31,7 @@ from sqlalchemy import text
 from archive.replay import replay_link
 from archive.settings import load_settings
 from archive.web import create_app
+from crawler.jobs import job_runner
 from tests import webserver as ws
 from tests.conftest import PG_URL, Home, _base_env, warcio_check
 from tests.outletweb import OutletWeb
@@ -210,8 +211,8 @@ class AppClient:
 @contextlib.contextmanager
 def app_clients(monkeypatch: pytest.MonkeyPatch, base_env: dict[str, str]) -> Iterator[Any]:
     """``make(**env)``: a client of an app whose settings are ``base_env`` plus ``env``
-    (CITEWATCH_* values), set in the environment as a user would, so that job subprocesses get
-    them too. Every client is closed at the end."""
+    (CITEWATCH_* values), set in the environment as a user would, its jobs run as the CLI's
+    ``serve`` runs them (crawler/jobs.py). Every client is closed at the end."""
     opened: list[AppClient] = []
 
     def make(**env: str) -> AppClient:
@@ -219,7 +220,8 @@ def app_clients(monkeypatch: pytest.MonkeyPatch, base_env: dict[str, str]) -> It
             monkeypatch.delenv(name)
         for name, value in {**base_env, **env}.items():
             monkeypatch.setenv(name, value)
-        client = AppClient(create_app(load_settings()))
+        settings = load_settings()
+        client = AppClient(create_app(settings, runner=job_runner(settings)))
         opened.append(client)
         return client
 
@@ -632,7 +634,7 @@ def test_reading_needs_the_token_when_reads_are_not_public(site: Site, client_fo
     assert refused.status_code == 403 and "api_token is not set" in refused.json()["error"]
 
 
-# -- jobs: captures and adds in subprocesses ----------------------------------------------------------
+# -- jobs: captures and adds, each in a process of its own ----------------------------------------------------------
 
 
 def wait_for_job(client: AppClient, job: dict[str, Any], seconds: float = 90) -> dict[str, Any]:
