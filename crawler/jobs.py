@@ -73,7 +73,9 @@ def result_dict(result: SeedResult) -> dict[str, Any]:
         "requisites": result.requisites,
         "seconds": round(result.seconds, 3),
         "message": result.message,
+        "source_id": result.source_id,
         "analysis": result.analysis,
+        "next_check_at": result.next_check_at.isoformat() + "Z" if result.next_check_at else None,
     }
 
 

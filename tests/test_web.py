@@ -634,7 +634,7 @@ def test_reading_needs_the_token_when_reads_are_not_public(site: Site, client_fo
     assert refused.status_code == 403 and "api_token is not set" in refused.json()["error"]
 
 
-# -- jobs: captures and adds, each in a process of its own ----------------------------------------------------------
+# -- jobs: captures and adds, each in a process of its own -----------------------------------------
 
 
 def wait_for_job(client: AppClient, job: dict[str, Any], seconds: float = 90) -> dict[str, Any]:
