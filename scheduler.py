@@ -40,8 +40,8 @@ from archive import queue
 from archive.durations import DEFAULT_LADDER, Ladder, parse_duration
 from archive.errors import CitewatchError
 from archive.models import Source
-from archive.policy import History, Policy, due_order, interval, next_check, rescheduled
-from archive.schedule import Check, after_checks, history_of, policy_from, record_results, track
+from archive.policy import History, Policy, due_order, interval, next_check, policy_from, rescheduled
+from archive.schedule import Check, after_checks, history_of, record_results, track
 from archive.warc import utcnow
 
 __all__ = [

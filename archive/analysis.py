@@ -108,7 +108,12 @@ def read_payload(
         raise ValueError("no WARC record")
     path = readable_path(warc_dir, snapshot.warc_file.name)
     try:
-        with open(path, "rb") as handle:
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:  # closed (renamed) by its writer just now
+            path = readable_path(warc_dir, snapshot.warc_file.name)
+            handle = open(path, "rb")  # noqa: SIM115 - closed below
+        with handle:
             handle.seek(snapshot.offset)
             data = handle.read(snapshot.length)
         record = next(iter(ArchiveIterator(io.BytesIO(data))))

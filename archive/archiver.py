@@ -50,24 +50,19 @@ from typing import TYPE_CHECKING, Any
 
 from archive import errors
 from archive.errors import CitewatchError, DatabaseError, WarcError
-from archive.exchange import Exchange, PipelineMode, SeedResult, SnapshotRef
+from archive.exchange import Checked, Exchange, PipelineMode, SeedResult, SnapshotRef
 from archive.warc import IdFactory, payload_digest, utcnow
 
 if TYPE_CHECKING:
-    from archive.pipeline import Pipeline
     from archive.policy import Policy
     from archive.recorder import CaptureRecorder
-
-# What the pipeline sends back for a batch: its results (filled in), the URLs to capture again
-# in the browser (with why), and the error that stopped it, if one did.
-Checked = tuple[list[SeedResult], dict[str, str], str | None]
 
 logger = logging.getLogger(__name__)
 
 # Calls that are answered; every other message is one-way ("tick" is the archiver's own).
-_ANSWERED = {"prepare", "source_ids", "fresh", "settle", "close", "checks"}
+_ANSWERED = {"prepare", "source_ids", "fresh", "settle", "close"}
 # The pipeline's messages, handled whether or not the recorder works (see _Archiver.checks).
-_PIPELINE_OPS = {"pipeline", "check", "checks_now", "checks"}
+_PIPELINE_OPS = {"pipeline", "check", "checks_now"}
 # Finished captures wait this long (seconds) to be analysed together, unless the crawl asks sooner.
 _CHECK_BATCH_WAIT = 0.2
 # The down pipe's buffer: room for the first few hundred records while the archiver starts.
@@ -95,6 +90,10 @@ class ArchiverProcess:
         self._read = 0  # answers read so far
         self._early: dict[int, tuple[Any, ...]] = {}  # answers read before they were wanted
         self._checked: list[Checked] = []  # what the pipeline sent back, not yet collected
+        self._analyst: subprocess.Popen[bytes] | None = None  # the pipeline's process, once started
+        self._back: Connection | None = None  # what the analyst sends the crawl
+        self._sent = self._returned = 0  # results sent into the pipeline, and come back
+        self._database_url, self._warc_dir = database_url, str(warc_dir)
         config = {
             "warc_dir": str(warc_dir),
             "database_url": database_url,
@@ -104,17 +103,20 @@ class ArchiverProcess:
         }
         down_r, down_w = os.pipe()
         up_r, up_w = os.pipe()
-        for fd in (down_w, up_w):
+        # The archiver's feed of committed captures to the analyst (the pipeline's process).
+        self._feed_r, feed_w = os.pipe()
+        for fd in (down_w, up_w, feed_w):
             with contextlib.suppress(OSError):  # a larger buffer is an optimisation, not a need
                 fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
         # -P: the working directory must not shadow the installed package.
         self._proc = subprocess.Popen(
-            [sys.executable, "-P", "-c", _LAUNCHER, str(down_r), str(up_w)],
-            pass_fds=(down_r, up_w),
+            [sys.executable, "-P", "-c", _LAUNCHER, str(down_r), str(up_w), str(feed_w)],
+            pass_fds=(down_r, up_w, feed_w),
             stdin=subprocess.DEVNULL,
         )
         os.close(down_r)
         os.close(up_w)
+        os.close(feed_w)
         self._down = Connection(down_w, readable=False)
         self._up = Connection(up_r, writable=False)
         self._closed = False
@@ -142,8 +144,8 @@ class ArchiverProcess:
 
     def _take(self, message: tuple[Any, ...]) -> None:
         """File a message from the archiver: an answer, or news that it can write no more."""
-        if message[0] == "checked":  # the pipeline's news, sent when it is ready
-            self._checked.append(message[1:])
+        if message[0] == "checked":  # what the archiver could not hand to the pipeline, and why
+            self._file_checked(message[1:])
             return
         if message[0] == "broken":
             try:
@@ -254,12 +256,27 @@ class ArchiverProcess:
 
     # -- the pipeline (archive/pipeline.py), run in the archiver ----------------
     def start_pipeline(self, policy: Policy, mode: PipelineMode) -> None:
-        """Have the archiver take every finished capture through the pipeline."""
-        self._send("pipeline", policy, mode)
+        """Take every finished capture through the pipeline, in a process of its own (the
+        analyst, at a lower CPU priority than the crawl and the archiver), which the archiver
+        feeds once each capture's rows are committed. Once per crawl."""
+        if self._analyst is not None:
+            return
+        back_r, back_w = os.pipe()
+        self._analyst = subprocess.Popen(
+            [sys.executable, "-P", "-c", _ANALYST, str(self._feed_r), str(back_w)],
+            pass_fds=(self._feed_r, back_w),
+            stdin=subprocess.DEVNULL,
+        )
+        os.close(self._feed_r)
+        os.close(back_w)
+        self._back = Connection(back_r, writable=False)
+        config = {"database_url": self._database_url, "warc_dir": self._warc_dir}
+        self._send("pipeline", config, policy, mode)
 
     def check(self, results: list[SeedResult], final: bool = False) -> None:
         """Captures finished (sent after their records): analyse them, record their checks."""
         self._send("check", results, final)
+        self._sent += len(results)
 
     def check_soon(self) -> None:
         """Take the captures waiting now, without waiting to batch more."""
@@ -269,12 +286,31 @@ class ArchiverProcess:
         """What the pipeline has sent back since the last call: (results, URLs to capture again
         in the browser with why, an error that stopped it or None)."""
         self._drain()
+        with contextlib.suppress(EOFError, OSError):  # an analyst gone: finish_checks says so
+            while self._back is not None and self._back.poll(0):
+                self._file_checked(self._back.recv()[1:])
         found, self._checked = self._checked, []
         return found
 
+    def _file_checked(self, found: Checked) -> None:
+        self._checked.append(found)
+        self._returned += len(found[0])
+
     def finish_checks(self) -> list[Checked]:
-        """Wait until every capture sent has been through the pipeline; what it sent back."""
-        self._call("checks")
+        """Wait until every capture sent has come back from the pipeline; what it sent back.
+        Captures the pipeline cannot answer for (its process died) come back with no analysis."""
+        self._send("checks_now")
+        while self._back is not None and self._returned < self._sent:
+            try:
+                if self._up.poll(0):
+                    self._drain()
+                elif self._back.poll(0.05):
+                    self._file_checked(self._back.recv()[1:])
+            except (EOFError, OSError):
+                logger.warning(
+                    "the analysis process stopped: %d captures were not analysed", self._sent - self._returned
+                )
+                self._back = None
         return self.checked()
 
     def close(self) -> None:
@@ -288,6 +324,12 @@ class ArchiverProcess:
             self._down.close()
             self._up.close()
             self._proc.wait()
+            if self._analyst is None:
+                os.close(self._feed_r)
+            else:  # it ends once it has taken the last captures the archiver fed it
+                if self._back is not None:
+                    self._back.close()
+                self._analyst.wait()
 
 
 def _unpack(answer: tuple[Any, ...]) -> Any:
@@ -308,6 +350,8 @@ _LAUNCHER = (
     "signal.signal(signal.SIGTERM, signal.SIG_IGN); "
     "from archive.archiver import main; sys.exit(main(sys.argv[1:]))"
 )
+# The analyst (archive/pipeline.py's main) ignores them too: it ends when the archiver's feed does.
+_ANALYST = _LAUNCHER.replace("archive.archiver", "archive.pipeline")
 
 
 def start_archiver(settings: Any) -> Any:
@@ -424,12 +468,15 @@ class _Archiver:
     same error.
     """
 
-    def __init__(self, recorder: CaptureRecorder | _Unavailable, answers: _Answers):
+    def __init__(
+        self, recorder: CaptureRecorder | _Unavailable, answers: _Answers, feed: _Answers | None = None
+    ):
         self.recorder = recorder
         self.answers = answers
         self.failed: dict[str, str] = {}
         self.saved: dict[str, int] = {}  # committed row ids known when the recorder broke
-        self.pipeline: Pipeline | None = None
+        self.pipeline = feed  # to the analyst process, when the crawl starts one
+        self._piped = False  # the crawl started one
         self.unchecked: list[tuple[SeedResult, bool]] = []  # finished captures, with `final`
         self._oldest = 0.0  # when the oldest of them came
 
@@ -440,6 +487,9 @@ class _Archiver:
         if op in _PIPELINE_OPS:
             self._pipeline_op(op, args)
             return True
+        if op == "close":  # what the crawl finished goes to the analyst before the file closes
+            self.checks()
+            self.close_feed()
         if op == "close" and isinstance(self.recorder, _Unavailable):
             self.answers.send(("ok", None))  # what failed was reported with each answer and in settle
             return False
@@ -480,20 +530,20 @@ class _Archiver:
     # -- the pipeline ----------------------------------------------------------
     def _pipeline_op(self, op: str, args: tuple[Any, ...]) -> None:
         if op == "pipeline":
-            from archive.pipeline import Pipeline
-
-            policy, mode = args
-            if not isinstance(self.recorder, _Unavailable):
-                self.pipeline = Pipeline(self.recorder.sessions, self.recorder.store.directory, policy, mode)
+            self._start_pipeline(*args)
         elif op == "check":
             results, final = args
             if not self.unchecked:
                 self._oldest = time.monotonic()
             self.unchecked.extend((r, final) for r in results)
-        else:  # "checks_now", "checks": at once
+        else:  # "checks_now"
             self.checks()
-            if op == "checks":
-                self.answers.send(("ok", None))
+
+    def _start_pipeline(self, config: dict[str, Any], policy: Policy, mode: PipelineMode) -> None:
+        if self.pipeline is None or self._piped:
+            return
+        self._piped = True
+        self.pipeline.send(("config", config, policy, mode))
 
     def checks_due_in(self) -> float | None:
         """Seconds until the waiting captures are due through the pipeline (None: none wait)."""
@@ -502,28 +552,33 @@ class _Archiver:
         return max(0.0, self._oldest + _CHECK_BATCH_WAIT - time.monotonic())
 
     def checks(self) -> None:
-        """Take the waiting captures through the pipeline (their rows committed first), and send
-        back what it found. A failure is reported with the batch; the recording goes on."""
+        """Hand the waiting captures to the pipeline's thread, their rows committed first; with
+        no pipeline (or a broken recorder), answer them at once, saying why."""
         batch, self.unchecked = self.unchecked, []
         if not batch:
+            return
+        error = str(self.recorder.error) if isinstance(self.recorder, _Unavailable) else None
+        if not self._piped:
+            error = error or "no pipeline was started for this crawl"
+        if error is None:
+            try:
+                self.recorder.commit()  # type: ignore[union-attr]  # not _Unavailable: checked above
+            except Exception as exc:
+                error = str(_translated(exc, "commit"))
+                self._broken(_translated(exc, "commit"))
+        if error is None and self.pipeline is not None:
+            self.pipeline.send(("batch", batch))
             return
         for final in (False, True):
             results = [r for r, f in batch if f is final]
             if results:
-                self.answers.send(("checked", results, *self._run_pipeline(results, final)))
+                self.answers.send(("checked", results, {}, error))
 
-    def _run_pipeline(self, results: list[SeedResult], final: bool) -> tuple[dict[str, str], str | None]:
-        if isinstance(self.recorder, _Unavailable):
-            return {}, str(self.recorder.error)
-        if self.pipeline is None:
-            return {}, None
-        try:
-            self.recorder.commit()
-            return self.pipeline.run(results, final=final), None
-        except Exception as exc:
-            error = _translated(exc, "the pipeline")
-            logger.warning("archiver: captures not analysed: %s", error)
-            return {}, str(error)
+    def close_feed(self) -> None:
+        """No more captures for the analyst: it ends after the last batch."""
+        if self.pipeline is not None:
+            self.pipeline.finish()
+            self.pipeline = None
 
     def _broken(self, exc: CitewatchError) -> None:
         recorder = self.recorder
@@ -552,9 +607,14 @@ class _Archiver:
         self.failed[str(key or f"{op}:{len(self.failed)}")] = str(exc)
 
 
-def serve(commands: Connection, answers: _Answers, recorder: CaptureRecorder | _Unavailable) -> None:
+def serve(
+    commands: Connection,
+    answers: _Answers,
+    recorder: CaptureRecorder | _Unavailable,
+    feed: _Answers | None = None,
+) -> None:
     """Handle messages until the crawl says close or its end of the pipe closes."""
-    archiver = _Archiver(recorder, answers)
+    archiver = _Archiver(recorder, answers, feed)
     while True:
         due = archiver.checks_due_in()
         if due is not None and due <= 0:
@@ -572,16 +632,14 @@ def serve(commands: Connection, answers: _Answers, recorder: CaptureRecorder | _
             break
         if not archiver.handle(message):
             return
-    archiver.checks()  # the crawl ended without asking: what it finished is still checked
-    archiver.handle(("close",))  # the crawl ended without closing: keep what it sent
+    archiver.handle(("close",))  # the crawl ended without closing: keep what it sent (and check it)
 
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="citewatch: %(message)s")
-    # The extractor's own complaints about a page are recorded with its analysis, not printed.
-    logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
     commands = Connection(int(argv[0]), writable=False)
     answers = _Answers(Connection(int(argv[1]), readable=False))
+    feed = _Answers(Connection(int(argv[2]), readable=False)) if len(argv) > 2 else None
     try:
         _op, raw = commands.recv()  # ("config", {...}), always first
     except (EOFError, OSError):
@@ -593,9 +651,11 @@ def main(argv: list[str]) -> int:
             exc = WarcError(f"the archiver cannot start: {type(exc).__name__}: {exc}")
         recorder = _Unavailable(exc, raw["commit_interval"])
     try:
-        serve(commands, answers, recorder)
+        serve(commands, answers, recorder, feed)
     finally:
         answers.finish()
+        if feed is not None:
+            feed.finish()
     return 0
 
 

@@ -73,6 +73,10 @@ class SeedResult:
         return self.outcome in {"ok", "truncated"}
 
 
+# What the pipeline sends back for a batch: its results (filled in), the URLs to capture again in
+# the browser (with why), and the error that stopped it, if one did.
+Checked = tuple[list[SeedResult], dict[str, str], str | None]
+
 # Outcomes of URLs that were never fetched: no check of their source.
 NOT_CHECKED = frozenset({"bad-url", "interrupted"})
 

@@ -16,15 +16,24 @@ recorder has committed them. For each capture:
    dropping a worker's lease.
 
 Each result leaves with its source id, what its analysis found and its next
-check. Where this runs: in the archiver process beside a capture crawl
-(:mod:`archive.archiver`), so that extraction and classification take the
-machine's second core while the crawl keeps the first; in the crawl's own
-process for a daemon's worker, whose crawl is paced by per-host politeness
-rather than by CPU.
+check. Where this runs: beside a capture crawl, in a process of its own (the
+analyst, :func:`main`), fed by the archiver once each capture's rows are
+committed and answering the crawl directly, at a lower CPU priority than the
+crawl and the archiver, so that analysis never slows a crawl down and takes
+whatever CPU the crawl leaves (all of it while the crawl waits on the
+network); on a thread of the crawl's own process (:class:`Background`) for an
+added article and with ``archiver_process`` off; in the crawl's process for a
+daemon's worker, whose crawl is paced by per-host politeness rather than by
+CPU.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +42,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from archive.analysis import SourceAnalysis, analyse_sources
 from archive.changelog import analysis_dict
-from archive.exchange import PipelineMode, SeedResult
+from archive.exchange import Checked, PipelineMode, SeedResult
 from archive.models import Source
 from archive.policy import Policy, policy_from
 from archive.schedule import record_results
 from archive.warc import utcnow
+
+logger = logging.getLogger(__name__)
 
 
 class Pipeline:
@@ -107,3 +118,113 @@ class Pipeline:
             rows = session.execute(select(Source.url, Source.id).where(Source.url.in_(chunk)))
             ids.update((url, sid) for url, sid in rows)
         return {url: sid for url, sid in ids.items() if sid is not None}
+
+
+class Background:
+    """A pipeline on a thread of its own, so that recording never waits for analysis: a page
+    that takes seconds to extract holds up only the pages analysed after it. Batches go in
+    (their rows committed already); what each found goes to ``send``; a failure is reported
+    with its batch and the next batch is taken as usual."""
+
+    def __init__(self, make: Callable[[], Pipeline], send: Callable[[Checked], None]):
+        self._make = make
+        self._send = send
+        self._pipeline: Pipeline | None = None
+        self._batches: queue.Queue[list[tuple[SeedResult, bool]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="citewatch-pipeline", daemon=True)
+        self._thread.start()
+
+    def put(self, batch: list[tuple[SeedResult, bool]]) -> None:
+        """Results with ``final`` (no browser retry), to take through the pipeline."""
+        self._batches.put(batch)
+
+    def join(self) -> None:
+        """Wait until every batch put has been sent."""
+        self._batches.join()
+
+    def close(self) -> None:
+        self._batches.put(None)
+        self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        try:
+            self._pipeline = self._make()  # the extractor's import, here rather than in the caller
+        except Exception as exc:
+            logger.warning("the pipeline could not start: %s", exc)
+        while (batch := self._batches.get()) is not None:
+            try:
+                for found in checked_batch(self._pipeline, batch):
+                    self._send(found)
+            finally:
+                self._batches.task_done()
+        self._batches.task_done()
+
+
+def checked_batch(pipeline: Pipeline | None, batch: list[tuple[SeedResult, bool]]) -> list[Checked]:
+    """A batch of (result, final) through ``pipeline``: what it found, the results that may be
+    retried in the browser apart from the final ones; a failure is reported with its results."""
+    found = []
+    for final in (False, True):
+        results = [r for r, f in batch if f is final]
+        if results:
+            found.append(_checked(pipeline, results, final))
+    return found
+
+
+def _checked(pipeline: Pipeline | None, results: list[SeedResult], final: bool) -> Checked:
+    if pipeline is None:
+        return results, {}, "the pipeline could not start"
+    try:
+        return results, pipeline.run(results, final=final), None
+    except Exception as exc:
+        from archive.db import reason
+
+        sql = type(exc).__module__.startswith("sqlalchemy")
+        why = reason(exc) if sql else f"{type(exc).__name__}: {exc}"
+        logger.warning("captures not analysed: %s", why)
+        return results, {}, why
+
+
+# -- the analyst: the pipeline in a process of its own ---------------------------------------
+
+
+def _run_batches(pipeline: Pipeline, feed: Any, back: Any) -> None:
+    """Take each batch the archiver feeds, and send the crawl what the pipeline found."""
+    answering = True
+    while True:
+        try:
+            message = feed.recv()
+        except (EOFError, OSError):
+            return  # the archiver closed its feed: the crawl is over
+        for found in checked_batch(pipeline, message[1]):
+            if answering:
+                try:
+                    back.send(("checked", *found))
+                except OSError:  # the crawl is gone: its checks are still recorded
+                    answering = False
+
+
+def main(argv: list[str]) -> int:
+    """The analyst process: ``argv`` are the archiver's feed and the crawl's answer pipe."""
+    import os
+    from multiprocessing.connection import Connection
+
+    from archive.db import connect
+
+    with contextlib.suppress(OSError):
+        os.nice(10)  # the crawl and the archiver come first; analysis takes what they leave
+    logging.basicConfig(level=logging.WARNING, format="citewatch: %(message)s")
+    # The extractor's own complaints about a page are recorded with its analysis, not printed.
+    logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
+    feed = Connection(int(argv[0]), writable=False)
+    back = Connection(int(argv[1]), readable=False)
+    try:
+        _op, config, policy, mode = feed.recv()  # ("config", ...), always first
+    except (EOFError, OSError):
+        return 0
+    sessions = connect(config["database_url"])
+    try:
+        _run_batches(Pipeline(sessions, Path(config["warc_dir"]), policy, mode), feed, back)
+    finally:
+        sessions.kw["bind"].dispose()
+    return 0

@@ -18,7 +18,9 @@ the pipeline itself, beside the crawl; with no archiver, a
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,7 +33,7 @@ from archive.policy import policy_from
 from archive.settings import Settings
 
 if TYPE_CHECKING:
-    from archive.archiver import Checked
+    from archive.exchange import Checked
     from archive.pipeline import Pipeline
     from archive.recorder import CaptureRecorder
 
@@ -110,15 +112,29 @@ class Checks(Protocol):
 
 
 class LocalChecks:
-    """The pipeline in the crawl's own process, with the recorder's database: the calls an
-    ArchiverProcess answers, answered here, a batch at a time."""
+    """The pipeline in the crawl's own process, on a thread of its own (so that the crawl never
+    waits for an analysis), with the recorder's database: the calls an ArchiverProcess
+    answers, answered here, a batch at a time."""
 
-    def __init__(self, recorder: CaptureRecorder, pipeline: Pipeline):
+    def __init__(self, recorder: CaptureRecorder, make: Callable[[], Pipeline]):
+        from archive.pipeline import Background
+
         self.recorder = recorder
-        self.pipeline = pipeline
         self._waiting: list[tuple[SeedResult, bool]] = []
         self._oldest = 0.0
         self._soon = False
+        self._found: list[Checked] = []
+        self._lock = threading.Lock()
+        self._background = Background(make, self._arrived)
+
+    def _arrived(self, found: Checked) -> None:
+        with self._lock:
+            self._found.append(found)
+
+    def _taken(self) -> list[Checked]:
+        with self._lock:
+            found, self._found = self._found, []
+        return found
 
     def check(self, results: list[SeedResult], final: bool = False) -> None:
         if not self._waiting:
@@ -128,22 +144,21 @@ class LocalChecks:
     def check_soon(self) -> None:
         self._soon = True
 
+    def _hand_over(self) -> None:
+        batch, self._waiting, self._soon = self._waiting, [], False
+        if batch:
+            self.recorder.commit()  # the pipeline reads what these rows say
+            self._background.put(batch)
+
     def checked(self) -> list[Checked]:
-        if not self._waiting or not (self._soon or time.monotonic() - self._oldest >= _BATCH_WAIT):
-            return []
-        return self.finish_checks()
+        if self._waiting and (self._soon or time.monotonic() - self._oldest >= _BATCH_WAIT):
+            self._hand_over()
+        return self._taken()
 
     def finish_checks(self) -> list[Checked]:
-        batch, self._waiting, self._soon = self._waiting, [], False
-        if not batch:
-            return []
-        self.recorder.commit()
-        found: list[Checked] = []
-        for final in (False, True):
-            results = [r for r, f in batch if f is final]
-            if results:
-                found.append((results, self.pipeline.run(results, final=final), None))
-        return found
+        self._hand_over()
+        self._background.join()
+        return self._taken()
 
 
 def use_pipeline(crawler: Any, mode: PipelineMode) -> None:
@@ -168,8 +183,7 @@ def checks_for(crawler: Any) -> Checks | None:
         from archive.recorder import CaptureRecorder
 
         assert isinstance(recorder, CaptureRecorder)
-        found = LocalChecks(
-            recorder, Pipeline(recorder.sessions, Path(settings.warc_dir), policy_from(settings), mode)
-        )
+        sessions, warc_dir, policy = recorder.sessions, Path(settings.warc_dir), policy_from(settings)
+        found = LocalChecks(recorder, lambda: Pipeline(sessions, warc_dir, policy, mode))
     setattr(crawler, _CHECKS, found)
     return found

@@ -35,7 +35,7 @@ from crawler.recording import Checks, checks_for, citewatch_settings, recorder_f
 from crawler.requisites import css_requisites, html_requisites
 
 if TYPE_CHECKING:
-    from archive.archiver import Checked
+    from archive.exchange import Checked
 
 logger = logging.getLogger(__name__)
 
