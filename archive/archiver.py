@@ -26,8 +26,15 @@ stops gracefully and the archiver finishes after it. If the archiver dies, the
 crawl's next message fails with :class:`archive.errors.WarcError`, and the
 ``.open`` file it leaves is repaired by :func:`archive.reconcile.reconcile`.
 
-:class:`ArchiverProcess` starts it (``_LAUNCHER``, with the two pipe ends as
-arguments; its settings come as the first message), never a person.
+The pipeline (:mod:`archive.pipeline`) runs beside both: when the crawl asks
+(:meth:`ArchiverProcess.start_pipeline`), it starts the analyst, a third
+process at a lower CPU priority; the archiver feeds it each batch of finished
+captures once their rows are committed, and the analyst answers the crawl on a
+pipe of its own. Recording never waits for an analysis.
+
+:class:`ArchiverProcess` starts them (``_LAUNCHER`` and ``_ANALYST``, with their
+pipe ends as arguments; their settings come as the first message), never a
+person.
 """
 
 from __future__ import annotations
@@ -540,8 +547,8 @@ class _Archiver:
             self.checks()
 
     def _start_pipeline(self, config: dict[str, Any], policy: Policy, mode: PipelineMode) -> None:
-        if self.pipeline is None or self._piped:
-            return
+        if self.pipeline is None or self._piped or isinstance(self.recorder, _Unavailable):
+            return  # (a broken recorder: checks() answers each capture with why)
         self._piped = True
         self.pipeline.send(("config", config, policy, mode))
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from archive.analysis import SourceAnalysis, analyse_sources
 from archive.changelog import analysis_dict
+from archive.errors import CitewatchError
 from archive.exchange import Checked, PipelineMode, SeedResult
 from archive.models import Source
 from archive.policy import Policy, policy_from
@@ -49,6 +51,9 @@ from archive.schedule import record_results
 from archive.warc import utcnow
 
 logger = logging.getLogger(__name__)
+
+# How much lower the analyst's CPU priority is than the crawl's (see main).
+_NICENESS = 10
 
 
 class Pipeline:
@@ -188,7 +193,7 @@ def _checked(pipeline: Pipeline | None, results: list[SeedResult], final: bool) 
 # -- the analyst: the pipeline in a process of its own ---------------------------------------
 
 
-def _run_batches(pipeline: Pipeline, feed: Any, back: Any) -> None:
+def _run_batches(pipeline: Pipeline | None, feed: Any, back: Any) -> None:
     """Take each batch the archiver feeds, and send the crawl what the pipeline found."""
     answering = True
     while True:
@@ -206,13 +211,12 @@ def _run_batches(pipeline: Pipeline, feed: Any, back: Any) -> None:
 
 def main(argv: list[str]) -> int:
     """The analyst process: ``argv`` are the archiver's feed and the crawl's answer pipe."""
-    import os
     from multiprocessing.connection import Connection
 
     from archive.db import connect
 
     with contextlib.suppress(OSError):
-        os.nice(10)  # the crawl and the archiver come first; analysis takes what they leave
+        os.nice(_NICENESS)  # the crawl and the archiver come first; analysis takes what they leave
     logging.basicConfig(level=logging.WARNING, format="citewatch: %(message)s")
     # The extractor's own complaints about a page are recorded with its analysis, not printed.
     logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
@@ -222,7 +226,12 @@ def main(argv: list[str]) -> int:
         _op, config, policy, mode = feed.recv()  # ("config", ...), always first
     except (EOFError, OSError):
         return 0
-    sessions = connect(config["database_url"])
+    try:
+        sessions = connect(config["database_url"])
+    except CitewatchError as exc:  # each batch is answered with why (the crawl says so already)
+        logger.debug("the analyst cannot start: %s", exc)
+        _run_batches(None, feed, back)
+        return 0
     try:
         _run_batches(Pipeline(sessions, Path(config["warc_dir"]), policy, mode), feed, back)
     finally:

@@ -177,18 +177,24 @@ def add(
     on_progress: Callable[[str], None] | None = None,
 ) -> tuple[AddResult, list[SeedResult]]:
     """Add a citing article and capture what it cites, each capture through the pipeline (what
-    it cites is tracked from now on; these texts are what later captures are compared with)."""
+    it cites is tracked from now on; these texts are what later captures are compared with).
+
+    A thin capture is not retried in the browser here: an article's outlet front pages and
+    candidates are thin by nature, and a browser for each would make every add slow. A cited
+    page that needs one is taken in the browser at once (no visible text without scripts), or
+    at its first check by the daemon, whose pipeline retries thin captures."""
     from crawler.run import run_add
 
     if settings.auto_browser and given.kind == "url":
         check_browser(settings)
+    mode = mode_for(settings, tracked_only=False, browser_retry=False)
     return run_add(
         settings,
         given,
         resolve_outlets=resolve_outlets,
         on_result=on_result,
         on_progress=on_progress,
-        pipeline=pipeline_mode(settings, browser=False, tracked_only=False),
+        pipeline=mode,
     )
 
 
