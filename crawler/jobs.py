@@ -22,12 +22,14 @@ import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archive.errors import BrowserError, CitewatchError
 from archive.exchange import PipelineMode, SeedResult, mode_for
 from archive.settings import Settings
-from crawler.spiders.citations import AddResult, ArticleInput
+
+if TYPE_CHECKING:  # the article spider imports the extractor: only when adding
+    from crawler.spiders.citations import AddResult, ArticleInput
 
 logger = logging.getLogger(__name__)
 
@@ -215,6 +217,8 @@ def add_error(added: AddResult, source: str) -> str | None:
 def article_from_text(text: str, form: str | None) -> ArticleInput:
     """A pasted article: ``form`` is text, markdown or html, or None to tell HTML by its first
     character."""
+    from crawler.spiders.citations import ArticleInput
+
     kind = form or ("html" if text.lstrip()[:1] == "<" else "text")
     if kind == "html":
         return ArticleInput("html", data=text.encode("utf-8"), name="pasted text")
@@ -251,6 +255,7 @@ def run_job(settings: Settings, kind: str, payload: dict[str, Any]) -> JobOutcom
 def _add_job(settings: Settings, payload: dict[str, Any]) -> JobOutcome:
     from archive import articles
     from archive.db import connect
+    from crawler.spiders.citations import ArticleInput
 
     if payload.get("url"):
         given = ArticleInput("url", url=payload["url"], name=payload["url"])
