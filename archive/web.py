@@ -881,7 +881,7 @@ def change_filters(
 ) -> Filters:
     """Empty values (an HTML form's blank fields) mean no filter."""
     blank: Callable[[str | None], str | None] = lambda v: v if v is not None and v.strip() else None  # noqa: E731
-    kinds = [k.strip() for k in kind or [] if k.strip()]
+    kinds = [k.strip() for k in kind or [] if k != ""]  # a blank field is "", not any space
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise HTTPException(400, f"unknown kind {unknown[0]!r}: choose from {', '.join(KINDS)}")

@@ -49,7 +49,9 @@ from tests.warcs import snapshot_rows
 # process it starts), in bytes. A run of all cases peaks near 400 MB; a plain page, near 100 MB.
 RSS_BOUND = 600 << 20
 ENV = {
-    "CITEWATCH_TIMEOUT": "4",
+    # Long enough for a 16 MB stream to reach the cap on a loaded 2-core machine (the suite
+    # runs beside it, and so do the capture's archiver and analyst); short for a stall.
+    "CITEWATCH_TIMEOUT": "8",
     "CITEWATCH_RETRIES": "0",
     "CITEWATCH_MAX_RESPONSE_SIZE": str(hostile.MAX_RESPONSE_SIZE),
     # citewatch's default overall concurrency, and as much per host: the plain cases share one.
