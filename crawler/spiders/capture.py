@@ -124,8 +124,7 @@ class CaptureSpider(scrapy.Spider):
         if first is None or result.ok or result.status is not None:
             return result
         first.message = f"{first.message}; the browser capture failed: {result.message}"
-        first.seconds = 0.0  # _finish counts the time of both
-        return first
+        return first  # its time, both captures', is set by _finish
 
     def _start_checks(self) -> None:
         """Send finished captures through the pipeline, when this crawl's results go through it,
