@@ -51,6 +51,7 @@ from archive.changes import (
     Availability,
     Observation,
     Verdict,
+    availability,
     classify,
     clip,
     comparable_text,
@@ -182,6 +183,16 @@ def extract(body: bytes, mime: str | None, url: str, content_type: str | None = 
     return _text("trafilatura", page.text, title=page.title, author=page.author, published=published)
 
 
+def warm_up() -> None:
+    """Pay the extractor's and the classifier's first-call costs (lazy imports, the public
+    suffix list, compiled patterns) before the first capture comes, not while a crawl waits."""
+    html = b"<html><head><title>Warm-up</title></head><body><article><p>" + b"A warm-up sentence. " * 40
+    text = extract(html + b"</p></article></body></html>", "text/html", "http://localhost/").text
+    before = Observation(url="http://localhost/", status=200, text=text, title="Warm-up")
+    after = Observation(url="http://localhost/", status=200, text=text + " Updated 5 minutes ago.")
+    classify(availability(before), before, after)
+
+
 class Analyser:
     """Analyses sources' new captures in one session; :meth:`analyse` commits every
     ``commit_every`` sources."""
@@ -198,6 +209,7 @@ class Analyser:
         self._texts: dict[str, ExtractedText] = {}  # loaded for, or extracted in, the open transaction
         self._checked: set[str] = set()  # digests looked up for the chunk being analysed
         self._held: list[Snapshot] = []
+        self._cited: set[int] | None = None  # of the loaded chunk's sources, those any article cites
         self._probes: dict[str, Observation | None] = {}
         self.extracted = 0  # payloads extracted by this analyser (each digest at most once)
 
@@ -343,7 +355,13 @@ class Analyser:
         for start in range(0, len(ids), self.commit_every):
             chunk = ids[start : start + self.commit_every]
             with self.session.no_autoflush:
-                for source, rows in self._load(chunk):
+                loaded = self._load(chunk)
+                for _source, rows in loaded:  # the texts first, in one run of the extractor
+                    for attempt in self.attempts(rows):
+                        counted = self._counted(attempt)
+                        if counted is not None:
+                            self.text_of(counted[0])
+                for source, rows in loaded:
                     found = self.analyse_source(source, rows)
                     if found is not None:
                         results.append(found)
@@ -360,6 +378,7 @@ class Analyser:
                 results = [r for r in results if r.source_id not in set(chunk)]
             self._texts.clear()
             self._checked = set()
+            self._cited = None
         return results
 
     def _pending_sources(self) -> list[int]:
@@ -396,6 +415,9 @@ class Analyser:
             stored = select(ExtractedText).where(ExtractedText.payload_digest.in_(digests))
             self._texts.update((t.payload_digest, t) for t in self.session.scalars(stored))
         self._checked = digests  # what _texts lacks of these is not stored at all
+        by_link = select(Citation.source_id).where(Citation.source_id.in_(sources))
+        by_candidate = select(Candidate.source_id).where(Candidate.source_id.in_(sources))
+        self._cited = set(self.session.scalars(by_link.union(by_candidate)))
         return [(sources[sid], rows[sid]) for sid in ids if sid in sources]
 
     def analyse_source(self, source: Source, rows: list[Snapshot] | None = None) -> SourceAnalysis | None:
@@ -565,6 +587,8 @@ class Analyser:
     def claims_of(self, source: Source) -> list[tuple[Any, Any]]:
         """(Claim row, ClaimDraft) for every claim of an article citing ``source`` (by link, or
         by an outlet citation whose candidate is this source)."""
+        if self._cited is not None and source.id not in self._cited:
+            return []  # cited by no article (known for the whole chunk at once)
         by_link = select(Citation.id).where(Citation.source_id == source.id)
         by_candidate = select(Candidate.citation_id).where(Candidate.source_id == source.id)
         citations = list(

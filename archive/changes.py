@@ -502,6 +502,8 @@ def significance(diff: TextDiff, old_words: int) -> float:
 
 def _text_change(old: Observation, new: Observation, now: Availability) -> Verdict | None:
     """The ``content`` or ``correction`` change between two texts, or None when only noise differs."""
+    if old.text == new.text:
+        return None  # the same text compares the same (most re-checks: no work)
     titles = (old.title, new.title)
     a, b = comparable_text(old.text, titles), comparable_text(new.text, titles)
     if a == b:

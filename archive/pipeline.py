@@ -41,7 +41,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive.analysis import SourceAnalysis, analyse_sources
+from archive.analysis import SourceAnalysis, analyse_sources, warm_up
 from archive.changelog import analysis_dict
 from archive.errors import CitewatchError
 from archive.exchange import Checked, PipelineMode, SeedResult
@@ -209,18 +209,6 @@ def _run_batches(pipeline: Pipeline | None, feed: Any, back: Any) -> None:
                     answering = False
 
 
-def _warm_up() -> None:
-    """Pay the extractor's first-call costs (lazy imports, its caches) before the first capture
-    comes, not while the crawl waits for it."""
-    from archive.analysis import extract
-
-    extract(
-        b"<html><body><article><p>" + b"A warm-up sentence. " * 40 + b"</p></article></body></html>",
-        "text/html",
-        "http://localhost/",
-    )
-
-
 def main(argv: list[str]) -> int:
     """The analyst process: ``argv`` are the archiver's feed and the crawl's answer pipe."""
     from multiprocessing.connection import Connection
@@ -234,7 +222,7 @@ def main(argv: list[str]) -> int:
     logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
     feed = Connection(int(argv[0]), writable=False)
     back = Connection(int(argv[1]), readable=False)
-    _warm_up()  # while the archiver sets the database up and the crawl starts
+    warm_up()  # while the archiver sets the database up and the crawl starts
     try:
         _op, config, policy, mode = feed.recv()  # ("config", ...), always first
     except (EOFError, OSError):

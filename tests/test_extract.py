@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from archive.extract import fingerprint, html_text
 
 PARAGRAPHS = [
@@ -75,3 +77,38 @@ def test_a_one_digit_edit_changes_the_fingerprint() -> None:
         != html_text(page(PARAGRAPHS, random.Random(1))).fingerprint
     )
     assert fingerprint("a b") != fingerprint("a  b c")
+
+
+_HEAD_AND_BYLINE = [
+    # meta tags; a one-word author (a handle) is dropped for the byline in the markup
+    '<head><title>Kyiv talks | Daily</title><meta name="author" content="staff">'
+    '<meta property="og:title" content="Kyiv talks resume"></head>'
+    '<body><p class="byline">By Olena Kovalenko</p><article><p>{body}</p></article>'
+    '<time datetime="2026-03-12">12 March</time></body>',
+    # JSON-LD overrides the meta tags
+    '<head><title>T</title><meta name="author" content="Meta Author">'
+    '<script type="application/ld+json">{{"@type": "NewsArticle", "headline": "From JSON-LD",'
+    ' "author": {{"@type": "Person", "name": "Jane Doe"}}, "datePublished": "2025-11-02"}}</script>'
+    "</head><body><article><p>{body}</p></article></body>",
+    # no head at all: title from the markup, no author, the date from the URL-less text
+    "<body><h1>Only a heading</h1><article><p>{body}</p><p>Published 2024-06-30</p></article></body>",
+    # entities and control characters in the title
+    "<head><title>Fish &amp; chips\x07 &mdash; a review</title></head><body><p>{body}</p></body>",
+]
+
+
+@pytest.mark.parametrize("page", _HEAD_AND_BYLINE, ids=["meta-tags", "json-ld", "no-head", "entities"])
+def test_metadata_is_what_trafilatura_finds(page: str) -> None:
+    # citewatch reads the three fields it compares with trafilatura's own parts, not its whole
+    # metadata function: they must agree with that function field for field.
+    import trafilatura
+    from trafilatura.utils import load_html
+
+    from archive.extract import _DATE_SEARCH, page_metadata
+
+    html = page.format(body="The ministry said 253,000 people left the region. " * 8)
+    url = "https://news.example/2026/03/12/kyiv-talks"
+    whole = trafilatura.extract_metadata(html, default_url=url, date_config=_DATE_SEARCH)
+    assert page_metadata(load_html(html), url) == (whole.title, whole.author, whole.date)
+    page_text = html_text(html, url)
+    assert (page_text.title, page_text.author, page_text.date) == (whole.title, whole.author, whole.date)
