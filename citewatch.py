@@ -710,7 +710,6 @@ def untrack(obj: Context, urls: tuple[str, ...], article: str | None, as_json: b
     from sqlalchemy import select
 
     from archive import articles
-    from archive.changelog import sources_of_article
     from archive.models import Source
     from archive.schedule import tracked_dict
     from archive.urls import check_url
@@ -721,7 +720,7 @@ def untrack(obj: Context, urls: tuple[str, ...], article: str | None, as_json: b
     sessions = _database(obj.settings())
     with sessions.begin() as session:
         if article is not None:
-            ids = sources_of_article(session, articles.require_article(session, article).id)
+            ids = articles.sources_of_article(session, articles.require_article(session, article).id)
         else:
             ids = []
             for url in urls:

@@ -176,7 +176,8 @@ class Worker:
         return self._closed.is_set()
 
     def done(self, results: list[Any]) -> list[str]:
-        from archive.changelog import article_titles, articles_citing
+        from archive.articles import articles_citing
+        from archive.changelog import article_titles
 
         for r in results:
             r.source_id = self._sources.get(r.url, r.source_id)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from difflib import SequenceMatcher
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -860,8 +860,6 @@ def untrack_sources(session: Session, source_ids: Iterable[int], now: datetime) 
 def remove_article(session: Session, article: Article, now: datetime) -> dict[str, Any]:
     """Remove an article with its claims, citations and candidates. The sources it cited stay,
     with their captures; those no other article cites and no user tracks are no longer checked."""
-    from archive.changelog import articles_citing, sources_of_article
-
     cited = sources_of_article(session, article.id)
     summary: dict[str, Any] = {
         "article_id": article.id,
@@ -886,3 +884,35 @@ def remove_article(session: Session, article: Article, now: datetime) -> dict[st
 
 def _tracked_by_user(source: Source | None) -> bool:
     return source is not None and bool(source.tracked_by_user)
+
+
+def sources_of_article(session: Session, article_id: int) -> list[int]:
+    """Ids of every source an article cites or cited: by link, as an outlet citation's tracked
+    candidates or front page, its own page (the ledger, ``article_sources``), so that a source
+    the article no longer cites keeps its changes listed under it."""
+    linked = select(Citation.source_id).where(
+        Citation.article_id == article_id, Citation.source_id.is_not(None)
+    )
+    candidates = (
+        select(Candidate.source_id)
+        .join(Citation, Candidate.citation_id == Citation.id)
+        .where(Citation.article_id == article_id, Candidate.source_id.is_not(None))
+    )
+    ledger = select(ArticleSource.source_id).where(ArticleSource.article_id == article_id)
+    found = set(session.scalars(linked)) | set(session.scalars(candidates)) | set(session.scalars(ledger))
+    return sorted(cast("set[int]", found))  # no None: each query takes only rows with a source
+
+
+def articles_citing(session: Session, source_id: int) -> list[int]:
+    """Ids of the articles that cite (or cited) a source: by link, through an outlet citation's
+    candidate, or in their ledger."""
+    linked = select(Citation.article_id).where(Citation.source_id == source_id)
+    candidates = (
+        select(Citation.article_id)
+        .join(Candidate, Candidate.citation_id == Citation.id)
+        .where(Candidate.source_id == source_id)
+    )
+    ledger = select(ArticleSource.article_id).where(ArticleSource.source_id == source_id)
+    return sorted(
+        set(session.scalars(linked)) | set(session.scalars(candidates)) | set(session.scalars(ledger))
+    )

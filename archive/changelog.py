@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, object_session
 
 from archive.diff import DELETE, EQUAL, INSERT, TextDiff, word_diff
 from archive.errors import CitewatchError, NotFoundError, UsageError
-from archive.models import Article, ArticleSource, Candidate, Change, Citation, Outlet, Snapshot, Source
+from archive.models import Article, Change, Outlet, Snapshot, Source
 
 # `--kind status` also lists the status changes that are gone or back.
 KIND_GROUPS = {"status": ("status", "gone", "back")}
@@ -109,23 +109,6 @@ def parse_when(text: str, *, now: datetime | None = None) -> datetime:
         ) from None
 
 
-def sources_of_article(session: Session, article_id: int) -> list[int]:
-    """Ids of every source an article cites or cited: by link, as an outlet citation's tracked
-    candidates or front page, its own page (the ledger, ``article_sources``), so that a source
-    the article no longer cites keeps its changes listed under it."""
-    linked = select(Citation.source_id).where(
-        Citation.article_id == article_id, Citation.source_id.is_not(None)
-    )
-    candidates = (
-        select(Candidate.source_id)
-        .join(Citation, Candidate.citation_id == Citation.id)
-        .where(Citation.article_id == article_id, Candidate.source_id.is_not(None))
-    )
-    ledger = select(ArticleSource.source_id).where(ArticleSource.article_id == article_id)
-    found = set(session.scalars(linked)) | set(session.scalars(candidates)) | set(session.scalars(ledger))
-    return sorted(cast("set[int]", found))  # no None: each query takes only rows with a source
-
-
 def sources_matching(
     session: Session, *, url: str | None = None, article: str | None = None, outlet: str | None = None
 ) -> list[int] | None:
@@ -141,7 +124,7 @@ def sources_matching(
         if not ids:
             raise NotFoundError(f"{url} is not a tracked source: see `citewatch snapshots URL`")
     if article is not None:
-        from archive.articles import require_article  # not for every listing: it reads claims and HTML
+        from archive.articles import require_article, sources_of_article  # not for every listing
 
         cited = sources_of_article(session, require_article(session, article).id)
         ids = cited if ids is None else [i for i in ids if i in cited]
@@ -151,21 +134,6 @@ def sources_matching(
             raise NotFoundError(f"no outlet {outlet!r}: no source is on that domain")
         ids = on_outlet if ids is None else [i for i in ids if i in on_outlet]
     return ids
-
-
-def articles_citing(session: Session, source_id: int) -> list[int]:
-    """Ids of the articles that cite (or cited) a source: by link, through an outlet citation's
-    candidate, or in their ledger."""
-    linked = select(Citation.article_id).where(Citation.source_id == source_id)
-    candidates = (
-        select(Citation.article_id)
-        .join(Candidate, Candidate.citation_id == Citation.id)
-        .where(Candidate.source_id == source_id)
-    )
-    ledger = select(ArticleSource.article_id).where(ArticleSource.source_id == source_id)
-    return sorted(
-        set(session.scalars(linked)) | set(session.scalars(candidates)) | set(session.scalars(ledger))
-    )
 
 
 def sources_of_outlet(session: Session, domain: str) -> list[int] | None:
@@ -531,7 +499,6 @@ __all__ = [
     "parse_when",
     "render_html",
     "render_markers",
-    "sources_of_article",
     "sources_of_outlet",
     "titles_of",
     "touched_articles",

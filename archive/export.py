@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from warcio.warcwriter import WARCWriter
 
 from archive import __version__
-from archive.changelog import sources_of_article
+from archive.articles import sources_of_article
 from archive.errors import OperationError, UsageError
 from archive.index import ARCHIVED_TYPES
 from archive.models import Article, ExtractedText, Snapshot, WarcFile

@@ -173,9 +173,8 @@ def record_results(
 def sources_of(session: Session, article: str) -> list[str]:
     """The URLs of every source an article (id or URL) cites."""
     from archive import articles
-    from archive.changelog import sources_of_article
 
-    ids = sources_of_article(session, articles.require_article(session, article).id)
+    ids = articles.sources_of_article(session, articles.require_article(session, article).id)
     urls = {sid: url for sid, url in session.execute(select(Source.id, Source.url).where(Source.id.in_(ids)))}
     return [urls[sid] for sid in ids if sid in urls]
 

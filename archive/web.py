@@ -942,11 +942,11 @@ def removal_preview(session: Session, article: Article) -> dict[str, list[dict[s
     rule): those no other article cites and the user did not track are no longer checked."""
     stop: list[dict[str, Any]] = []
     stay: list[dict[str, Any]] = []
-    for sid in changelog.sources_of_article(session, article.id):
+    for sid in articles.sources_of_article(session, article.id):
         source = session.get(Source, sid)
         if source is None:
             continue
-        others = [a for a in changelog.articles_citing(session, sid) if a != article.id]
+        others = [a for a in articles.articles_citing(session, sid) if a != article.id]
         entry = {"id": sid, "url": source.url, "others": others, "by_user": bool(source.tracked_by_user)}
         (stay if others or source.tracked_by_user else stop).append(entry)
     return {"stop": stop, "stay": stay}
@@ -992,7 +992,7 @@ def source_view(
             "changes": counts[0] if counts else 0,
             "timemap": timemap_link(settings, source.url),
         },
-        "cited_by": changelog.articles_citing(session, source.id),
+        "cited_by": articles.articles_citing(session, source.id),
         "snapshots": [{**index.snapshot_dict(s), "links": _replay(settings, s)} for s in snaps],
         "changes": [changelog.change_dict(c, url) for c, url in changes],
         "older": older,
