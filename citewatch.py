@@ -425,8 +425,8 @@ def _report_recovery(report: dict[str, int]) -> None:
 @command
 def snapshots(obj: Context, url: str, as_json: bool) -> None:
     """The captures (and failed attempts) of one URL, oldest first."""
-    from archive import index
     from archive.db import connect
+    from archive.store import index
 
     settings = obj.settings()
     sessions = connect(settings.effective_database_url)
@@ -458,7 +458,7 @@ _KINDS = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "mark
 
 def _article_input(source: str):  # type: ignore[no-untyped-def]
     """What ``citewatch add SOURCE`` was given: a URL, a file, or - for stdin."""
-    from archive.ingest import is_binary
+    from archive.articles.ingest import is_binary
     from archive.urls import SCHEMES, check_url, url_scheme
     from crawler.spiders.citations import ArticleInput
 
@@ -504,7 +504,7 @@ def _looks_like_a_host(source: str) -> bool:
 
 def _decode(raw: bytes, source: str) -> str:
     """Text in UTF-8, or in whatever encoding charset-normalizer finds most likely."""
-    from archive.ingest import decode_text
+    from archive.articles.ingest import decode_text
 
     text = decode_text(raw)
     if text is None:  # no encoding reads it as text: binary data past the part is_binary looked at
@@ -521,7 +521,7 @@ def _decode(raw: bytes, source: str) -> str:
 def add(obj: Context, source: str, no_resolve: bool, as_json: bool) -> None:
     """Add a citing article (URL, .html/.md/.txt file, or - for stdin): store its claims and
     citations, find the articles behind outlet names, and capture every source it cites."""
-    from archive import articles
+    from archive.articles import storage as articles
 
     given = _article_input(source)
     settings = obj.settings()
@@ -641,7 +641,7 @@ def _print_citation(say: Callable[..., None], c: dict[str, Any]) -> None:
 def citations(obj: Context, article: str | None, as_json: bool, top: int) -> None:
     """An article's claims, citations, outlet resolution evidence and source status
     (ARTICLE is an id or URL; without it, the list of articles)."""
-    from archive import articles
+    from archive.articles import storage as articles
 
     settings = obj.settings()
     sessions = _database(settings)  # an older database is brought up to date first
@@ -678,8 +678,8 @@ def citations(obj: Context, article: str | None, as_json: bool, top: int) -> Non
 def remove(obj: Context, article: str, as_json: bool) -> None:
     """Remove an article (id or URL) added by mistake: its claims and citations go; the sources
     it cited and their captures stay, and those no other article cites are no longer checked."""
-    from archive import articles
-    from archive.warc import utcnow
+    from archive.articles import storage as articles
+    from archive.store.warc import utcnow
 
     sessions = _database(obj.settings())
     with sessions.begin() as session:
@@ -709,11 +709,11 @@ def untrack(obj: Context, urls: tuple[str, ...], article: str | None, as_json: b
     """Stop checking sources (their captures stay; `citewatch track URL` starts again)."""
     from sqlalchemy import select
 
-    from archive import articles
+    from archive.articles import storage as articles
     from archive.models import Source
-    from archive.schedule import tracked_dict
+    from archive.schedule.checks import tracked_dict
+    from archive.store.warc import utcnow
     from archive.urls import check_url
-    from archive.warc import utcnow
 
     if bool(urls) == (article is not None):
         raise UsageError("name source URLs, or an article with --article")
@@ -749,11 +749,11 @@ def track(
 ) -> None:
     """Track one source URL, or every source an article cites: the daemon checks each on its
     schedule (due at once when new)."""
-    from archive import schedule
     from archive.durations import parse_duration
-    from archive.policy import policy_from
+    from archive.schedule import checks as schedule
+    from archive.schedule.policy import policy_from
+    from archive.store.warc import utcnow
     from archive.urls import check_url
-    from archive.warc import utcnow
 
     if (url is None) == (article is None):
         raise UsageError("name one source URL, or an article with --article")
@@ -798,8 +798,8 @@ _NO_DAEMON = "no daemon is running: run `citewatch daemon`, or `citewatch captur
 def check(obj: Context, urls: tuple[str, ...], article: str | None, as_json: bool) -> None:
     """Check tracked sources now: make each due at once, for the running daemon to check at its
     next dispatch. A paused source is checked once and stays paused."""
-    from archive import queue
-    from archive.warc import utcnow
+    from archive.schedule import queue
+    from archive.store.warc import utcnow
 
     if bool(urls) == (article is not None):
         raise UsageError("name the source URLs to check, or an article with --article")
@@ -839,8 +839,8 @@ def analyse(obj: Context, urls: tuple[str, ...], as_json: bool) -> None:
     source). Capture and add do this themselves unless analyse_captures is off."""
     from sqlalchemy import select
 
-    from archive.analysis import Analyser, analyse_urls
-    from archive.changelog import analysis_dict
+    from archive.changes.analysis import Analyser, analyse_urls
+    from archive.changes.changelog import analysis_dict
     from archive.models import Source
     from archive.urls import check_url
 
@@ -881,8 +881,8 @@ def analyse(obj: Context, urls: tuple[str, ...], as_json: bool) -> None:
 def status(obj: Context, as_json: bool) -> None:
     """Sources by state, work due and overdue, leases held, recent captures and failures, the
     last error of each failing host, and the disk the WARC files use."""
-    from archive.status import status as gather
-    from archive.warc import utcnow
+    from archive.schedule.status import status as gather
+    from archive.store.warc import utcnow
 
     settings = obj.settings()
     sessions = _database(settings)
@@ -897,8 +897,8 @@ def status(obj: Context, as_json: bool) -> None:
 
 def _status_lines(data: dict[str, Any]) -> list[str]:
     """``citewatch status`` as text: each count says what it counts, and the failing sources
-    counted by state are the ones listed under their hosts (archive.status.STATES)."""
-    from archive.status import STATES
+    counted by state are the ones listed under their hosts (archive.schedule.status.STATES)."""
+    from archive.schedule.status import STATES
 
     s = data["sources"]
     hosts = data["failing_hosts"]
@@ -977,7 +977,7 @@ def replay(obj: Context, address: str | None, port: int | None) -> None:
     import signal
     import time
 
-    from archive.replay import COLLECTION, ReplayServer
+    from archive.replay.server import COLLECTION, ReplayServer
 
     settings = obj.settings(replay_address=address, replay_port=port)
     sessions = _database(settings)
@@ -1024,9 +1024,10 @@ def replay(obj: Context, address: str | None, port: int | None) -> None:
 def export(obj: Context, wacz_path: str, article: str | None, since: str | None) -> None:
     """Pack captures into a WACZ file: the WARC records, a CDXJ index, and a pages list with
     each page's extracted text. pywb and ReplayWeb.page load it."""
-    from archive import articles, changelog
-    from archive.export import export_wacz
-    from archive.replay import tools_bin
+    from archive.articles import storage as articles
+    from archive.changes import changelog
+    from archive.replay.server import tools_bin
+    from archive.replay.wacz import export_wacz
 
     settings = obj.settings()
     wacz_program = tools_bin(settings, "wacz")
@@ -1098,7 +1099,7 @@ def changes(
     as_atom: bool,
 ) -> None:
     """Changes to tracked sources, newest first, with the claims each one touches."""
-    from archive import changelog
+    from archive.changes import changelog
 
     if as_json and as_atom:
         raise UsageError("--json and --atom: choose one")
@@ -1162,7 +1163,7 @@ def diff(
     obj: Context, old: int, new: int, as_html: bool, as_json: bool, context: bool, output: str | None
 ) -> None:
     """The word diff of the text of snapshots OLD and NEW (ids from `changes` or `snapshots`)."""
-    from archive import changelog
+    from archive.changes import changelog
 
     if as_html and as_json:
         raise UsageError("--html and --json: choose one")
@@ -1205,7 +1206,7 @@ def _diff_header(view: Any) -> str:
 def _print_diff(view: Any, context: bool) -> None:
     from rich.text import Text
 
-    from archive.diff import DELETE, EQUAL
+    from archive.changes.diff import DELETE, EQUAL
 
     out.print(_diff_header(view), markup=False, highlight=False)
     if not view.diff.changed:
@@ -1229,7 +1230,7 @@ def _print_diff(view: Any, context: bool) -> None:
 def serve(obj: Context, address: str | None, port: int | None) -> None:
     """The web UI and JSON API (docs/web.md): articles, sources, changes, diffs, feeds; write
     actions need api_token. Runs until Ctrl-C or SIGTERM."""
-    from archive.web import serve as run
+    from archive.web.app import serve as run
     from crawler.jobs import job_runner
 
     settings = obj.settings(serve_address=address, serve_port=port)

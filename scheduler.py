@@ -1,8 +1,8 @@
 """The daemon: decides when, and wires the parts that do the work.
 
 ``citewatch daemon`` runs APScheduler jobs in one process: dispatch hands
-the sources due now (by :mod:`archive.policy`, recorded by
-:mod:`archive.schedule`) to crawl workers, each a process of its own running
+the sources due now (by :mod:`archive.schedule.policy`, recorded by
+:mod:`archive.schedule.checks`) to crawl workers, each a process of its own running
 one long crawl (``citewatch worker``: :func:`crawler.run.run_watch`). A
 worker's feed (:class:`Worker`) runs each finished capture through
 :class:`archive.pipeline.Pipeline`, the same steps ``citewatch capture`` and
@@ -11,7 +11,7 @@ the check and schedule the next. Around them: the lock that keeps one daemon
 per data folder and database, supervision of the workers (heartbeats,
 restarts), the JSON log, metrics, and the web UI's thread.
 
-The scheduling policy itself is :mod:`archive.policy` (re-exported here).
+The scheduling policy itself is :mod:`archive.schedule.policy` (re-exported here).
 """
 
 from __future__ import annotations
@@ -36,13 +36,13 @@ from typing import IO, Any
 
 from sqlalchemy import func, select
 
-from archive import queue
 from archive.durations import DEFAULT_LADDER, Ladder, parse_duration
 from archive.errors import CitewatchError
 from archive.models import Source
-from archive.policy import History, Policy, due_order, interval, next_check, policy_from, rescheduled
-from archive.schedule import Check, after_checks, history_of, record_results, track
-from archive.warc import utcnow
+from archive.schedule import queue
+from archive.schedule.checks import Check, after_checks, history_of, record_results, track
+from archive.schedule.policy import History, Policy, due_order, interval, next_check, policy_from, rescheduled
+from archive.store.warc import utcnow
 
 __all__ = [
     "DEFAULT_LADDER",
@@ -97,8 +97,8 @@ class Worker:
 
     def __init__(self, settings: Any, name: str, commands: IO[str], events: IO[str]):
         from archive.db import connect
-        from archive.exchange import PipelineMode
         from archive.pipeline import Pipeline
+        from archive.store.exchange import PipelineMode
 
         self.settings = settings
         self.name = name
@@ -176,13 +176,13 @@ class Worker:
         return self._closed.is_set()
 
     def done(self, results: list[Any]) -> list[str]:
-        from archive.articles import articles_citing
-        from archive.changelog import article_titles
+        from archive.articles.storage import articles_citing
+        from archive.changes.changelog import article_titles
 
         for r in results:
             r.source_id = self._sources.get(r.url, r.source_id)
         # Always analysed, whatever analyse_captures says: a worker's checks share one WARC file,
-        # and only analysing check by check keeps them apart (archive.analysis.attempts). Every
+        # and only analysing check by check keeps them apart (archive.changes.analysis.attempts). Every
         # result is a check here, a URL that cannot be fetched too: its lease goes and its
         # failures back off, rather than the source coming back at once for ever.
         again = self.pipeline.run(results, final=self.stopping())
@@ -338,10 +338,10 @@ REPLAY_RETRY = 30.0  # seconds between two attempts to start a pywb that keeps f
 
 
 class _WebUI:
-    """``daemon --serve``: the web UI and JSON API (archive/web.py) under uvicorn, in a thread."""
+    """``daemon --serve``: the web UI and JSON API (archive/web/app.py) under uvicorn, in a thread."""
 
     def __init__(self, settings: Any):
-        from archive.web import server
+        from archive.web.app import server
         from crawler.jobs import job_runner
 
         self.server, self.sock, self.url = server(settings, job_runner(settings))
@@ -384,7 +384,7 @@ class Daemon:
         serve: bool = False,
         replay: bool = False,
     ):
-        from archive.notify import Notifier
+        from archive.changes.notify import Notifier
 
         self.settings = settings
         self.cli_args = cli_args
@@ -413,7 +413,7 @@ class Daemon:
         self.metrics: _Metrics | None = None
         self.serve, self.replay = serve, replay
         self.web: _WebUI | None = None
-        self.replayer: Any = None  # archive.replay.ReplayServer, with --replay
+        self.replayer: Any = None  # archive.replay.server.ReplayServer, with --replay
         self._replay_synced = 0.0
         self._replay_retry_at = 0.0
         self._stop = threading.Event()
@@ -432,7 +432,7 @@ class Daemon:
     def run(self) -> None:
         global _CURRENT
         from archive.db import migrated
-        from archive.reconcile import reconcile
+        from archive.store.reconcile import reconcile
 
         # Both locks before anything else: a second daemon is refused at once, and never
         # migrates the database under a running one.
@@ -453,7 +453,7 @@ class Daemon:
             self.web = _WebUI(self.settings)
             self.log.info("web UI and API on %s", self.web.url)
         if self.replay:
-            from archive.replay import COLLECTION, ReplayServer
+            from archive.replay.server import COLLECTION, ReplayServer
 
             self.replayer = ReplayServer(self.settings, self.sessions)
             total = self.replayer.start()
@@ -654,7 +654,7 @@ class Daemon:
         return sched
 
     def _shutdown(self) -> None:
-        from archive.reconcile import reconcile
+        from archive.store.reconcile import reconcile
 
         self.log.info("stopping: waiting for the workers")
         for w in self.workers.values():
@@ -741,7 +741,7 @@ class Daemon:
 
     def _supervise(self) -> None:
         """Restart a worker that died, after giving its claims back (sooner when it had run a while)."""
-        from archive.reconcile import reconcile
+        from archive.store.reconcile import reconcile
 
         for slot, w in list(self.workers.items()):
             code = w.proc.poll()
@@ -925,7 +925,7 @@ class Daemon:
         from sqlalchemy import delete, text
 
         from archive.models import Lease
-        from archive.reconcile import reconcile
+        from archive.store.reconcile import reconcile
 
         now = utcnow()
         with self.sessions() as session:

@@ -156,7 +156,7 @@ class Source(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     next_check_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Change detection (archive/analysis.py): whether the source answers with its content
+    # Change detection (archive/changes/analysis.py): whether the source answers with its content
     # (content | missing | failing), why, since when; the last capture that said so; the last
     # capture with content, which the next one is compared with; the newest snapshot id analysed.
     state: Mapped[str | None] = mapped_column(String(16))
@@ -172,7 +172,7 @@ class Source(Base):
     every_seconds: Mapped[int | None] = mapped_column(Integer)
     untracked_at: Mapped[datetime | None] = mapped_column(DateTime)  # `citewatch untrack`: no more checks
     tracked_by_user: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
-    # Which worker of a daemon checks it: a number from its host name (archive/queue.py).
+    # Which worker of a daemon checks it: a number from its host name (archive/schedule/queue.py).
     host_key: Mapped[int] = mapped_column(
         Integer, default=lambda ctx: host_key(ctx.get_current_parameters()["url"]), server_default="0"
     )
@@ -196,7 +196,7 @@ class ArticleSource(Base):
 
 
 class Lease(Base):
-    """A worker's claim on a due source, until its lease ends (archive/queue.py)."""
+    """A worker's claim on a due source, until its lease ends (archive/schedule/queue.py)."""
 
     __tablename__ = "leases"
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True)
@@ -230,7 +230,7 @@ class Snapshot(Base):
         Index("ix_snapshots_surt_digest", "surt", "payload_digest"),
         # One row per record: reconcile can never index a record twice.
         Index("ux_snapshots_record_location", "warc_file_id", "offset", unique=True),
-        # The crawl names captures by record id (archive/archiver.py).
+        # The crawl names captures by record id (archive/store/archiver.py).
         Index("ix_snapshots_record_id", "record_id"),
         # A source's snapshots since the last analysis.
         Index("ix_snapshots_source_id_id", "source_id", "id"),
@@ -263,7 +263,7 @@ class Snapshot(Base):
 class ExtractedText(Base):
     """Text extracted from a payload, keyed by its digest so no payload is extracted twice.
 
-    ``text`` is normalised (archive.extract.normalise_text); ``fingerprint`` is its digest;
+    ``text`` is normalised (archive.changes.extract.normalise_text); ``fingerprint`` is its digest;
     ``error`` says why nothing could be extracted.
     """
 
@@ -286,7 +286,7 @@ class Change(Base):
     ``kind`` is content | correction | metadata | status | gone | back;
     ``detected_at`` is when the new snapshot was captured; ``details`` holds
     the counts, changed sentences, HTTP outcomes and claim impact (see
-    archive/analysis.py for its shape).
+    archive/changes/analysis.py for its shape).
     """
 
     __tablename__ = "changes"

@@ -4,7 +4,7 @@
 workers hand their finished captures here, a batch at a time, once the
 recorder has committed them. For each capture:
 
-1. **analyse** (:mod:`archive.analysis`): extract its text, classify it
+1. **analyse** (:mod:`archive.changes.analysis`): extract its text, classify it
    against the source's baseline, and record the Change, with the claims it
    touches (skipped when ``analyse_captures`` is off, except in the daemon,
    whose checks share one WARC file and are told apart only by analysis);
@@ -12,7 +12,7 @@ recorder has committed them. For each capture:
    before, or none: their URLs go back to the crawl, which fetches them
    again in Chromium and brings the new capture back here, and only then is
    their check recorded;
-3. **record the check and schedule the next** (:mod:`archive.schedule`),
+3. **record the check and schedule the next** (:mod:`archive.schedule.checks`),
    dropping a worker's lease.
 
 Each result leaves with its source id, what its analysis found and its next
@@ -41,14 +41,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive.analysis import SourceAnalysis, analyse_sources, warm_up
-from archive.changelog import analysis_dict
+from archive.changes.analysis import SourceAnalysis, analyse_sources, warm_up
+from archive.changes.changelog import analysis_dict
 from archive.errors import CitewatchError
-from archive.exchange import Checked, PipelineMode, SeedResult
 from archive.models import Source
-from archive.policy import Policy, policy_from
-from archive.schedule import record_results
-from archive.warc import utcnow
+from archive.schedule.checks import record_results
+from archive.schedule.policy import Policy, policy_from
+from archive.store.exchange import Checked, PipelineMode, SeedResult
+from archive.store.warc import utcnow
 
 logger = logging.getLogger(__name__)
 

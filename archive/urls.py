@@ -131,7 +131,7 @@ def probe_url(url: str) -> str:
 
 def host_key(url: str) -> int:
     """A stable number for the host of ``url``: workers split sources by it, so that one host's
-    checks all go through one worker and its politeness (archive/queue.py).
+    checks all go through one worker and its politeness (archive/schedule/queue.py).
 
     >>> host_key("https://Example.org/a") == host_key("http://example.org:8080/b")
     True

@@ -128,8 +128,8 @@ def trafilatura_alone(pages: list[bytes]) -> float:
 
 def classify_only(session, sources) -> tuple[int, float]:  # type: ignore[no-untyped-def]
     """Time classification alone: each source's two captures, texts already extracted."""
-    from archive.analysis import Analyser
-    from archive.changes import availability, classify
+    from archive.changes.analysis import Analyser
+    from archive.changes.classify import availability, classify
     from archive.models import Snapshot
 
     analyser = Analyser(session, Path("."))
@@ -155,7 +155,7 @@ def log_queries(rows: int, work: Path, database_url: str | None = None) -> None:
 
     from sqlalchemy import insert, text
 
-    from archive.changelog import list_changes
+    from archive.changes.changelog import list_changes
     from archive.db import migrated
     from archive.models import Change, Snapshot, Source
 
@@ -281,7 +281,7 @@ def main() -> None:
     import trafilatura
     from sqlalchemy import select
 
-    from archive.analysis import Analyser, extract, warm_up
+    from archive.changes.analysis import Analyser, extract, warm_up
     from archive.db import connect
     from archive.models import Change, Source
 

@@ -120,8 +120,8 @@ def filler(settings: Any, total: int) -> int:
     from warcio.warcwriter import WARCWriter
 
     from archive.db import connect
-    from archive.index import surt_key
     from archive.models import Snapshot, Source, WarcFile
+    from archive.store.index import surt_key
 
     sessions = connect(settings.effective_database_url)
     with sessions() as session:
@@ -281,7 +281,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from archive.db import connect
-    from archive.replay import ReplayServer
+    from archive.replay.server import ReplayServer
     from archive.settings import load_settings
 
     work = Path(tempfile.mkdtemp(prefix="citewatch-bench-replay-"))

@@ -3,7 +3,7 @@
 Fills an empty database (SQLite in a temporary folder by default, or
 ``--database URL``: an empty PostgreSQL database) with ``--sources`` sources
 whose next checks are spread over the past week and the next two weeks (a
-third due now), then times :func:`archive.queue.claim` taking the next 1,000 due
+third due now), then times :func:`archive.schedule.queue.claim` taking the next 1,000 due
 sources, ``--rounds`` times in a row. As a peer measured in the same run it
 times a plain indexed read of the same 1,000 rows (``SELECT id, url ...
 ORDER BY next_check_at LIMIT 1000``), the least any claim must do. First as
@@ -65,8 +65,8 @@ def main() -> None:
 
     from archive.db import migrated
     from archive.models import Lease, Source
-    from archive.queue import claim, record_check
-    from archive.status import status
+    from archive.schedule.queue import claim, record_check
+    from archive.schedule.status import status
 
     url = args.database or f"sqlite:///{Path(tempfile.mkdtemp(prefix='citewatch-bench-schedule-')) / 'db'}"
     sessions = migrated(url)

@@ -27,8 +27,8 @@ from protego import Protego
 from usp.objects.sitemap import AbstractIndexSitemap, AbstractPagesSitemap
 from usp.tree import sitemap_from_str
 
-from archive.ingest import normalise_url
-from archive.resolve import Entry, in_window, naive_utc
+from archive.articles.ingest import normalise_url
+from archive.articles.resolve import Entry, in_window, naive_utc
 
 logger = logging.getLogger(__name__)
 logging.getLogger("usp").setLevel(logging.CRITICAL)  # it logs every malformed sitemap at ERROR

@@ -25,8 +25,8 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from archive.errors import BrowserError, CitewatchError
-from archive.exchange import PipelineMode, SeedResult, mode_for
 from archive.settings import Settings
+from archive.store.exchange import PipelineMode, SeedResult, mode_for
 
 if TYPE_CHECKING:  # the article spider imports the extractor: only when adding
     from crawler.spiders.citations import AddResult, ArticleInput
@@ -108,8 +108,8 @@ def capture(
     With the archiver process, the archiver does the database work (repair, the
     pipeline) while this process starts the crawl; otherwise it happens here.
     """
-    from archive.archiver import start_archiver
-    from archive.policy import policy_from
+    from archive.schedule.policy import policy_from
+    from archive.store.archiver import start_archiver
 
     done = Captured([rejected(raw, message) for raw, message in bad])
     mode = pipeline_mode(settings, browser=browser, tracked_only=True)  # a manual check counts
@@ -137,10 +137,10 @@ def capture(
 
 
 def _prepare_here(settings: Settings, bad: list[tuple[str, str]]) -> dict[str, int]:
-    from archive import index
     from archive.db import migrated
-    from archive.reconcile import reconcile
-    from archive.warc import utcnow
+    from archive.store import index
+    from archive.store.reconcile import reconcile
+    from archive.store.warc import utcnow
 
     sessions = migrated(settings.effective_database_url)
     try:
@@ -253,7 +253,7 @@ def run_job(settings: Settings, kind: str, payload: dict[str, Any]) -> JobOutcom
 
 
 def _add_job(settings: Settings, payload: dict[str, Any]) -> JobOutcome:
-    from archive import articles
+    from archive.articles import storage as articles
     from archive.db import connect
     from crawler.spiders.citations import ArticleInput
 

@@ -34,8 +34,8 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest, NotConfigured, StopDownload
 from scrapy.http import Response
 
-from archive.exchange import Exchange
-from archive.warc import HttpRequest, HttpResponse, utcnow
+from archive.store.exchange import Exchange
+from archive.store.warc import HttpRequest, HttpResponse, utcnow
 from crawler.netguard import ALLOWED_SCHEMES, blocked_message, host_forbidden_reason
 from crawler.recording import citewatch_settings, recorder_for
 

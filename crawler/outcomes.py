@@ -24,7 +24,7 @@ from twisted.internet import error as tx_error
 from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 
-from archive.index import http_outcome
+from archive.store.index import http_outcome
 from crawler.browser import ABORTED
 from crawler.netguard import blocked_message
 from crawler.resolver import BLOCKED

@@ -1,9 +1,9 @@
 """One recorder per crawl, shared by the components that write captures.
 
 Scrapy builds middlewares and spiders separately; they find the crawl's
-recorder here. It is either an :class:`archive.archiver.ArchiverProcess`
+recorder here. It is either an :class:`archive.store.archiver.ArchiverProcess`
 attached before the crawl starts (:func:`attach_recorder`), or a
-:class:`archive.recorder.CaptureRecorder` in this process, created on first
+:class:`archive.store.recorder.CaptureRecorder` in this process, created on first
 use from the crawl's citewatch settings (:func:`citewatch_settings`) and committing on a timer as well
 as by count (so no write transaction stays open while fetches are slow). Both
 are closed by :func:`close_recorder` after the crawl, where a failure to save
@@ -27,15 +27,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 from scrapy import signals
 from twisted.internet import task
 
-from archive.archiver import ArchiverProcess
-from archive.exchange import PipelineMode, Recorder, SeedResult
-from archive.policy import policy_from
+from archive.schedule.policy import policy_from
 from archive.settings import Settings
+from archive.store.archiver import ArchiverProcess
+from archive.store.exchange import PipelineMode, Recorder, SeedResult
 
 if TYPE_CHECKING:
-    from archive.exchange import Checked
     from archive.pipeline import Pipeline
-    from archive.recorder import CaptureRecorder
+    from archive.store.exchange import Checked
+    from archive.store.recorder import CaptureRecorder
 
 _ATTR = "_citewatch_recorder"
 _CHECKS = "_citewatch_checks"
@@ -69,7 +69,7 @@ def recorder_for(crawler: Any) -> Recorder:
     recorder = getattr(crawler, _ATTR, None)
     if recorder is None:
         from archive.db import connect
-        from archive.recorder import CaptureRecorder
+        from archive.store.recorder import CaptureRecorder
 
         settings = citewatch_settings(crawler.settings)
         recorder = CaptureRecorder(
@@ -180,7 +180,7 @@ def checks_for(crawler: Any) -> Checks | None:
         found = recorder
     else:
         from archive.pipeline import Pipeline
-        from archive.recorder import CaptureRecorder
+        from archive.store.recorder import CaptureRecorder
 
         assert isinstance(recorder, CaptureRecorder)
         sessions, warc_dir, policy = recorder.sessions, Path(settings.warc_dir), policy_from(settings)

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from archive import __version__
-from archive.archiver import start_archiver
-from archive.exchange import PipelineMode, SeedResult
 from archive.settings import Settings
+from archive.store.archiver import start_archiver
+from archive.store.exchange import PipelineMode, SeedResult
 from crawler.browser import BrowserGuard, launch_options
 from crawler.netguard import proxy_hosts
 from crawler.outcomes import classify

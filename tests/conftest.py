@@ -61,8 +61,8 @@ def warcio_check(paths: list[Path]) -> None:
     if not paths:
         return
     # warcio's checker, with the decoders it lacks here for bodies sent as br or zstd
-    # (archive/warcio_codecs.py): plain `warcio check` fails on a br body with brotli 1.2.
-    command = [sys.executable, "-m", "archive.warcio_codecs", "check", *map(str, paths)]
+    # (archive/store/warcio_codecs.py): plain `warcio check` fails on a br body with brotli 1.2.
+    command = [sys.executable, "-m", "archive.store.warcio_codecs", "check", *map(str, paths)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, f"warcio check failed:\n{result.stdout}\n{result.stderr}"
 

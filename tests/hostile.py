@@ -9,7 +9,7 @@ behaviour's to read. A :class:`HostileServer` made with ``robots=`` answers ``/r
 that way and ``/page`` with a plain page, so that one host's robots.txt is the case.
 
 Each behaviour names the outcomes citewatch may record for it (crawler/outcomes.py,
-archive/index.py): never ``error``, which is kept for citewatch's own failures.
+archive/store/index.py): never ``error``, which is kept for citewatch's own failures.
 """
 
 from __future__ import annotations

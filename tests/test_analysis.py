@@ -169,9 +169,9 @@ def test_html_diff_escapes_archived_markup(home, server, tmp_path) -> None:
 
 def test_editing_a_number_in_a_source_marks_exactly_the_claims_that_used_it(home, server) -> None:
     """The example article, a local source page carrying its numbers, one number edited."""
-    from archive import ingest
-    from archive.articles import claim_numbers, store_article
-    from archive.warc import utcnow
+    from archive.articles import ingest
+    from archive.articles.storage import claim_numbers, store_article
+    from archive.store.warc import utcnow
 
     source_text = [
         "Since 2022 prosecutors have opened more than 253,000 criminal cases for desertion and "
@@ -306,7 +306,7 @@ def test_a_source_failing_twice_in_a_row_is_gone_once(home, server) -> None:
 
 
 def test_analysis_in_small_chunks_finds_what_one_chunk_finds(home, server) -> None:
-    from archive.analysis import Analyser
+    from archive.changes.analysis import Analyser
 
     home.env["CITEWATCH_ANALYSE_CAPTURES"] = "0"
     urls = [server.route(f"/c{i}", ws.static(page(BODY, random.Random(i)).encode())) for i in range(5)]

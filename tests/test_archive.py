@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, select
 
-from archive import db, index
+from archive import db
 from archive.models import Snapshot, WarcFile
-from archive.reconcile import reconcile
-from archive.recorder import CaptureRecorder, Exchange
-from archive.warc import HttpRequest, HttpResponse, WarcStore, is_locked
+from archive.store import index
+from archive.store.reconcile import reconcile
+from archive.store.recorder import CaptureRecorder, Exchange
+from archive.store.warc import HttpRequest, HttpResponse, WarcStore, is_locked
 from tests.conftest import warcio_check
 from tests.warcs import read_records
 

@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import select
 
 from archive import db
-from archive.archiver import ArchiverProcess
 from archive.errors import DatabaseError, WarcError
 from archive.models import Snapshot
-from archive.warc import OPEN_SUFFIX
+from archive.store.archiver import ArchiverProcess
+from archive.store.warc import OPEN_SUFFIX
 from tests.conftest import ROOT, warcio_check
 from tests.test_archive import T0, exchange
 from tests.warcs import read_records
@@ -87,7 +87,7 @@ def test_a_dead_archiver_is_one_clear_error(migrated: str, tmp_path: Path) -> No
 _CRAWL = """
 import os, sys
 from datetime import datetime
-from archive.archiver import ArchiverProcess
+from archive.store.archiver import ArchiverProcess
 from tests.test_archive import exchange
 archiver = ArchiverProcess(sys.argv[1], sys.argv[2])
 for i in range(int(sys.argv[3])):
@@ -196,7 +196,7 @@ def test_a_lost_database_connection_loses_no_record(pg_url: str, tmp_path: Path)
     """The archiver's connection dies inside a transaction: the captures not committed are
     reported unsaved, later ones fail, the file is left for reconcile, and the next start
     indexes every record it holds."""
-    from archive.reconcile import reconcile
+    from archive.store.reconcile import reconcile
 
     engine = db.make_engine(pg_url)
     db.upgrade(engine)
@@ -243,8 +243,8 @@ def _terminate_other_connections(pg_url: str) -> None:
 
 @pytest.mark.postgres
 def test_in_process_recorder_leaves_a_failed_batch_to_reconcile(pg_url: str, tmp_path: Path) -> None:
-    from archive.reconcile import reconcile
-    from archive.recorder import CaptureRecorder
+    from archive.store.reconcile import reconcile
+    from archive.store.recorder import CaptureRecorder
 
     engine = db.make_engine(pg_url)
     db.upgrade(engine)

@@ -99,7 +99,7 @@ def test_add_refuses_binary_served_as_text(home: Home, server: ws.TestServer, co
 
 
 def test_text_is_not_taken_for_binary() -> None:
-    from archive.ingest import is_binary
+    from archive.articles.ingest import is_binary
 
     texts = [
         b"Plain ASCII, with a tab\tand a form feed\f.\n",

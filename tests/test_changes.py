@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from archive.changes import Observation, availability, classify, comparable_text, correction_notes
-from archive.extract import html_text
+from archive.changes.classify import Observation, availability, classify, comparable_text, correction_notes
+from archive.changes.extract import html_text
 
 URL = "https://news.example/2026/03/court-cases"
 

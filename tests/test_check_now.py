@@ -1,5 +1,5 @@
 """Check now: `citewatch check URL...|--article ID` and `POST /api/check` make tracked sources due
-at once (archive.queue.check_now), for a running daemon to check at its next dispatch; without a
+at once (archive.schedule.queue.check_now), for a running daemon to check at its next dispatch; without a
 daemon they say so. A paused source is checked once and stays paused. On SQLite and PostgreSQL.
 """
 
@@ -19,12 +19,13 @@ import pytest
 from sqlalchemy import create_engine, select, text
 
 import scheduler
-from archive import index, queue
 from archive.db import migrated
 from archive.errors import BadURLError, NotFoundError, UsageError
 from archive.models import Lease, Source
+from archive.schedule import queue
 from archive.settings import load_settings
-from archive.web import create_app
+from archive.store import index
+from archive.web.app import create_app
 from tests import webserver as ws
 from tests.conftest import Home
 from tests.test_changes import BODY, page

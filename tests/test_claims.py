@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from archive.claims import ClaimDraft, extract_claims, normalise_number, number_forms, sentences
+from archive.articles.claims import ClaimDraft, extract_claims, normalise_number, number_forms, sentences
 
 # A copy of shared/examples/citing-article.txt, so that a clean checkout has it.
 EXAMPLE = (Path(__file__).parent / "data" / "citing-article.txt").read_text(encoding="utf-8")

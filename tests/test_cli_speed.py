@@ -152,7 +152,7 @@ def test_snapshots_imports_surt_but_nothing_heavy(home, tmp_path, captured):
 
 SURT_CHECK = """
 import sys
-from archive.index import surt_key
+from archive.store.index import surt_key
 key = surt_key("https://www.Example.co.uk/a?b=1&a=2")
 assert "tldextract" not in sys.modules and "requests" not in sys.modules, "imported with surt"
 import tldextract

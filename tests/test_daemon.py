@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from archive.warc import payload_digest
+from archive.store.warc import payload_digest
 from tests import webserver as ws
 from tests.conftest import VENV_BIN
 

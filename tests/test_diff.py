@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from archive.diff import DELETE, EQUAL, INSERT, word_diff
-from archive.extract import normalise_text
+from archive.changes.diff import DELETE, EQUAL, INSERT, word_diff
+from archive.changes.extract import normalise_text
 from tests.test_extract import PARAGRAPHS
 
 OLD = "\n\n".join(PARAGRAPHS)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from archive.replay import PROJECT_ROOT
+from archive.replay.server import PROJECT_ROOT
 from tests import webserver as ws
 from tests.conftest import warcio_check
 

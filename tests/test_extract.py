@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from archive.extract import fingerprint, html_text
+from archive.changes.extract import fingerprint, html_text
 
 PARAGRAPHS = [
     "Since the full-scale invasion began in 2022, prosecutors have opened more than 253,000 "
@@ -104,7 +104,7 @@ def test_metadata_is_what_trafilatura_finds(page: str) -> None:
     import trafilatura
     from trafilatura.utils import load_html
 
-    from archive.extract import _DATE_SEARCH, page_metadata
+    from archive.changes.extract import _DATE_SEARCH, page_metadata
 
     html = page.format(body="The ministry said 253,000 people left the region. " * 8)
     url = "https://news.example/2026/03/12/kyiv-talks"

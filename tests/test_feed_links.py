@@ -22,7 +22,7 @@ import feedparser
 import pytest
 
 from archive.settings import load_settings
-from archive.web import create_app
+from archive.web.app import create_app
 from tests import webserver as ws
 from tests.test_changes import BODY, page
 from tests.test_daemon import daemon_env, start_daemon, wait_for

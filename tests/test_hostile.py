@@ -17,7 +17,7 @@ The cases are ``citewatch capture --json --no-requisites`` runs, side by side, s
 module set-up (the tests assert over their results): the plain cases; the robots.txt cases
 (``CITEWATCH_OBEY_ROBOTS_CITED=1``, a server each: robots.txt is per host); and, when there are
 any, the known defects (``Behaviour.xfail``), whose WARC files may fail their check and must not
-fail the others'. Bodies sent as br or zstd are checked with archive/warcio_codecs.py's decoders
+fail the others'. Bodies sent as br or zstd are checked with archive/store/warcio_codecs.py's decoders
 (tests/conftest.py ``warcio_check``).
 Short timeouts and a 16 MB body cap keep the slow and the endless cases to a few seconds; the
 module takes about 20 s. Under pytest-xdist the runs happen once, in whichever worker gets
@@ -40,7 +40,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from warcio.archiveiterator import ArchiveIterator
 
-from archive.index import shown_outcome
+from archive.store.index import shown_outcome
 from tests import hostile
 from tests.conftest import VENV_BIN, Home, _base_env, run_once, warcio_check
 from tests.warcs import snapshot_rows
@@ -279,7 +279,7 @@ def test_a_hostile_answer_is_named_archived_recorded_and_bounded(
 
 def _as_recorded(outcome: str) -> set[str]:
     """What the database may show for a capture that ended ``outcome``: the same, or, for a
-    page archived whole, what the text analysis made of it (archive/analysis.py)."""
+    page archived whole, what the text analysis made of it (archive/changes/analysis.py)."""
     return {outcome, "thin-text", "no-text"} if outcome == "ok" else {outcome}
 
 
@@ -313,7 +313,7 @@ def test_the_memory_meter_sees_an_allocation(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("case", ["brotli-unasked", "zstd-unasked", "gzip-trailing"])
 def test_a_page_in_an_encoding_not_asked_for_is_read_back(runs: dict[str, Any], case: str) -> None:
-    """Archived as sent, and its text read back from the record (archive/warcio_codecs.py):
+    """Archived as sent, and its text read back from the record (archive/store/warcio_codecs.py):
     warcio alone decoded neither brotli (1.2) nor zstd, and the page had no text."""
     result = runs[_run_of(BY_ID[case])]["results"][case]
     assert result["outcome"] == "ok", result

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from archive.claims import extract_claims
-from archive.impact import claim_impact
+from archive.articles.claims import extract_claims
+from archive.changes.impact import claim_impact
 
 EXAMPLE = Path(__file__).parent / "data" / "citing-article.txt"  # a copy of shared/examples/
 

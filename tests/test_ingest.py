@@ -12,8 +12,8 @@ import html
 import json
 from pathlib import Path
 
-from archive import ingest
-from archive.outlet_names import find_outlets
+from archive.articles import ingest
+from archive.articles.outlet_names import find_outlets
 from tests import webserver as ws
 
 EXAMPLE = (Path(__file__).parent / "data" / "citing-article.txt").read_text(encoding="utf-8")

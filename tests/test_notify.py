@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from archive.notify import Notifier
+from archive.changes.notify import Notifier
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):

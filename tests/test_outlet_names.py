@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from archive.outlet_names import (
+from archive.articles.outlet_names import (
     BUILTIN_OUTLETS,
     PATTERNS,
     find_outlets,

@@ -10,7 +10,7 @@ from sqlalchemy import insert, select
 
 from archive.db import migrated
 from archive.models import Lease, Source
-from archive.queue import claim, held, record_check, release, release_dead, renew
+from archive.schedule.queue import claim, held, record_check, release, release_dead, renew
 
 T0 = datetime(2026, 3, 1, 12, 0)
 LEASE = timedelta(minutes=10)

@@ -25,9 +25,9 @@ from sqlalchemy import insert
 
 from archive import db
 from archive.errors import OperationError
-from archive.index import surt_key
 from archive.models import Snapshot, WarcFile
-from archive.replay import ReplayIndex
+from archive.replay.server import ReplayIndex
+from archive.store.index import surt_key
 from tests import webserver as ws
 from tests.replayserver import running_replay, taken_port
 from tests.test_daemon import daemon_env, start_daemon, wait_for
@@ -237,7 +237,7 @@ def _indexed_ids(replay_dir: Path) -> list[int]:
 def test_index_compacts_restarts_and_waits_for_late_commits(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from archive import replay
+    from archive.replay import server as replay
 
     monkeypatch.setattr(replay, "RECENT_LIMIT", 30)
     monkeypatch.setattr(replay, "IN_FLIGHT", 10)

@@ -104,7 +104,7 @@ def test_an_index_without_source_ids_is_built_again(
 ) -> None:
     """The banner links to a capture's source by the id its index line carries: an index an
     older citewatch wrote (no source ids, no format file) is not kept as it is."""
-    from archive import replay
+    from archive.replay import server as replay
 
     monkeypatch.setattr(replay, "IN_FLIGHT", 0)  # every capture in base.cdxj, which a restart keeps
     home.run("capture", server.route("/report", ws.static(PAGE)), check=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from archive import resolve
-from archive.claims import extract_claims
+from archive.articles import resolve
+from archive.articles.claims import extract_claims
 
 CLAIMS = extract_claims(
     "Prosecutors have opened more than 253,000 criminal cases for desertion since 2022, official data show. "

@@ -7,8 +7,8 @@ import json
 from datetime import timedelta
 
 from archive.db import connect
-from archive.queue import claim
-from archive.warc import utcnow
+from archive.schedule.queue import claim
+from archive.store.warc import utcnow
 from tests import webserver as ws
 from tests.test_changes import BODY, page
 

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from archive.db import connect
 from archive.models import Source
-from archive.status import STATES
+from archive.schedule.status import STATES
 from tests import webserver as ws
 from tests.conftest import Home
 from tests.outletweb import OutletWeb

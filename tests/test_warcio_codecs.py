@@ -13,7 +13,7 @@ from backports import zstd
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from archive import warcio_codecs
+from archive.store import warcio_codecs
 from tests.conftest import ROOT, VENV_BIN
 
 PAGE = b"<html><body><p>A page its server compressed its own way.</p></body></html>"
@@ -42,7 +42,7 @@ def _warc(path: Path, body: bytes, encoding: str) -> Path:
 def test_checked_with_the_decoders_and_read_back(tmp_path: Path, encoding: str, compress) -> None:  # type: ignore[no-untyped-def]
     path = _warc(tmp_path / "page.warc.gz", compress(PAGE), encoding)
     ours = subprocess.run(
-        [sys.executable, "-m", "archive.warcio_codecs", "check", str(path)],
+        [sys.executable, "-m", "archive.store.warcio_codecs", "check", str(path)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -56,7 +56,7 @@ def test_checked_with_the_decoders_and_read_back(tmp_path: Path, encoding: str, 
 
 def test_plain_warcio_check_cannot_decode_br_here(tmp_path: Path) -> None:
     """Why the decoders exist: warcio's own brotli hook breaks on brotli 1.2. Should a warcio
-    release mend it, this fails, and archive/warcio_codecs.py can go."""
+    release mend it, this fails, and archive/store/warcio_codecs.py can go."""
     path = _warc(tmp_path / "page.warc.gz", brotli.compress(PAGE), "br")
     plain = subprocess.run([str(VENV_BIN / "warcio"), "check", str(path)], capture_output=True, text=True)
     assert plain.returncode != 0 and "unused_data" in plain.stderr
@@ -75,7 +75,7 @@ def test_a_bomb_block_is_refused_not_inflated(decoder, compress) -> None:  # typ
 
 def test_a_missing_file_is_one_line() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "archive.warcio_codecs", "check", "/nonexistent/a.warc.gz"],
+        [sys.executable, "-m", "archive.store.warcio_codecs", "check", "/nonexistent/a.warc.gz"],
         capture_output=True,
         text=True,
         cwd=ROOT,

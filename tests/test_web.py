@@ -28,9 +28,9 @@ import lxml.html
 import pytest
 from sqlalchemy import text
 
-from archive.replay import replay_link
+from archive.replay.server import replay_link
 from archive.settings import load_settings
-from archive.web import create_app
+from archive.web.app import create_app
 from crawler.jobs import job_runner
 from tests import webserver as ws
 from tests.conftest import PG_URL, Home, _base_env, warcio_check
@@ -533,7 +533,7 @@ def test_bad_input_in_the_ui_is_an_html_error_page(client: AppClient, path: str,
 
 
 def test_an_unexpected_error_is_a_one_line_500(client: AppClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    from archive import articles
+    from archive.articles import storage as articles
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom\nwith a second line")

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from archive.replay import replay_link
+from archive.replay.server import replay_link
 from archive.settings import load_settings
 from tests import webserver as ws
 from tests.conftest import ROOT, Home, _base_env, warcio_check

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from warcio.archiveiterator import ArchiveIterator
 
-from archive import warcio_codecs
+from archive.store import warcio_codecs
 
 warcio_codecs.install()
 

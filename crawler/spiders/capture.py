@@ -4,7 +4,7 @@ Each seed URL ends in one :class:`SeedResult`. The HTTP path archives what the
 server sends (``WarcWriterMiddleware`` writes the records); for HTML it then
 queues the page's requisites and, when the page shows no text without
 JavaScript (or ``--browser`` was given), captures it again in Chromium. Text
-extraction (HTML and PDF alike) happens after the crawl (archive/analysis.py).
+extraction (HTML and PDF alike) happens after the crawl (archive/changes/analysis.py).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from scrapy.http import Response, TextResponse
 from twisted.internet import task
 
 from archive.errors import CitewatchError
-from archive.exchange import Recorder, SeedResult
 from archive.settings import Settings
+from archive.store.exchange import Recorder, SeedResult
+from archive.store.warc import utcnow
 from archive.urls import probe_url
-from archive.warc import utcnow
 from crawler import browser, guardproxy
 from crawler.outcomes import classify, describe, status_outcome, unfollowed_redirect
 from crawler.pagecheck import needs_browser
@@ -35,7 +35,7 @@ from crawler.recording import Checks, checks_for, citewatch_settings, recorder_f
 from crawler.requisites import css_requisites, html_requisites
 
 if TYPE_CHECKING:
-    from archive.exchange import Checked
+    from archive.store.exchange import Checked
 
 logger = logging.getLogger(__name__)
 

@@ -3,9 +3,9 @@
 One crawl does it all, because Scrapy's reactor runs once per process:
 
 1. the article itself (fetched and captured when given as a URL) is read by
-   :mod:`archive.ingest` and stored with its claims and citations;
+   :mod:`archive.articles.ingest` and stored with its claims and citations;
 2. each outlet citation is resolved concurrently: :mod:`crawler.discovery`
-   walks the outlet's sitemaps and feeds, :mod:`archive.resolve` shortlists,
+   walks the outlet's sitemaps and feeds, :mod:`archive.articles.resolve` shortlists,
    the best few are fetched and confirmed, and the result is saved with its
    evidence;
 3. every cited link, DOI, tracked candidate and outlet front page is captured
@@ -30,13 +30,14 @@ import trafilatura
 from scrapy import signals
 from scrapy.http import Response, TextResponse
 
-from archive import articles, ingest, resolve
-from archive.claims import ClaimDraft
-from archive.exchange import SeedResult
-from archive.extract import pdf_text
+from archive.articles import ingest, resolve
+from archive.articles import storage as articles
+from archive.articles.claims import ClaimDraft
+from archive.changes.extract import pdf_text
 from archive.models import Article, Citation, Outlet
-from archive.recorder import CaptureRecorder
-from archive.warc import utcnow
+from archive.store.exchange import SeedResult
+from archive.store.recorder import CaptureRecorder
+from archive.store.warc import utcnow
 from crawler.discovery import Fetched, OutletDiscovery
 from crawler.outcomes import classify, status_outcome
 from crawler.spiders.capture import CaptureSpider

@@ -23,7 +23,7 @@ from scrapy.downloadermiddlewares.cookies import CookiesMiddleware
 from scrapy.exceptions import DontCloseSpider
 from twisted.internet import task
 
-from archive.exchange import SeedResult
+from archive.store.exchange import SeedResult
 from crawler.spiders.capture import CaptureSpider
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Fuzz target: the claims of an article's text, and the numbers of any page's text.
 
-Entry points: :func:`archive.claims.extract_claims` (every article's text, on ``add``) and
-:func:`archive.claims.number_forms` (candidate pages of an outlet, when resolving it). Both are
+Entry points: :func:`archive.articles.claims.extract_claims` (every article's text, on ``add``) and
+:func:`archive.articles.claims.number_forms` (candidate pages of an outlet, when resolving it). Both are
 pure functions over any text: nothing here may raise.
 """
 
@@ -11,7 +11,7 @@ from tests.fuzz import harness
 
 
 def TestOneInput(data: bytes) -> None:
-    from archive import claims
+    from archive.articles import claims
 
     text = harness.amplified(data).decode("utf-8", "replace")
     for draft in claims.extract_claims(text):
@@ -20,4 +20,4 @@ def TestOneInput(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    harness.main(TestOneInput, "claims", ["archive.claims"])
+    harness.main(TestOneInput, "claims", ["archive.articles.claims"])

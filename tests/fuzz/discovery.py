@@ -2,8 +2,8 @@
 
 Entry point: :meth:`crawler.discovery.OutletDiscovery.run`, the walk the citations spider makes
 for each outlet named without a link, with a ``fetch`` that answers from the input instead of
-the network; then what the spider does with the entries (:func:`archive.resolve.shortlist` and
-:func:`archive.resolve.confirm`). The walk turns a sitemap or feed it cannot read (the
+the network; then what the spider does with the entries (:func:`archive.articles.resolve.shortlist` and
+:func:`archive.articles.resolve.confirm`). The walk turns a sitemap or feed it cannot read (the
 ``ValueError`` of ``parse_sitemap``/``parse_feed``) into a line of its report; nothing may
 escape it.
 
@@ -42,7 +42,7 @@ WINDOW = (datetime(2025, 10, 1), datetime(2025, 12, 1))  # what resolve.window g
 
 @functools.cache
 def _claims() -> list:
-    from archive.claims import extract_claims
+    from archive.articles.claims import extract_claims
 
     return extract_claims(
         "Prosecutors have opened more than 253,000 criminal cases since 2022, according to the "
@@ -79,11 +79,15 @@ def TestOneInput(data: bytes) -> None:
 
 def _rank(entries: list, text: str) -> None:
     """The spider's next steps: rank the entries, then score the best with a page's text."""
-    from archive import resolve
+    from archive.articles import resolve
 
     ranked = resolve.shortlist(entries, _claims())
     resolve.confirm(ranked[:3], {scored.entry.url: text for scored in ranked[:3]}, _claims())
 
 
 if __name__ == "__main__":
-    harness.main(TestOneInput, "discovery", ["crawler.discovery", "archive.resolve", "archive.claims"])
+    harness.main(
+        TestOneInput,
+        "discovery",
+        ["crawler.discovery", "archive.articles.resolve", "archive.articles.claims"],
+    )

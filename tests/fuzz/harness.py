@@ -64,7 +64,7 @@ def amplified(data: bytes) -> bytes:
 def pasted_text(data: bytes) -> str | None:
     """``data`` (amplified) as ``citewatch add`` reads a pasted file before its reader sees it:
     None when the CLI refuses it as binary or finds no encoding for it."""
-    from archive import ingest
+    from archive.articles import ingest
 
     raw = amplified(data)
     return None if ingest.is_binary(raw) else ingest.decode_text(raw)

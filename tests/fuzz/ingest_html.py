@@ -1,6 +1,6 @@
 """Fuzz target: an HTML article, a file given to ``citewatch add`` or a page it fetched.
 
-Entry point: :func:`archive.ingest.from_html`, both ways the spider calls it: the file's bytes
+Entry point: :func:`archive.articles.ingest.from_html`, both ways the spider calls it: the file's bytes
 (charset detected) with no URL, and a fetched page's decoded text with its URL (links are
 resolved against it). Binary data is refused before that (``is_binary``, itself fuzzed here).
 Nothing here may raise: the spider catches no error of from_html's.
@@ -14,7 +14,7 @@ PAGE_URL = "https://example-news.org/2025/10/story?id=7"
 
 
 def TestOneInput(data: bytes) -> None:
-    from archive import ingest
+    from archive.articles import ingest
 
     raw = harness.amplified(data)
     if raw[:5] == b"%PDF-" or ingest.is_binary(raw):
@@ -33,4 +33,4 @@ def warm_up() -> None:
 
 
 if __name__ == "__main__":
-    harness.main(TestOneInput, "ingest_html", ["archive.ingest"], warm_up)
+    harness.main(TestOneInput, "ingest_html", ["archive.articles.ingest"], warm_up)

@@ -1,7 +1,7 @@
 """Fuzz target: outlets named without a link ("Sources for this article include: RMX.news ...").
 
-Entry points: :func:`archive.outlet_names.find_outlets` and
-:func:`archive.outlet_names.unknown_outlets`, as ``archive.articles`` calls them on every
+Entry points: :func:`archive.articles.outlet_names.find_outlets` and
+:func:`archive.articles.outlet_names.unknown_outlets`, as ``archive.articles.storage`` calls them on every
 article's text, with a user's ``[outlets]`` table. Nothing here may raise.
 """
 
@@ -14,7 +14,7 @@ USER_OUTLETS = {"Daily Zorg": "dailyzorg.example", "Zorg Weekly": "https://www.Z
 
 
 def TestOneInput(data: bytes) -> None:
-    from archive import outlet_names
+    from archive.articles import outlet_names
 
     text = harness.amplified(data).decode("utf-8", "replace")
     for mention in outlet_names.find_outlets(text, USER_OUTLETS):
@@ -23,4 +23,4 @@ def TestOneInput(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    harness.main(TestOneInput, "outlet_names", ["archive.outlet_names"])
+    harness.main(TestOneInput, "outlet_names", ["archive.articles.outlet_names"])

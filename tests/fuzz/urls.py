@@ -6,7 +6,7 @@ Entry points:
   the JSON API). It returns a fetchable URL or raises ``BadURLError``, which the CLI prints as one
   line and the API answers with 400; any other exception is a crash. Command-line arguments reach
   it decoded with ``surrogateescape``, so the input is decoded that way.
-- :func:`archive.ingest.normalise_url`, for every link of a citing article and of an outlet's
+- :func:`archive.articles.ingest.normalise_url`, for every link of a citing article and of an outlet's
   pages (``href`` values, Markdown links, bare URLs): a URL or None, never an exception.
 - :func:`crawler.netguard.host_forbidden_reason` on a URL's host (the guard middleware) and on
   any text (the guard proxy's ``CONNECT`` host), and :func:`crawler.netguard.forbidden_reason`.
@@ -23,7 +23,8 @@ PAGE_URL = "https://example-news.org/2025/10/story?id=7"
 
 
 def TestOneInput(data: bytes) -> None:
-    from archive import ingest, urls
+    from archive import urls
+    from archive.articles import ingest
     from archive.errors import BadURLError
     from crawler import netguard
 
@@ -61,4 +62,4 @@ def _check_fetchable(url: str, check: bool = True) -> None:
 
 
 if __name__ == "__main__":
-    harness.main(TestOneInput, "urls", ["archive.urls", "archive.ingest", "crawler.netguard"])
+    harness.main(TestOneInput, "urls", ["archive.urls", "archive.articles.ingest", "crawler.netguard"])

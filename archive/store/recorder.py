@@ -3,7 +3,7 @@
 The order is the crash contract. Records are appended and flushed to the OS
 before the transaction holding their rows commits, so a row never points at a
 record that is not on disk. A record whose row was not yet committed when the
-process died is found and indexed by :func:`archive.reconcile.reconcile`.
+process died is found and indexed by :func:`archive.store.reconcile.reconcile`.
 
 Rows are committed in batches (``commit_every`` rows or ``commit_interval``
 seconds) because one commit per record would dominate capture time, and the
@@ -26,11 +26,12 @@ from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive import db, index
+from archive import db
 from archive.errors import DatabaseError
-from archive.exchange import Exchange, Recorder, SnapshotRef
 from archive.models import Snapshot, WarcFile
-from archive.warc import (
+from archive.store import index
+from archive.store.exchange import Exchange, Recorder, SnapshotRef
+from archive.store.warc import (
     Clock,
     IdFactory,
     RecordLocation,
@@ -124,7 +125,7 @@ class CaptureRecorder:
 
     def abandon(self) -> None:
         """Give up after a failed write: roll back, leave the WARC file ``.open`` (unlocked) for
-        :func:`archive.reconcile.reconcile` to index at the next start, release the database."""
+        :func:`archive.store.reconcile.reconcile` to index at the next start, release the database."""
         try:
             self.session.rollback()
             self.store.abandon()

@@ -1,6 +1,6 @@
 """Text from captured payloads: what later diffs compare.
 
-Pure functions over bytes, run by archive/analysis.py after captures land. PDFs
+Pure functions over bytes, run by archive/changes/analysis.py after captures land. PDFs
 give their text (pypdf). HTML pages give their main text and metadata
 (trafilatura), without the site's chrome; :func:`fingerprint` folds away the
 differences no reader would call a change (Unicode forms, quote and dash

@@ -3,7 +3,7 @@
 A file is written as ``NAME.warc.gz.open``, one gzip member per record, opened
 with a ``warcinfo`` record, held under an exclusive ``flock`` while its writer
 lives, and renamed to ``NAME.warc.gz`` when closed. A file still ``.open`` with
-no lock holder belongs to a writer that died; :mod:`archive.reconcile` repairs
+no lock holder belongs to a writer that died; :mod:`archive.store.reconcile` repairs
 it. The clock and record ids are injected so tests can compare bytes.
 """
 

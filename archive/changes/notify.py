@@ -77,7 +77,7 @@ class Notifier:
     ) -> dict[str, Any]:
         """The webhook's JSON: the change, the articles citing its source, and, when known, the
         link to its page in the web UI and the articles whose claims it touches."""
-        from archive.changelog import change_link, touched_articles
+        from archive.changes.changelog import change_link, touched_articles
 
         item: dict[str, Any] = {"event": "change", "change": change, "articles": articles}
         if self.public_url:
@@ -185,7 +185,7 @@ def apprise_text(item: dict[str, Any]) -> tuple[str, str]:
     source: https://s.example/r
     http://ui.example/changes/9
     """
-    from archive.changelog import change_text
+    from archive.changes.changelog import change_text
 
     change = item["change"]
     touched = item.get("touched_articles") or []

@@ -1,5 +1,5 @@
 """The schedule in the database: record the checks just made, write each source's next check
-time by :mod:`archive.policy`, and start, pause and resume tracking.
+time by :mod:`archive.schedule.policy`, and start, pause and resume tracking.
 
 One place records a check: :func:`record_results` (from capture results and what their
 analysis found), through :func:`after_checks`, which also drops a worker's lease.
@@ -14,11 +14,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from archive import index, queue
-from archive.exchange import NOT_CHECKED
 from archive.models import Source
-from archive.policy import History, Policy, next_check, rescheduled
-from archive.warc import utcnow
+from archive.schedule import queue
+from archive.schedule.policy import History, Policy, next_check, rescheduled
+from archive.store import index
+from archive.store.exchange import NOT_CHECKED
+from archive.store.warc import utcnow
 
 
 def history_of(source: Source) -> History:
@@ -141,7 +142,7 @@ def record_results(
     known: dict[str, int] | None = None,
 ) -> dict[str, datetime | None]:
     """Record the checks that capture ``results`` (crawler SeedResults) and their ``analyses``
-    (archive.analysis, by URL) make, and schedule each source's next; returns URL -> next check.
+    (archive.changes.analysis, by URL) make, and schedule each source's next; returns URL -> next check.
     Results with an outcome in ``skip`` (by default: URLs never fetched) are no checks.
     ``known``: URL -> source id, when the caller has them (else they are looked up)."""
     done = [r for r in results if r.outcome not in skip]
@@ -172,7 +173,7 @@ def record_results(
 
 def sources_of(session: Session, article: str) -> list[str]:
     """The URLs of every source an article (id or URL) cites."""
-    from archive import articles
+    from archive.articles import storage as articles
 
     ids = articles.sources_of_article(session, articles.require_article(session, article).id)
     urls = {sid: url for sid, url in session.execute(select(Source.id, Source.url).where(Source.id.in_(ids)))}

@@ -27,10 +27,10 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive.errors import OperationError
-from archive.index import ARCHIVED_TYPES
 from archive.models import Snapshot, WarcFile
 from archive.net import http_url, listen
-from archive.warc import OPEN_SUFFIX
+from archive.store.index import ARCHIVED_TYPES
+from archive.store.warc import OPEN_SUFFIX
 
 COLLECTION = "citewatch"
 
@@ -488,7 +488,7 @@ class ReplayIndex:
 
 # --- the pywb process ----------------------------------------------------------------------------
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 60.0  # seconds pywb may take to start answering
 
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
-from archive.claims import sentences
+from archive.articles.claims import sentences
 from archive.urls import valid_host
 
 # trafilatura, lxml, markdown-it and w3lib are imported where they are used: `citewatch

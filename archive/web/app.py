@@ -3,7 +3,7 @@
 Reading goes through the same view functions the CLI prints (``articles``,
 ``changelog``, ``index``, ``status``), so ``/api/...`` answers what ``--json``
 prints. Writing calls the library: tracking and checking answer at once
-(:mod:`archive.schedule`, :mod:`archive.queue`); captures and adds are
+(:mod:`archive.schedule.checks`, :mod:`archive.schedule.queue`); captures and adds are
 background :class:`Jobs` the client polls, each run in a process of its own
 (a Scrapy crawl runs once per process) by the job runner the CLI or the daemon
 injects (crawler/jobs.py), since ``archive/`` never imports the crawler.
@@ -54,12 +54,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from archive import articles, changelog, index
-from archive.changes import KINDS
+from archive.articles import storage as articles
+from archive.changes import changelog
+from archive.changes.classify import KINDS
 from archive.errors import CitewatchError, NotFoundError, OperationError, UsageError
 from archive.models import MAX_ID, Article, Change, Snapshot, Source
 from archive.net import http_url, listen
-from archive.replay import replay_link, timemap_link
+from archive.replay.server import replay_link, timemap_link
+from archive.store import index
 
 logger = logging.getLogger(__name__)
 
@@ -493,7 +495,7 @@ def _day(value: datetime | str | None) -> str:
     return _when(value)[:10] if value is not None else "?"
 
 
-# How the article names an outlet (archive.outlet_names.PATTERNS), in words.
+# How the article names an outlet (archive.articles.outlet_names.PATTERNS), in words.
 NAMED = {
     "source-list": "in the article's list of sources",
     "according-to": "in an “according to …” phrase",
@@ -581,8 +583,8 @@ def _replay(settings: Any, s: Snapshot) -> dict[str, str] | None:
 def source_status(source: Source | None, counts: tuple[int, datetime] | None) -> str:
     """What a reader needs first about a source: live, changed, gone, failing, capture problem
     (checked, but no capture showed its text yet: a front page with no main text, say) or not
-    checked; by the rule ``citewatch status`` counts sources with (archive.status.source_state)."""
-    from archive.status import source_state
+    checked; by the rule ``citewatch status`` counts sources with (archive.schedule.status.source_state)."""
+    from archive.schedule.status import source_state
 
     state = source_state(source) if source is not None else "unchecked"
     named = {
@@ -938,7 +940,7 @@ def article_page(session: Session, article: Article, top: int) -> dict[str, Any]
 
 
 def removal_preview(session: Session, article: Article) -> dict[str, list[dict[str, Any]]]:
-    """What removing an article does to the sources it cites (archive.articles.remove_article's
+    """What removing an article does to the sources it cites (archive.articles.storage.remove_article's
     rule): those no other article cites and the user did not track are no longer checked."""
     stop: list[dict[str, Any]] = []
     stay: list[dict[str, Any]] = []
@@ -1165,7 +1167,7 @@ def _api_read_routes(app: FastAPI) -> None:
 
     @app.get("/api/status", tags=["read"], summary="The archive's state (citewatch status --json)")
     def api_status(request: Request, session: DB) -> Response:
-        from archive.status import status
+        from archive.schedule.status import status
 
         return _json(status(session, request.app.state.settings.warc_dir, _utcnow()))
 
@@ -1289,8 +1291,9 @@ def _api_write_routes(app: FastAPI) -> None:
         summary="Check tracked sources now (citewatch check --json)",
     )
     def api_check(body: CheckRequest, request: Request, session: DB) -> CheckAnswer:
-        """Make the sources due now, for the running daemon's next dispatch (archive.queue.check_now)."""
-        from archive import queue
+        """Make the sources due now, for the running daemon's next dispatch
+        (archive.schedule.queue.check_now)."""
+        from archive.schedule import queue
 
         if (body.urls is None) == (body.article is None) or body.urls == []:
             raise HTTPException(400, "give urls (a list of source URLs), or an article")
@@ -1314,11 +1317,11 @@ def _add_job(body: AddRequest) -> Job:
 
 
 def _track(session: Session, settings: Any, body: TrackRequest) -> Any:
-    """What ``citewatch track --json`` does and prints (archive.schedule), input checked first so
+    """What ``citewatch track --json`` does and prints (archive.schedule.checks), input checked first so
     that mistakes are a 400 or 404 saying so."""
-    from archive import schedule
     from archive.durations import parse_duration
-    from archive.policy import policy_from
+    from archive.schedule import checks as schedule
+    from archive.schedule.policy import policy_from
     from archive.urls import check_url
 
     if (body.url is None) == (body.article is None):
@@ -1355,7 +1358,7 @@ def _ui_routes(app: FastAPI) -> None:
 
     @app.get("/", include_in_schema=False)
     def home(request: Request, session: DB) -> Response:
-        from archive.status import status
+        from archive.schedule.status import status
 
         latest = [changelog.change_dict(c, url) for c, url in changelog.list_changes(session, limit=10)]
         data = status(session, request.app.state.settings.warc_dir, _utcnow())
@@ -1457,7 +1460,7 @@ def _ui_routes(app: FastAPI) -> None:
 
     @app.get("/status", include_in_schema=False)
     def ui_status(request: Request, session: DB) -> Response:
-        from archive.status import status
+        from archive.schedule.status import status
 
         return page(
             request, "status.html", state=status(session, request.app.state.settings.warc_dir, _utcnow())
@@ -1533,8 +1536,8 @@ SourceAction = Literal["pause", "resume", "track", "check", "capture", "untrack"
 
 
 def check_sources(session: Session, home: Path, now: datetime, **which: Any) -> dict[str, Any]:
-    """``citewatch check``: the named tracked sources due now, for the daemon (archive.queue)."""
-    from archive.queue import check_now
+    """``citewatch check``: the named tracked sources due now, for the daemon (archive.schedule.queue)."""
+    from archive.schedule.queue import check_now
 
     return check_now(session, home, now, **which)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from archive.claims import SOURCE_LIST_HEAD, sentences
+from archive.articles.claims import SOURCE_LIST_HEAD, sentences
 
 __all__ = [
     "BUILTIN_OUTLETS",

@@ -358,7 +358,7 @@ def _sources_named(session: Session, urls: Sequence[str]) -> list[Source]:
 
 def _sources_of(session: Session, article: str) -> tuple[list[Source], list[str]]:
     """The tracked sources an article (id or URL) cites, and the URLs of those not tracked."""
-    from archive.articles import require_article, sources_of_article
+    from archive.articles.storage import require_article, sources_of_article
 
     ids = sources_of_article(session, require_article(session, article).id)
     sources = [

@@ -1,6 +1,6 @@
 """Articles in the database: store what ingest read, the resolution of outlets, and views.
 
-``store_article`` turns an :class:`~archive.ingest.ArticleDoc` into an Article
+``store_article`` turns an :class:`~archive.articles.ingest.ArticleDoc` into an Article
 with its Claims and Citations (links, DOIs, outlets), linking each link to the
 claims in or next to its sentence. ``save_resolution`` records an outlet's
 candidates with their evidence, tracks the best as Sources (the front page
@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from archive import index
-from archive.claims import ClaimDraft, extract_claims, sentences
+from archive.articles.claims import ClaimDraft, extract_claims, sentences
+from archive.articles.ingest import ArticleDoc
 from archive.errors import NotFoundError
-from archive.ingest import ArticleDoc
 from archive.models import (
     MAX_ID,
     Article,
@@ -34,11 +33,12 @@ from archive.models import (
     Snapshot,
     Source,
 )
+from archive.store import index
 
 # Outlet names and ranking are imported where articles are added or resolved: `citewatch
 # citations` only reads them (docs/architecture.md, "CLI speed").
 if TYPE_CHECKING:
-    from archive.resolve import Scored
+    from archive.articles.resolve import Scored
 
 
 def _outlet(session: Session, domain: str, name: str, now: datetime) -> Outlet:
@@ -294,7 +294,7 @@ def _add_outlets(
     now: datetime,
     resolve: bool,
 ) -> list[Citation]:
-    from archive.outlet_names import find_outlets, unknown_outlets
+    from archive.articles.outlet_names import find_outlets, unknown_outlets
 
     pending = (
         {"status": "pending"}
@@ -365,7 +365,7 @@ def save_resolution(
     Resolved again, a source tracked before is never dropped in silence: when nothing clears the
     threshold now (a deleted article is in no sitemap any more), it stays tracked; when another
     page does, the resolution names the one it replaces, which stays in the article's ledger."""
-    from archive.resolve import claims_supported
+    from archive.articles.resolve import claims_supported
 
     previous = [c for c in citation.candidates if c.source_id is not None]
     tracked = [s for s in ranked if s.confirmed and s.score >= threshold][:max_sources]
@@ -456,7 +456,7 @@ def _candidate_copy(c: Candidate) -> Candidate:
 
 
 def _candidate(scored: Scored, rank: int, source_id: int | None) -> Candidate:
-    from archive.resolve import naive_utc
+    from archive.articles.resolve import naive_utc
 
     entry = scored.entry
     return Candidate(

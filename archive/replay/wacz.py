@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session
 from warcio.warcwriter import WARCWriter
 
 from archive import __version__
-from archive.articles import sources_of_article
+from archive.articles.storage import sources_of_article
 from archive.errors import OperationError, UsageError
-from archive.index import ARCHIVED_TYPES
 from archive.models import Article, ExtractedText, Snapshot, WarcFile
-from archive.warc import RecordFactory, readable_path, utcnow
+from archive.store.index import ARCHIVED_TYPES
+from archive.store.warc import RecordFactory, readable_path, utcnow
 
 CHUNK = 500  # ids per IN (...) list
 PAGE_MIMES = ("text/html", "application/xhtml+xml", "application/pdf", "text/plain")

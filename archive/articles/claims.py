@@ -43,7 +43,7 @@ _OPEN_QUOTES = "\"'(\u201c\u2018["
 _CLOSE_QUOTES = "\"')\u201d\u2019]"
 
 # "Sources for this article include:", "Source:", "References:". Such a line names outlets (see
-# archive.outlet_names); it is not itself a claim.
+# archive.articles.outlet_names); it is not itself a claim.
 SOURCE_LIST_HEAD = re.compile(
     r"^(?:sources?|references?)\b[^:]{0,40}?(?::|\binclude[sd]?\b:?)", re.IGNORECASE
 )
@@ -706,7 +706,7 @@ def extract_claims(text: str) -> list[ClaimDraft]:
 
     A sentence is a claim when it holds a number other than a year, a quotation of three words or more,
     two names, or a name and a year. Bulleted summaries count like any sentence; a source list
-    ("Sources for this article include: ...") does not: it names outlets, which archive.outlet_names
+    ("Sources for this article include: ...") does not: it names outlets, which archive.articles.outlet_names
     reads.
 
     >>> [c.terms()["quantities"] for c in extract_claims("Joined 2019.\\nBy 2022, 7,000 troops had left.")]

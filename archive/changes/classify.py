@@ -32,9 +32,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from archive.claims import number_forms, sentences
-from archive.diff import DELETE, EQUAL, INSERT, TextDiff, word_diff
-from archive.extract import normalise_text
+from archive.articles.claims import number_forms, sentences
+from archive.changes.diff import DELETE, EQUAL, INSERT, TextDiff, word_diff
+from archive.changes.extract import normalise_text
 
 CONTENT, MISSING, FAILING, PROBLEM = "content", "missing", "failing", "problem"
 KINDS = ("content", "correction", "metadata", "status", "gone", "back")

@@ -9,7 +9,7 @@ For each source, the capture that counts is the last one of its new
 snapshots: the DOM of a browser capture, else the final HTTP response after
 redirects, else the failure row. Its text is extracted once per payload
 digest (:class:`ExtractedText`; a revisit shares its original's) and it is
-classified (:func:`archive.changes.classify`) against the source's state and
+classified (:func:`archive.changes.classify.classify`) against the source's state and
 its last capture with content. A soft 404 is recognised against the same
 host's answer for a made-up URL (:func:`archive.urls.probe_url`), which the
 crawl captures once per host and ``probe_max_age``.
@@ -42,9 +42,8 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from archive import index
-from archive.articles import claim_drafts, claim_numbers_of
-from archive.changes import (
+from archive.articles.storage import claim_drafts, claim_numbers_of
+from archive.changes.classify import (
     CONTENT,
     MISSING,
     PROBLEM_OUTCOMES,
@@ -57,11 +56,12 @@ from archive.changes import (
     comparable_text,
     similarity,
 )
-from archive.extract import fingerprint, html_text, normalise_text, pdf_text
-from archive.impact import claim_impact
+from archive.changes.extract import fingerprint, html_text, normalise_text, pdf_text
+from archive.changes.impact import claim_impact
 from archive.models import Candidate, Change, Citation, ExtractedText, Snapshot, Source
+from archive.store import index
+from archive.store.warc import readable_path, utcnow
 from archive.urls import probe_url
-from archive.warc import readable_path, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def read_payload(
     or cannot be read."""
     from warcio.archiveiterator import ArchiveIterator
 
-    from archive import warcio_codecs
+    from archive.store import warcio_codecs
 
     warcio_codecs.install()  # a body sent as br or zstd, unasked
     if snapshot.warc_file is None or snapshot.offset is None or snapshot.length is None:

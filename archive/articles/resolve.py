@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from archive.claims import ClaimDraft, normalise_number, number_forms
+from archive.articles.claims import ClaimDraft, normalise_number, number_forms
 
 _WORD = re.compile(r"[^\W\d_][\w'-]*", re.U)
 # Evidence weights: an exact number or a quoted phrase says far more than a name.

@@ -23,7 +23,7 @@ from typing import Any, cast
 from sqlalchemy import CompoundSelect, Select, func, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session, object_session
 
-from archive.diff import DELETE, EQUAL, INSERT, TextDiff, word_diff
+from archive.changes.diff import DELETE, EQUAL, INSERT, TextDiff, word_diff
 from archive.errors import CitewatchError, NotFoundError, UsageError
 from archive.models import Article, Change, Outlet, Snapshot, Source
 
@@ -32,7 +32,7 @@ KIND_GROUPS = {"status": ("status", "gone", "back")}
 
 
 def analysis_dict(found: Any) -> dict[str, Any] | None:
-    """The JSON of what the analysis of one capture found (archive.analysis.SourceAnalysis)."""
+    """The JSON of what the analysis of one capture found (archive.changes.analysis.SourceAnalysis)."""
     if found is None:
         return None
     return {
@@ -54,7 +54,7 @@ def change_dict(change: Change, url: str) -> dict[str, Any]:
     claims = details.get("claims", [])
     session = object_session(change)
     if claims and session is not None:
-        from archive.articles import claim_numbers_of
+        from archive.articles.storage import claim_numbers_of
 
         numbers = claim_numbers_of(session, {c["article_id"] for c in claims if "article_id" in c})
         claims = [{**c, "claim_number": numbers.get(c.get("claim_id", -1))} for c in claims]
@@ -124,7 +124,7 @@ def sources_matching(
         if not ids:
             raise NotFoundError(f"{url} is not a tracked source: see `citewatch snapshots URL`")
     if article is not None:
-        from archive.articles import require_article, sources_of_article  # not for every listing
+        from archive.articles.storage import require_article, sources_of_article  # not for every listing
 
         cited = sources_of_article(session, require_article(session, article).id)
         ids = cited if ids is None else [i for i in ids if i in cited]
@@ -191,7 +191,7 @@ def list_changes(
         ids = ids.where(tuple_(Change.detected_at, Change.id) < tuple_(anchor.detected_at, anchor.id))
     wanted = sorted({k for kind in kinds or () for k in KIND_GROUPS.get(kind, (kind,))})
     if wanted:  # the kinds come with the classifier, which imports the claim parser: only when asked
-        from archive.changes import KINDS
+        from archive.changes.classify import KINDS
 
         unknown = [k for k in wanted if k not in KINDS]
         if unknown:
@@ -383,8 +383,8 @@ def load_diff(session: Session, warc_dir: Path, old_id: int, new_id: int) -> Dif
     """The word diff of the extracted text of two snapshots, as change detection compares them:
     noise dropped, headlines inside the body set aside. A read: it writes nothing (a text not
     yet extracted is extracted for this view only; analysis stores it)."""
-    from archive.analysis import Analyser
-    from archive.changes import comparable_text, sentence_changes
+    from archive.changes.analysis import Analyser
+    from archive.changes.classify import comparable_text, sentence_changes
 
     analyser = Analyser(session, warc_dir, keep=False)
     (old_row, old), (new_row, new) = _observe(session, analyser, old_id), _observe(session, analyser, new_id)

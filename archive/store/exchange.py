@@ -1,7 +1,7 @@
 """What the crawl hands over for archiving, and what it gets back: plain values.
 
-Kept apart from :mod:`archive.recorder` so that the crawl's process, when an
-:class:`archive.archiver.ArchiverProcess` does its writing, needs neither
+Kept apart from :mod:`archive.store.recorder` so that the crawl's process, when an
+:class:`archive.store.archiver.ArchiverProcess` does its writing, needs neither
 SQLAlchemy nor the database: it only builds these and sends them.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from archive.warc import HttpRequest, HttpResponse
+from archive.store.warc import HttpRequest, HttpResponse
 
 
 @dataclass
@@ -35,7 +35,7 @@ class SnapshotRef:
 
     ``record_id`` (the WARC-Record-ID's uuid) is the key the crawl refers to the
     capture by; ``id``, the row's number, is None when the row is written by an
-    :class:`archive.archiver.ArchiverProcess` and not known yet.
+    :class:`archive.store.archiver.ArchiverProcess` and not known yet.
     """
 
     id: int | None
@@ -65,7 +65,7 @@ class SeedResult:
     snapshot_id: int | None = None
     # Filled in by the pipeline (archive/pipeline.py) once the capture is recorded and analysed:
     source_id: int | None = None
-    analysis: dict[str, Any] | None = None  # what the analysis found (archive.changelog.analysis_dict)
+    analysis: dict[str, Any] | None = None  # what it found (changelog.analysis_dict)
     next_check_at: datetime | None = None  # when the source is checked next (None: not scheduled)
 
     @property
@@ -104,7 +104,7 @@ def mode_for(settings: Any, **fields: Any) -> PipelineMode:
 
 class Recorder(Protocol):
     """What the crawl writes captures through: a :class:`CaptureRecorder` in its own
-    process, or an :class:`archive.archiver.ArchiverProcess` that runs one in another."""
+    process, or an :class:`archive.store.archiver.ArchiverProcess` that runs one in another."""
 
     def record(self, ex: Exchange) -> SnapshotRef: ...
 

@@ -6,16 +6,16 @@ numbers, quotations and names. When the source's text changes, each claim is
 (a number it used was replaced by another: 253,000 became 260,000), or
 ``lost-support`` (a number, quotation or name the old text had is gone).
 Terms the old text never carried are not the source's to lose. Pure
-functions over texts and :class:`archive.claims.ClaimDraft` values.
+functions over texts and :class:`archive.articles.claims.ClaimDraft` values.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from archive.claims import ClaimDraft, number_forms
-from archive.diff import DELETE, INSERT, TextDiff, word_diff
-from archive.extract import normalise_text
+from archive.articles.claims import ClaimDraft, number_forms
+from archive.changes.diff import DELETE, INSERT, TextDiff, word_diff
+from archive.changes.extract import normalise_text
 
 
 @dataclass
@@ -41,7 +41,7 @@ def claim_impact(
 ) -> ClaimImpact:
     """How the change from ``old_text`` to ``new_text`` of a source affects ``claim``.
 
-    >>> from archive.claims import extract_claims
+    >>> from archive.articles.claims import extract_claims
     >>> claim = extract_claims("Prosecutors opened 253,000 criminal cases.")[0]
     >>> claim_impact(claim, "They opened 253,000 cases.", "They opened 260,000 cases.")
     ClaimImpact(status='changed', lost=['253000'], changed=[('253000', '260000')])

@@ -22,7 +22,7 @@ from archive.models import Snapshot, Source, WarcFile
 
 ARCHIVED_TYPES = ("response", "revisit", "resource")
 # Outcomes of a record whose payload is whole: it can be the original of a revisit. The
-# analysis may mark a whole capture thin-text or no-text (archive/analysis.py).
+# analysis may mark a whole capture thin-text or no-text (archive/changes/analysis.py).
 WHOLE_OUTCOMES = ("ok", "thin-text", "no-text")
 # In the path of every soft-404 probe (archive.urls.probe_url): a probe's answer is fresh
 # whatever its status, unless the server was overloaded or failing (429, 5xx).

@@ -3,7 +3,7 @@
 A crawl's own process is busy with Scrapy's work on one CPU core. Building
 WARC records, compressing them and inserting Snapshot rows costs about as
 much again per response, so a capture crawl hands that work to this process,
-which runs a :class:`archive.recorder.CaptureRecorder` on another core.
+which runs a :class:`archive.store.recorder.CaptureRecorder` on another core.
 
 :class:`ArchiverProcess` is the crawl's side. It has the recorder's methods;
 most of them send a message and return at once, so the crawl refers to a
@@ -24,7 +24,7 @@ sees the pipe close, writes what it was sent, commits and closes its WARC file.
 It ignores Ctrl-C and SIGTERM, which reach the whole process group: the crawl
 stops gracefully and the archiver finishes after it. If the archiver dies, the
 crawl's next message fails with :class:`archive.errors.WarcError`, and the
-``.open`` file it leaves is repaired by :func:`archive.reconcile.reconcile`.
+``.open`` file it leaves is repaired by :func:`archive.store.reconcile.reconcile`.
 
 The pipeline (:mod:`archive.pipeline`) runs beside both: when the crawl asks
 (:meth:`ArchiverProcess.start_pipeline`), it starts the analyst, a third
@@ -57,12 +57,11 @@ from typing import TYPE_CHECKING, Any
 
 from archive import errors
 from archive.errors import CitewatchError, DatabaseError, WarcError
-from archive.exchange import Checked, Exchange, PipelineMode, SeedResult, SnapshotRef
-from archive.warc import IdFactory, payload_digest, utcnow
+from archive.store.exchange import Checked, Exchange, PipelineMode, SeedResult, SnapshotRef
+from archive.store.warc import IdFactory, payload_digest, utcnow
 
 if TYPE_CHECKING:
-    from archive.policy import Policy
-    from archive.recorder import CaptureRecorder
+    from archive.store.recorder import CaptureRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +219,7 @@ class ArchiverProcess:
 
     def prepare(self, rejected: list[tuple[str, str]]) -> int:
         """Have the archiver bring the database to the newest migration, repair what a crash
-        left (:func:`archive.reconcile.reconcile`) and record ``rejected`` (URL, why) as
+        left (:func:`archive.store.reconcile.reconcile`) and record ``rejected`` (URL, why) as
         ``bad-url`` attempts. Returns a ticket for :meth:`prepared`; send this first."""
         self._prepare_ticket = self._ask("prepare", rejected)
         return self._prepare_ticket
@@ -262,10 +261,11 @@ class ArchiverProcess:
         return dict(ids), dict(failed)
 
     # -- the pipeline (archive/pipeline.py), run in the archiver ----------------
-    def start_pipeline(self, policy: Policy, mode: PipelineMode) -> None:
+    def start_pipeline(self, policy: object, mode: PipelineMode) -> None:
         """Take every finished capture through the pipeline, in a process of its own (the
         analyst, at a lower CPU priority than the crawl and the archiver), which the archiver
-        feeds once each capture's rows are committed. Once per crawl."""
+        feeds once each capture's rows are committed. Once per crawl. ``policy`` is the
+        scheduling policy, handed to the analyst as it is (the store knows nothing of it)."""
         if self._analyst is not None:
             return
         back_r, back_w = os.pipe()
@@ -355,10 +355,10 @@ def _unpack(answer: tuple[Any, ...]) -> Any:
 _LAUNCHER = (
     "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
     "signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-    "from archive.archiver import main; sys.exit(main(sys.argv[1:]))"
+    "from archive.store.archiver import main; sys.exit(main(sys.argv[1:]))"
 )
 # The analyst (archive/pipeline.py's main) ignores them too: it ends when the archiver's feed does.
-_ANALYST = _LAUNCHER.replace("archive.archiver", "archive.pipeline")
+_ANALYST = _LAUNCHER.replace("archive.store.archiver", "archive.pipeline")
 
 
 def start_archiver(settings: Any) -> Any:
@@ -395,7 +395,7 @@ def _record_failure(
 
 
 def _prepare(recorder: CaptureRecorder, rejected: list[tuple[str, str]]) -> dict[str, int]:
-    from archive.reconcile import reconcile
+    from archive.store.reconcile import reconcile
 
     report = reconcile(recorder.sessions, recorder.store.directory)
     for url, message in rejected:
@@ -546,7 +546,7 @@ class _Archiver:
         else:  # "checks_now"
             self.checks()
 
-    def _start_pipeline(self, config: dict[str, Any], policy: Policy, mode: PipelineMode) -> None:
+    def _start_pipeline(self, config: dict[str, Any], policy: object, mode: PipelineMode) -> None:
         if self.pipeline is None or self._piped or isinstance(self.recorder, _Unavailable):
             return  # (a broken recorder: checks() answers each capture with why)
         self._piped = True
@@ -668,7 +668,7 @@ def main(argv: list[str]) -> int:
 
 def _recorder(raw: dict[str, Any]) -> CaptureRecorder:
     from archive.db import migrated
-    from archive.recorder import CaptureRecorder
+    from archive.store.recorder import CaptureRecorder
 
     return CaptureRecorder(
         Path(raw["warc_dir"]),

@@ -22,15 +22,15 @@ from urllib.parse import urlsplit
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from archive import queue
 from archive.models import Lease, Snapshot, Source, WarcFile
-from archive.warc import OPEN_SUFFIX
+from archive.schedule import queue
+from archive.store.warc import OPEN_SUFFIX
 
 OVERDUE = timedelta(minutes=15)  # due this long ago and not yet claimed: the daemon is behind
 _FAILING_HOSTS = 20
 
 # A source's state, as every view counts and names it: what the last check that counted showed
-# (archive/analysis.py sets content, missing and failing); ``problem`` when every capture so far
+# (archive/changes/analysis.py sets content, missing and failing); ``problem`` when every capture so far
 # was a capture problem, which says nothing about the source; ``unchecked`` before any analysis.
 STATES = {
     "content": "answering with their text",

@@ -26,7 +26,7 @@ daemon started after a week off works through the backlog in order of
 lateness instead of firing it all at once.
 
 The schedule in the database (recording checks, tracking) is
-:mod:`archive.schedule`; the daemon that runs it is ``scheduler.py``.
+:mod:`archive.schedule.checks`; the daemon that runs it is ``scheduler.py``.
 """
 
 from __future__ import annotations
