@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -77,6 +77,13 @@ def Table(*headers: Any, **options: Any) -> RichTable:
 
 out = _Console(soft_wrap=True, emoji=False)
 err = _Console(stderr=True, soft_wrap=True, emoji=False)
+
+
+def say(text: str = "") -> None:
+    """Print one line of plain text (no markup, no highlighting) to stdout."""
+    out.print(text, markup=False, highlight=False)
+
+
 logger = logging.getLogger("citewatch")
 
 
@@ -340,7 +347,7 @@ def _progress(total: int) -> tuple[Callable[[Any], None], Callable[[], None]]:
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=err,
+            console=cast("Console", err),  # the lazy console stands in for rich's own
             transient=True,
         )
         task = bar.add_task("capture", total=total)
@@ -557,7 +564,6 @@ def add(obj: Context, source: str, no_resolve: bool, as_json: bool) -> None:
 def _print_article(view: dict[str, Any]) -> None:
     """An article as a reader checks it: claims, then each citation with its evidence and status."""
     a = view["article"]
-    say = lambda text="": out.print(text, markup=False, highlight=False)  # noqa: E731
     say(f"article {a['id']}: {a['title'] or '(no title)'}")
     say(f"by {a['author'] or '?'}, published {a['published'] or '?'}, from {a['url'] or a['input']}")
     say(f"\n{len(view['claims'])} claims:")
@@ -599,7 +605,7 @@ def _support_phrase(support: dict[str, Any]) -> str:
             f" (change {support['change_id']})" if support.get("change_id") else ""
         )
     return {"unchanged": "unchanged", "not-checked": "not checked yet", "no-source": "no source"}.get(
-        status, status
+        status, str(status)
     )
 
 
@@ -687,7 +693,6 @@ def remove(obj: Context, article: str, as_json: bool) -> None:
     if as_json:
         _print_json(summary)
         return
-    say = lambda text: out.print(text, markup=False, highlight=False)  # noqa: E731
     say(
         f"removed article {summary['article_id']} ({summary['title'] or 'no title'}): "
         f"{summary['claims']} claims, {summary['citations']} citations"
@@ -816,7 +821,6 @@ def check(obj: Context, urls: tuple[str, ...], article: str | None, as_json: boo
 
 
 def _print_checks(data: dict[str, Any], article: str | None) -> None:
-    say = lambda text: out.print(text, markup=False, highlight=False)  # noqa: E731
     if not data["sources"]:
         say(f"article {article} cites no tracked sources to check")
     for d in data["sources"]:

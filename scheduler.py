@@ -32,9 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, func, select
 
 from archive.durations import DEFAULT_LADDER, Ladder, parse_duration
 from archive.errors import CitewatchError
@@ -43,6 +43,9 @@ from archive.schedule import queue
 from archive.schedule.checks import Check, after_checks, history_of, record_results, track
 from archive.schedule.policy import History, Policy, due_order, interval, next_check, policy_from, rescheduled
 from archive.store.warc import utcnow
+
+if TYPE_CHECKING:
+    from archive.settings import Settings
 
 __all__ = [
     "DEFAULT_LADDER",
@@ -95,7 +98,7 @@ class Worker:
     sends, analyses each capture as soon as it is committed, records the check and schedules
     the next (dropping the lease), and reports each to the daemon."""
 
-    def __init__(self, settings: Any, name: str, commands: IO[str], events: IO[str]):
+    def __init__(self, settings: Settings, name: str, commands: IO[str], events: IO[str]):
         from archive.db import connect
         from archive.pipeline import Pipeline
         from archive.store.exchange import PipelineMode
@@ -217,7 +220,7 @@ class Worker:
         self.emit({"event": "released", "count": count})
 
 
-def run_worker(settings: Any, name: str, events_fd: int) -> None:
+def run_worker(settings: Settings, name: str, events_fd: int) -> None:
     """The body of ``citewatch worker``: crawl what the daemon sends until it says stop."""
     from crawler.run import run_watch
 
@@ -254,7 +257,7 @@ class JsonLines(logging.Formatter):
         return json.dumps(data, default=str)
 
 
-def log_to_file(settings: Any) -> Path:
+def log_to_file(settings: Settings) -> Path:
     """Send INFO and above to ``HOME/logs/citewatch.log`` (JSON lines, rotated), and INFO lines
     of citewatch itself to stderr; returns the file's path."""
     from logging.handlers import RotatingFileHandler
@@ -340,7 +343,7 @@ REPLAY_RETRY = 30.0  # seconds between two attempts to start a pywb that keeps f
 class _WebUI:
     """``daemon --serve``: the web UI and JSON API (archive/web/app.py) under uvicorn, in a thread."""
 
-    def __init__(self, settings: Any):
+    def __init__(self, settings: Settings):
         from archive.web.app import server
         from crawler.jobs import job_runner
 
@@ -376,7 +379,7 @@ class Daemon:
 
     def __init__(
         self,
-        settings: Any,
+        settings: Settings,
         *,
         cli_args: list[str],
         workers: int | None = None,
@@ -929,7 +932,9 @@ class Daemon:
 
         now = utcnow()
         with self.sessions() as session:
-            stale = session.execute(delete(Lease).where(Lease.lease_until < now - self.lease)).rowcount
+            stale = cast(
+                CursorResult[Any], session.execute(delete(Lease).where(Lease.lease_until < now - self.lease))
+            ).rowcount
             session.commit()
         engine = self.sessions.kw["bind"]
         with engine.connect() as conn:

@@ -36,7 +36,7 @@ import queue
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -49,6 +49,9 @@ from archive.schedule.checks import record_results
 from archive.schedule.policy import Policy, policy_from
 from archive.store.exchange import Checked, PipelineMode, SeedResult
 from archive.store.warc import utcnow
+
+if TYPE_CHECKING:
+    from archive.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +69,9 @@ class Pipeline:
         self.mode = mode
 
     @classmethod
-    def from_settings(cls, sessions: sessionmaker[Session], settings: Any, mode: PipelineMode) -> Pipeline:
+    def from_settings(
+        cls, sessions: sessionmaker[Session], settings: Settings, mode: PipelineMode
+    ) -> Pipeline:
         return cls(sessions, Path(settings.warc_dir), policy_from(settings), mode)
 
     def run(self, results: list[SeedResult], *, final: bool = False) -> dict[str, str]:

@@ -24,7 +24,7 @@ import random
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from scrapy import Request, signals
@@ -38,6 +38,9 @@ from archive.store.exchange import Exchange
 from archive.store.warc import HttpRequest, HttpResponse, utcnow
 from crawler.netguard import ALLOWED_SCHEMES, blocked_message, host_forbidden_reason
 from crawler.recording import citewatch_settings, recorder_for
+
+if TYPE_CHECKING:
+    from scrapy.settings import BaseSettings
 
 logger = logging.getLogger(__name__)
 
@@ -265,7 +268,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
     """Scrapy's retry policy, with a wait before each attempt (the ``retry_backoff``,
     ``retry_backoff_max`` and ``retry_after_max`` settings)."""
 
-    def __init__(self, settings: Any):
+    def __init__(self, settings: BaseSettings):
         super().__init__(settings)
         ours = citewatch_settings(settings)
         self.base = ours.retry_backoff

@@ -449,11 +449,14 @@ class Analyser:
         baseline = self._baseline(source)
         state = Availability(source.state, source.state_reason or "") if source.state else None
         probe = self.probe(source.url, snapshot.captured_at)
-        verdict = classify(state, baseline, new, probe)
-        if verdict.details.get("thin") and self._confirmed(source, new):
-            verdict = classify(state, baseline, new, probe, accept_thin=True)
-        if verdict.details.get("first_failure") and self._failed_before(source, snapshot):
-            verdict = classify(state, baseline, new, probe, accept_failure=True)
+        verdict = classify(
+            state,
+            baseline,
+            new,
+            probe,
+            accept_thin=lambda: self._confirmed(source, new),
+            accept_failure=lambda: self._failed_before(source, snapshot),
+        )
         result = SourceAnalysis(
             source.id, source.url, snapshot.id, verdict.availability.state, verdict.availability.reason
         )

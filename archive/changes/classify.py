@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -563,8 +564,8 @@ def classify(
     new: Observation,
     probe: Observation | None = None,
     *,
-    accept_thin: bool = False,
-    accept_failure: bool = False,
+    accept_thin: bool | Callable[[], bool] = False,
+    accept_failure: bool | Callable[[], bool] = False,
 ) -> Verdict:
     """The change (if any) that capture ``new`` shows.
 
@@ -574,18 +575,20 @@ def classify(
     source's text now, not a failed extraction. ``accept_failure``: the
     source failed (5xx, timeout) at its previous check too; a first failure
     after content is only noted (``details["first_failure"]``), as one bad
-    minute of a server is not the source gone.
+    minute of a server is not the source gone. Either may be a question
+    (a function), asked only when its answer decides the verdict: the
+    caller's lookups are made once, and only then.
     """
     now = availability(new, probe)
     if now.state == PROBLEM:
         return Verdict(now)
-    if now.state == CONTENT and baseline is not None and not accept_thin and thin(baseline, new):
+    if now.state == CONTENT and baseline is not None and thin(baseline, new) and not _yes(accept_thin):
         reason = f"extracted {new.words} words; the last capture with content had {baseline.words}"
         return Verdict(Availability(PROBLEM, reason), details={"thin": True})
     status = {"old": state.reason, "new": now.reason} if state is not None else None
     if state is None:  # a first capture (a source's state is never a capture problem)
         return Verdict(now)
-    if state.state == CONTENT and now.state == FAILING and not accept_failure:
+    if state.state == CONTENT and now.state == FAILING and not _yes(accept_failure):
         return Verdict(now, details={"first_failure": True})
     if state.state == CONTENT and now.state != CONTENT:
         return Verdict(now, "gone", f"gone: {now.reason}", {"status": status})
@@ -610,3 +613,7 @@ def classify(
     if old_final is not None and old_final != new_final:
         return Verdict(now, "status", f"now served from {new.final_url}", {"status": status})
     return Verdict(now)
+
+
+def _yes(answer: bool | Callable[[], bool]) -> bool:
+    return answer() if callable(answer) else answer

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,10 +32,13 @@ from archive.net import http_url, listen
 from archive.store.index import ARCHIVED_TYPES
 from archive.store.warc import OPEN_SUFFIX
 
+if TYPE_CHECKING:
+    from archive.settings import Settings
+
 COLLECTION = "citewatch"
 
 
-def replay_base(settings: Any) -> str:
+def replay_base(settings: Settings) -> str:
     """The replay server's public base URL, ending in ``/``."""
     return str(settings.replay_url or http_url(settings.replay_address, settings.replay_port))
 
@@ -49,7 +52,7 @@ def timestamp14(when: datetime) -> str:
     return when.strftime("%Y%m%d%H%M%S")
 
 
-def replay_link(settings: Any, url: str, captured_at: datetime | None = None, raw: bool = False) -> str:
+def replay_link(settings: Settings, url: str, captured_at: datetime | None = None, raw: bool = False) -> str:
     """The replay URL of ``url`` as captured at ``captured_at`` (the newest capture when None).
 
     ``raw`` asks for the archived bytes as they were served (pywb's ``id_`` mode).
@@ -61,7 +64,7 @@ def replay_link(settings: Any, url: str, captured_at: datetime | None = None, ra
     return f"{replay_base(settings)}{COLLECTION}/{stamp}{mode}/{url}"
 
 
-def timemap_link(settings: Any, url: str, form: str = "link") -> str:
+def timemap_link(settings: Settings, url: str, form: str = "link") -> str:
     """The Memento TimeMap of ``url`` (``form`` is ``link`` or ``json``)."""
     return f"{replay_base(settings)}{COLLECTION}/timemap/{form}/{url}"
 
@@ -492,7 +495,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 60.0  # seconds pywb may take to start answering
 
 
-def tools_bin(settings: Any, name: str) -> Path:
+def tools_bin(settings: Settings, name: str) -> Path:
     """A program (``wayback``, ``wacz``) of the replay environment, or a one-line error."""
     venv = Path(settings.replay_venv).expanduser() if settings.replay_venv else PROJECT_ROOT / ".venv-replay"
     path = venv.resolve() / "bin" / name
@@ -544,7 +547,7 @@ class ReplayServer:
     after ``stop()`` or a crash, keeping the index); ``sync()`` indexes what landed since;
     ``close()`` ends pywb and lets the replay folder go."""
 
-    def __init__(self, settings: Any, sessions: sessionmaker[Session], port: int | None = None):
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], port: int | None = None):
         self.settings = settings
         self.address = settings.replay_address
         self.port = settings.replay_port if port is None else port

@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Protocol
 
 from archive.durations import DEFAULT_LADDER, Ladder
 
@@ -128,8 +128,19 @@ def due_order(due: list[tuple[int, datetime]], capacity: int) -> list[int]:
     return [sid for sid, _at in sorted(due, key=lambda item: (item[1], item[0]))[:capacity]]
 
 
-def policy_from(settings: Any) -> Policy:
-    """The policy that ``settings`` (archive.settings.Settings) describe."""
+class PolicySettings(Protocol):
+    """The settings a policy is made of (:class:`archive.settings.Settings` has them; this
+    module, being pure, does not import it)."""
+
+    schedule_ladder: str
+    failure_backoff: float
+    failure_backoff_max: float
+    gone_every: float
+    schedule_jitter: float
+
+
+def policy_from(settings: PolicySettings) -> Policy:
+    """The policy that ``settings`` describe."""
     return Policy(
         ladder=Ladder.parse(settings.schedule_ladder),
         failure_backoff=timedelta(seconds=settings.failure_backoff),

@@ -61,6 +61,7 @@ from archive.store.exchange import Checked, Exchange, PipelineMode, SeedResult, 
 from archive.store.warc import IdFactory, payload_digest, utcnow
 
 if TYPE_CHECKING:
+    from archive.settings import Settings
     from archive.store.recorder import CaptureRecorder
 
 logger = logging.getLogger(__name__)
@@ -361,7 +362,7 @@ _LAUNCHER = (
 _ANALYST = _LAUNCHER.replace("archive.store.archiver", "archive.pipeline")
 
 
-def start_archiver(settings: Any) -> Any:
+def start_archiver(settings: Settings) -> ArchiverProcess | None:
     """An archiver process for a capture crawl (``archiver_process``), or None.
 
     Start it as early as possible (the database must be migrated already): its

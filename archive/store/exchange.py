@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from archive.store.warc import HttpRequest, HttpResponse
+
+if TYPE_CHECKING:
+    from archive.settings import Settings
 
 
 @dataclass
@@ -94,7 +97,7 @@ class PipelineMode:
     skip: frozenset[str] = NOT_CHECKED  # outcomes that are no check
 
 
-def mode_for(settings: Any, **fields: Any) -> PipelineMode:
+def mode_for(settings: Settings, **fields: Any) -> PipelineMode:
     """The mode of a CLI crawl: analysis and the browser retry as ``settings`` say, unless
     ``fields`` say otherwise."""
     return PipelineMode(

@@ -37,7 +37,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, cast
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -62,6 +62,9 @@ from archive.models import MAX_ID, Article, Change, Snapshot, Source
 from archive.net import http_url, listen
 from archive.replay.server import replay_link, timemap_link
 from archive.store import index
+
+if TYPE_CHECKING:
+    from archive.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +197,7 @@ def _bearer(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" else None
 
 
-def may_read(request: Request, settings: Any) -> bool:
+def may_read(request: Request, settings: Settings) -> bool:
     """Reading is open unless api_read_public is off; then the token comes as a bearer header or,
     for the HTML UI, the cookie /login sets."""
     if settings.api_read_public:
@@ -206,7 +209,7 @@ def may_read(request: Request, settings: Any) -> bool:
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-def allowed_hosts(settings: Any) -> frozenset[str] | None:
+def allowed_hosts(settings: Settings) -> frozenset[str] | None:
     """The Host names the app answers to (None: any). A server on a loopback address answers
     only to loopback names unless ``serve_hosts`` says more: a web page elsewhere cannot make
     its own name resolve to 127.0.0.1 and read the UI (DNS rebinding).
@@ -291,7 +294,7 @@ class _Guard:
                 await response(scope, receive, secured)
 
 
-def _refused(request: Request, settings: Any) -> Response:
+def _refused(request: Request, settings: Settings) -> Response:
     if not settings.api_token:
         return _error_response(request, 403, "reading needs a token, but api_token is not set on the server")
     return _error_response(
@@ -329,22 +332,22 @@ SESSION = "citewatch_session"
 FLASH = "citewatch_flash"  # the one-line outcome of the last form, shown once by the next page
 
 
-def _form_key(settings: Any) -> bytes:
+def _form_key(settings: Settings) -> bytes:
     """The key of CSRF tokens and flash messages, drawn from api_token: every server of one
     archive agrees on it, and a new token voids every form and message made under the old."""
     return hmac.new(settings.api_token.encode(), b"citewatch web forms", hashlib.sha256).digest()
 
 
-def _signed(settings: Any, *parts: str) -> str:
+def _signed(settings: Settings, *parts: str) -> str:
     return hmac.new(_form_key(settings), "\x00".join(parts).encode(), hashlib.sha256).hexdigest()
 
 
-def logged_in(request: Request, settings: Any) -> bool:
+def logged_in(request: Request, settings: Settings) -> bool:
     """Whether this browser logged in with the token (the cookie /login sets)."""
     return _token_matches(request.cookies.get(COOKIE), settings.api_token)
 
 
-def csrf_token(request: Request, settings: Any) -> str | None:
+def csrf_token(request: Request, settings: Settings) -> str | None:
     """The CSRF token of this login's forms (None: not logged in)."""
     sid = request.cookies.get(SESSION)
     if not sid or not logged_in(request, settings):
@@ -352,7 +355,7 @@ def csrf_token(request: Request, settings: Any) -> str | None:
     return _signed(settings, "csrf", sid)
 
 
-def ui_state(request: Request, settings: Any) -> dict[str, Any]:
+def ui_state(request: Request, settings: Settings) -> dict[str, Any]:
     """What a page needs for its forms: whether writes are on at all, whether this browser is
     logged in (with a session), its CSRF token, and whether reading is open."""
     token = csrf_token(request, settings)
@@ -382,7 +385,7 @@ def flashed(request: Request, target: str, message: str, *, error: bool = False)
     return response
 
 
-def read_flash(request: Request, settings: Any) -> dict[str, Any] | None:
+def read_flash(request: Request, settings: Settings) -> dict[str, Any] | None:
     """The outcome a redirect carried, when this server signed it for this session."""
     raw = request.cookies.get(FLASH)
     if not raw or not settings.api_token:
@@ -570,7 +573,7 @@ def _readable(value: Any) -> str:
     return str(value)
 
 
-def _replay(settings: Any, s: Snapshot) -> dict[str, str] | None:
+def _replay(settings: Settings, s: Snapshot) -> dict[str, str] | None:
     """Replay links of an archived capture (None for a failed attempt)."""
     if s.record_type is None:
         return None
@@ -622,7 +625,7 @@ def _scheme_only(url: str) -> str:
     return f"{scheme}://(hidden)" if sep else "(hidden)"
 
 
-def config_rows(settings: Any) -> list[dict[str, Any]]:
+def config_rows(settings: Settings) -> list[dict[str, Any]]:
     """Every setting, as ``citewatch config --json`` prints it (the token and passwords hidden)."""
     from archive.settings import SETTINGS
 
@@ -958,7 +961,11 @@ TIMELINE_PAGE = 200  # captures and attempts per page of a source's timeline
 
 
 def source_view(
-    session: Session, settings: Any, source: Source, before: int | None = None, limit: int = TIMELINE_PAGE
+    session: Session,
+    settings: Settings,
+    source: Source,
+    before: int | None = None,
+    limit: int = TIMELINE_PAGE,
 ) -> dict[str, Any]:
     """A source, a page of its captures and failed attempts (newest first, with replay links,
     before the snapshot ``before``), the changes those captures recorded, and where the next
@@ -1001,7 +1008,7 @@ def source_view(
     }
 
 
-def change_view(session: Session, settings: Any, change: Change) -> dict[str, Any]:
+def change_view(session: Session, settings: Settings, change: Change) -> dict[str, Any]:
     """A change, its word diff (None when a side has no text, with why), replay links and claims."""
     url = session.get(Source, change.source_id).url  # type: ignore[union-attr]  # source_id: a NOT NULL foreign key
     old, new = session.get(Snapshot, change.old_snapshot_id), session.get(Snapshot, change.new_snapshot_id)
@@ -1031,7 +1038,7 @@ def _split(paragraph: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[s
 
 
 def create_app(
-    settings: Any, sessions: sessionmaker[Session] | None = None, runner: JobRunner | None = None
+    settings: Settings, sessions: sessionmaker[Session] | None = None, runner: JobRunner | None = None
 ) -> FastAPI:
     """The web UI and JSON API over the database of ``settings`` (migrated already: the CLI's
     ``serve`` and the daemon do that first). ``runner`` starts the captures and adds asked for
@@ -1316,7 +1323,7 @@ def _add_job(body: AddRequest) -> Job:
     return _new_job("add", "pasted text", {"text": body.text, "format": body.format, "resolve": body.resolve})
 
 
-def _track(session: Session, settings: Any, body: TrackRequest) -> Any:
+def _track(session: Session, settings: Settings, body: TrackRequest) -> Any:
     """What ``citewatch track --json`` does and prints (archive.schedule.checks), input checked first so
     that mistakes are a 400 or 404 saying so."""
     from archive.durations import parse_duration
@@ -1650,7 +1657,7 @@ def _local(target: str) -> str:
 # -- running it -----------------------------------------------------------------------------
 
 
-def server(settings: Any, runner: JobRunner | None = None) -> tuple[Any, socket.socket, str]:
+def server(settings: Settings, runner: JobRunner | None = None) -> tuple[Any, socket.socket, str]:
     """A uvicorn server of the app (its jobs run by ``runner``), the socket it is to serve
     (listening on serve_address:serve_port already, or a one-line error) and its URL; ``serve``
     runs it, the daemon runs it in a thread."""
@@ -1668,7 +1675,7 @@ def server(settings: Any, runner: JobRunner | None = None) -> tuple[Any, socket.
     return uvicorn.Server(config), sock, http_url(host, port)
 
 
-def serve(settings: Any, on_ready: Any = None, runner: JobRunner | None = None) -> None:
+def serve(settings: Settings, on_ready: Any = None, runner: JobRunner | None = None) -> None:
     """Run the app under uvicorn on serve_address:serve_port until SIGINT or SIGTERM."""
     running, sock, url = server(settings, runner)
     if on_ready is not None:
