@@ -685,7 +685,7 @@ def remove(obj: Context, article: str, as_json: bool) -> None:
     """Remove an article (id or URL) added by mistake: its claims and citations go; the sources
     it cited and their captures stay, and those no other article cites are no longer checked."""
     from archive.articles import storage as articles
-    from archive.store.warc import utcnow
+    from archive.clock import utcnow
 
     sessions = _database(obj.settings())
     with sessions.begin() as session:
@@ -715,9 +715,9 @@ def untrack(obj: Context, urls: tuple[str, ...], article: str | None, as_json: b
     from sqlalchemy import select
 
     from archive.articles import storage as articles
+    from archive.clock import utcnow
     from archive.models import Source
     from archive.schedule.checks import tracked_dict
-    from archive.store.warc import utcnow
     from archive.urls import check_url
 
     if bool(urls) == (article is not None):
@@ -754,10 +754,10 @@ def track(
 ) -> None:
     """Track one source URL, or every source an article cites: the daemon checks each on its
     schedule (due at once when new)."""
+    from archive.clock import utcnow
     from archive.durations import parse_duration
     from archive.schedule import checks as schedule
     from archive.schedule.policy import policy_from
-    from archive.store.warc import utcnow
     from archive.urls import check_url
 
     if (url is None) == (article is None):
@@ -803,8 +803,8 @@ _NO_DAEMON = "no daemon is running: run `citewatch daemon`, or `citewatch captur
 def check(obj: Context, urls: tuple[str, ...], article: str | None, as_json: bool) -> None:
     """Check tracked sources now: make each due at once, for the running daemon to check at its
     next dispatch. A paused source is checked once and stays paused."""
+    from archive.clock import utcnow
     from archive.schedule import queue
-    from archive.store.warc import utcnow
 
     if bool(urls) == (article is not None):
         raise UsageError("name the source URLs to check, or an article with --article")
@@ -885,8 +885,8 @@ def analyse(obj: Context, urls: tuple[str, ...], as_json: bool) -> None:
 def status(obj: Context, as_json: bool) -> None:
     """Sources by state, work due and overdue, leases held, recent captures and failures, the
     last error of each failing host, and the disk the WARC files use."""
+    from archive.clock import utcnow
     from archive.schedule.status import status as gather
-    from archive.store.warc import utcnow
 
     settings = obj.settings()
     sessions = _database(settings)

@@ -36,13 +36,13 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 from sqlalchemy import CursorResult, func, select
 
+from archive.clock import Clock, utcnow
 from archive.durations import DEFAULT_LADDER, Ladder, parse_duration
 from archive.errors import CitewatchError
 from archive.models import Source
 from archive.schedule import queue
 from archive.schedule.checks import Check, after_checks, history_of, record_results, track
 from archive.schedule.policy import History, Policy, due_order, interval, next_check, policy_from, rescheduled
-from archive.store.warc import utcnow
 
 if TYPE_CHECKING:
     from archive.settings import Settings
@@ -292,7 +292,7 @@ class _Metrics:
     """The daemon's Prometheus metrics (prometheus-client), served on ``--metrics-port``; the
     database figures are counted when the metrics are read, not on every dispatch."""
 
-    def __init__(self, address: str, port: int, sessions: Any):
+    def __init__(self, address: str, port: int, sessions: Any, clock: Clock):
         from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
         self.captures = Counter("citewatch_captures_total", "Checks finished, by outcome.", ["outcome"])
@@ -307,11 +307,11 @@ class _Metrics:
 
         def due() -> int:
             with sessions() as session:
-                return session.scalar(select(func.count()).where(Source.next_check_at <= utcnow())) or 0
+                return session.scalar(select(func.count()).where(Source.next_check_at <= clock())) or 0
 
         def leases() -> int:
             with sessions() as session:
-                return sum(queue.held(session, utcnow()).values())
+                return sum(queue.held(session, clock()).values())
 
         Gauge("citewatch_sources_due", "Sources due for a check now.").set_function(due)
         Gauge("citewatch_leases_held", "Checks claimed by workers and not finished.").set_function(leases)
@@ -386,10 +386,12 @@ class Daemon:
         metrics_port: int | None = None,
         serve: bool = False,
         replay: bool = False,
+        clock: Clock = utcnow,
     ):
         from archive.changes.notify import Notifier
 
         self.settings = settings
+        self.clock = clock  # what dispatch, probes and maintenance take as now
         self.cli_args = cli_args
         self.count = workers or settings.workers
         self.metrics_port = metrics_port
@@ -450,7 +452,9 @@ class Daemon:
         if freed:
             self.log.info("gave back %d checks claimed by workers of a daemon that died", freed)
         if self.metrics_port is not None:
-            self.metrics = _Metrics(self.settings.metrics_address, self.metrics_port, self.sessions)
+            self.metrics = _Metrics(
+                self.settings.metrics_address, self.metrics_port, self.sessions, self.clock
+            )
             self.log.info("metrics on http://%s:%d/metrics", self.settings.metrics_address, self.metrics_port)
         if self.serve:
             self.web = _WebUI(self.settings)
@@ -643,7 +647,9 @@ class Daemon:
             same = existing is not None and existing.trigger.interval == timedelta(seconds=max(seconds, 0.1))
             if same and name != "dispatch" and existing.next_run_time is not None:
                 continue  # keep its next run: a restart must not put off a daily job for ever
-            first = {"next_run_time": datetime.now(UTC)} if name == "dispatch" else {}
+            first = (
+                {"next_run_time": utcnow().replace(tzinfo=UTC)} if name == "dispatch" else {}
+            )  # (APScheduler keeps the machine's time)
             sched.add_job(
                 "scheduler:run_job",
                 "interval",
@@ -858,7 +864,7 @@ class Daemon:
     def dispatch(self) -> None:
         """Claim due sources for each live worker up to its capacity, most overdue first, each
         worker taking the hosts that fall to it; send them."""
-        now = utcnow()
+        now = self.clock()
         with self.sessions() as session:
             held = queue.held(session, now)
             for slot, w in sorted(self.workers.items()):
@@ -875,7 +881,7 @@ class Daemon:
         its probe is older than ``probe_max_age``; the workers skip fresh ones."""
         if not self.settings.probe_soft_404:
             return
-        soon = utcnow() + timedelta(hours=1)
+        soon = self.clock() + timedelta(hours=1)
         with self.sessions() as session:
             rows = session.execute(
                 select(Source.host_key, func.min(Source.url))
@@ -930,7 +936,7 @@ class Daemon:
         from archive.models import Lease
         from archive.store.reconcile import reconcile
 
-        now = utcnow()
+        now = self.clock()
         with self.sessions() as session:
             stale = cast(
                 CursorResult[Any], session.execute(delete(Lease).where(Lease.lease_until < now - self.lease))

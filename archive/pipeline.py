@@ -43,12 +43,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from archive.changes.analysis import SourceAnalysis, analyse_sources, warm_up
 from archive.changes.changelog import analysis_dict
+from archive.clock import Clock, utcnow
 from archive.errors import CitewatchError
 from archive.models import Source
 from archive.schedule.checks import record_results
 from archive.schedule.policy import Policy, policy_from
 from archive.store.exchange import Checked, PipelineMode, SeedResult
-from archive.store.warc import utcnow
 
 if TYPE_CHECKING:
     from archive.settings import Settings
@@ -62,11 +62,19 @@ _NICENESS = 10
 class Pipeline:
     """Takes a crawl's finished captures through analysis, the browser retry and the schedule."""
 
-    def __init__(self, sessions: sessionmaker[Session], warc_dir: Path, policy: Policy, mode: PipelineMode):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        warc_dir: Path,
+        policy: Policy,
+        mode: PipelineMode,
+        clock: Clock = utcnow,
+    ):
         self.sessions = sessions
         self.warc_dir = Path(warc_dir)
         self.policy = policy
         self.mode = mode
+        self.clock = clock  # the time each check is recorded at, and its next one reckoned from
 
     @classmethod
     def from_settings(
@@ -82,7 +90,7 @@ class Pipeline:
         fetched = [r for r in results if r.outcome not in self.mode.skip]
         if not fetched:
             return {}
-        now = utcnow()
+        now = self.clock()
         with self.sessions() as session:
             ids = self._source_ids(session, fetched)
             for r in fetched:

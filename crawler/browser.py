@@ -22,8 +22,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from archive.clock import utcnow
 from archive.store.exchange import Exchange, Recorder
-from archive.store.warc import HttpRequest, HttpResponse, utcnow
+from archive.store.warc import HttpRequest, HttpResponse
 from crawler.guardproxy import BLOCKED_HEADER
 from crawler.netguard import blocked_message, browser_proxy, forbidden_reason, host_forbidden_reason
 

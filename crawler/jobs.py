@@ -137,10 +137,10 @@ def capture(
 
 
 def _prepare_here(settings: Settings, bad: list[tuple[str, str]]) -> dict[str, int]:
+    from archive.clock import utcnow
     from archive.db import migrated
     from archive.store import index
     from archive.store.reconcile import reconcile
-    from archive.store.warc import utcnow
 
     sessions = migrated(settings.effective_database_url)
     try:

@@ -34,8 +34,9 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest, NotConfigured, StopDownload
 from scrapy.http import Response
 
+from archive.clock import utcnow
 from archive.store.exchange import Exchange
-from archive.store.warc import HttpRequest, HttpResponse, utcnow
+from archive.store.warc import HttpRequest, HttpResponse
 from crawler.netguard import ALLOWED_SCHEMES, blocked_message, host_forbidden_reason
 from crawler.recording import citewatch_settings, recorder_for
 

@@ -171,7 +171,7 @@ def test_editing_a_number_in_a_source_marks_exactly_the_claims_that_used_it(home
     """The example article, a local source page carrying its numbers, one number edited."""
     from archive.articles import ingest
     from archive.articles.storage import claim_numbers, store_article
-    from archive.store.warc import utcnow
+    from archive.clock import utcnow
 
     source_text = [
         "Since 2022 prosecutors have opened more than 253,000 criminal cases for desertion and "

@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import create_engine, func, or_, select
 
 import scheduler
+from archive.clock import utcnow
 from archive.db import migrated
 from archive.models import Source
-from archive.store.warc import utcnow
 from tests import webserver as ws
 from tests.test_daemon import daemon_env, query, start_daemon, wait_for
 from tests.warcs import read_records

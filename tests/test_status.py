@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from archive.clock import utcnow
 from archive.db import connect
 from archive.schedule.queue import claim
-from archive.store.warc import utcnow
 from tests import webserver as ws
 from tests.test_changes import BODY, page
 

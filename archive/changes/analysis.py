@@ -58,9 +58,10 @@ from archive.changes.classify import (
 )
 from archive.changes.extract import fingerprint, html_text, normalise_text, pdf_text
 from archive.changes.impact import claim_impact
+from archive.clock import utcnow
 from archive.models import Candidate, Change, Citation, ExtractedText, Snapshot, Source
 from archive.store import index
-from archive.store.warc import readable_path, utcnow
+from archive.store.warc import readable_path
 from archive.urls import probe_url
 
 logger = logging.getLogger(__name__)

@@ -24,6 +24,7 @@ from sqlalchemy import CompoundSelect, Select, func, or_, select, tuple_, union_
 from sqlalchemy.orm import Session, object_session
 
 from archive.changes.diff import DELETE, EQUAL, INSERT, TextDiff, word_diff
+from archive.clock import utcnow
 from archive.errors import CitewatchError, NotFoundError, UsageError
 from archive.models import Article, Change, Outlet, Snapshot, Source
 
@@ -96,7 +97,7 @@ def parse_when(text: str, *, now: datetime | None = None) -> datetime:
     age = _RELATIVE.match(raw.lower())
     try:
         if age:
-            base = now or datetime.now(UTC).replace(tzinfo=None)
+            base = now or utcnow()
             return base - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
         when = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
         if when.tzinfo is not None:

@@ -23,10 +23,11 @@ from warcio.warcwriter import WARCWriter
 
 from archive import __version__
 from archive.articles.storage import sources_of_article
+from archive.clock import utcnow
 from archive.errors import OperationError, UsageError
 from archive.models import Article, ExtractedText, Snapshot, WarcFile
 from archive.store.index import ARCHIVED_TYPES
-from archive.store.warc import RecordFactory, readable_path, utcnow
+from archive.store.warc import RecordFactory, readable_path
 
 CHUNK = 500  # ids per IN (...) list
 PAGE_MIMES = ("text/html", "application/xhtml+xml", "application/pdf", "text/plain")

@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from archive.clock import utcnow
 from archive.models import Source
 from archive.schedule import queue
 from archive.schedule.policy import History, Policy, next_check, rescheduled
 from archive.store import index
 from archive.store.exchange import NOT_CHECKED
-from archive.store.warc import utcnow
 
 
 def history_of(source: Source) -> History:

@@ -56,9 +56,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archive import errors
+from archive.clock import utcnow
 from archive.errors import CitewatchError, DatabaseError, WarcError
 from archive.store.exchange import Checked, Exchange, PipelineMode, SeedResult, SnapshotRef
-from archive.store.warc import IdFactory, payload_digest, utcnow
+from archive.store.warc import IdFactory, payload_digest
 
 if TYPE_CHECKING:
     from archive.settings import Settings

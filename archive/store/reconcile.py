@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from archive.clock import Clock, utcnow
 from archive.models import Snapshot, Source, WarcFile
 from archive.store import index
 from archive.store.recorder import mime_of
-from archive.store.warc import OPEN_SUFFIX, Clock, held_if_free, iter_open_files, utcnow
+from archive.store.warc import OPEN_SUFFIX, held_if_free, iter_open_files
 
 if TYPE_CHECKING:
     from warcio.recordloader import ArcWarcRecord  # untyped (Any to mypy): named for the reader

@@ -27,18 +27,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive import db
+from archive.clock import Clock, utcnow
 from archive.errors import DatabaseError
 from archive.models import Snapshot, WarcFile
 from archive.store import index
 from archive.store.exchange import Exchange, Recorder, SnapshotRef
 from archive.store.warc import (
-    Clock,
     IdFactory,
     RecordLocation,
     Revisit,
     WarcStore,
     payload_digest,
-    utcnow,
 )
 
 __all__ = ["CaptureRecorder", "Exchange", "Recorder", "SnapshotRef", "mime_of"]

@@ -20,11 +20,12 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, cast
 
 from archive import __version__
+from archive.clock import Clock, utcnow
 from archive.errors import WarcError
 
 OPEN_SUFFIX = ".open"
@@ -68,13 +69,7 @@ def body_is_packed(resp: HttpResponse) -> bool:
 
 WARC_SUFFIX = ".warc.gz"
 
-Clock = Callable[[], datetime]
 IdFactory = Callable[[], uuid.UUID]
-
-
-def utcnow() -> datetime:
-    """Naive UTC now: the database stores naive UTC timestamps."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def payload_digest(data: bytes) -> str:

@@ -35,7 +35,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, cast
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -57,6 +57,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from archive.articles import storage as articles
 from archive.changes import changelog
 from archive.changes.classify import KINDS
+from archive.clock import Clock, utcnow
 from archive.errors import CitewatchError, NotFoundError, OperationError, UsageError
 from archive.models import MAX_ID, Article, Change, Snapshot, Source
 from archive.net import http_url, listen
@@ -692,8 +693,10 @@ class Busy(Exception):
     pass
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+def _now(request: Request) -> datetime:
+    """Now, by the app's clock."""
+    clock: Clock = request.app.state.clock
+    return clock()
 
 
 class Jobs:
@@ -702,9 +705,15 @@ class Jobs:
     ``keep`` are remembered, in memory only. Without a runner, none can start."""
 
     def __init__(
-        self, runner: JobRunner | None, *, running: int = 2, pending: int = 16, keep: int = 200
+        self,
+        runner: JobRunner | None,
+        *,
+        running: int = 2,
+        pending: int = 16,
+        keep: int = 200,
+        clock: Clock = utcnow,
     ) -> None:
-        self.runner, self.pending, self.keep = runner, pending, keep
+        self.runner, self.pending, self.keep, self.clock = runner, pending, keep, clock
         self.timeout = 1800.0
         self._slots = threading.BoundedSemaphore(running)
         self._lock = threading.Lock()
@@ -750,11 +759,11 @@ class Jobs:
             if job.state in ("queued", "running"):
                 job.state = "failed"
                 job.error = job.error or "the server stopped before the job finished"
-            job.finished_at = job.finished_at or _utcnow()
+            job.finished_at = job.finished_at or self.clock()
 
     def _execute(self, job: Job) -> None:
         assert self.runner is not None  # start() refuses jobs without one
-        job.state, job.started_at = "running", _utcnow()
+        job.state, job.started_at = "running", self.clock()
         job.process = self.runner(job.kind, job.payload)
         deadline = time.monotonic() + self.timeout
         outcome = None
@@ -769,7 +778,7 @@ class Jobs:
         job.exit_code = outcome.code
         job.result, job.error = outcome.result, job.error or outcome.error
         job.state = "failed" if outcome.code != 0 else "done"
-        job.finished_at = _utcnow()
+        job.finished_at = self.clock()
 
     def close(self) -> None:
         """Stop every running job (the server is stopping)."""
@@ -1038,15 +1047,19 @@ def _split(paragraph: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[s
 
 
 def create_app(
-    settings: Settings, sessions: sessionmaker[Session] | None = None, runner: JobRunner | None = None
+    settings: Settings,
+    sessions: sessionmaker[Session] | None = None,
+    runner: JobRunner | None = None,
+    clock: Clock = utcnow,
 ) -> FastAPI:
     """The web UI and JSON API over the database of ``settings`` (migrated already: the CLI's
     ``serve`` and the daemon do that first). ``runner`` starts the captures and adds asked for
-    (crawler/jobs.py's JobProcess); without one, the app only reads and schedules."""
+    (crawler/jobs.py's JobProcess); without one, the app only reads and schedules. ``clock``
+    tells the time of its jobs, checks and status pages."""
     from archive import db
 
     sessions = sessions or db.connect(settings.effective_database_url)
-    jobs = Jobs(runner)
+    jobs = Jobs(runner, clock=clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -1063,6 +1076,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.hosts = allowed_hosts(settings)
+    app.state.clock = clock
     app.state.settings, app.state.sessions, app.state.jobs, app.state.pages = (
         settings,
         sessions,
@@ -1176,7 +1190,7 @@ def _api_read_routes(app: FastAPI) -> None:
     def api_status(request: Request, session: DB) -> Response:
         from archive.schedule.status import status
 
-        return _json(status(session, request.app.state.settings.warc_dir, _utcnow()))
+        return _json(status(session, request.app.state.settings.warc_dir, _now(request)))
 
     @app.get("/api/articles", tags=["read"], summary="Articles (citewatch citations --json)")
     def api_articles(session: DB) -> Response:
@@ -1266,8 +1280,8 @@ def queue_job(jobs: Jobs, job: Job) -> Job:
         raise HTTPException(429, str(exc)) from None
 
 
-def _new_job(kind: str, target: str, payload: dict[str, Any]) -> Job:
-    return Job(uuid.uuid4().hex, kind, target, payload, _utcnow())
+def _new_job(request: Request, kind: str, target: str, payload: dict[str, Any]) -> Job:
+    return Job(uuid.uuid4().hex, kind, target, payload, _now(request))
 
 
 def _api_write_routes(app: FastAPI) -> None:
@@ -1278,17 +1292,17 @@ def _api_write_routes(app: FastAPI) -> None:
         from archive.urls import check_url
 
         url = check_url(body.url)
-        return _start(request, _new_job("capture", url, {"url": url, "browser": body.browser}))
+        return _start(request, _new_job(request, "capture", url, {"url": url, "browser": body.browser}))
 
     @app.post("/api/articles", tags=["write"], status_code=202, dependencies=Write, summary="Add an article")
     def api_add(body: AddRequest, request: Request) -> Response:
-        return _start(request, _add_job(body))
+        return _start(request, _add_job(request, body))
 
     @app.post(
         "/api/track", tags=["write"], dependencies=Write, summary="Track a URL (citewatch track --json)"
     )
     def api_track(body: TrackRequest, request: Request, session: DB) -> Response:
-        return _json(_track(session, request.app.state.settings, body))
+        return _json(_track(session, request.app.state.settings, body, _now(request)))
 
     @app.post(
         "/api/check",
@@ -1306,24 +1320,26 @@ def _api_write_routes(app: FastAPI) -> None:
             raise HTTPException(400, "give urls (a list of source URLs), or an article")
         home = request.app.state.settings.home_path
         article = str(body.article) if body.article is not None else None
-        data = queue.check_now(session, home, _utcnow(), urls=body.urls or (), article=article)
+        data = queue.check_now(session, home, _now(request), urls=body.urls or (), article=article)
         return CheckAnswer.model_validate(data)
 
 
-def _add_job(body: AddRequest) -> Job:
+def _add_job(request: Request, body: AddRequest) -> Job:
     from archive.urls import check_url
 
     if (body.url is None) == (body.text is None):
         raise HTTPException(400, "give the article's url or its text, not both")
     if body.url is not None:
         url = check_url(body.url)
-        return _new_job("add", url, {"url": url, "resolve": body.resolve})
+        return _new_job(request, "add", url, {"url": url, "resolve": body.resolve})
     if not body.text or not body.text.strip():
         raise HTTPException(400, "text is empty")
-    return _new_job("add", "pasted text", {"text": body.text, "format": body.format, "resolve": body.resolve})
+    return _new_job(
+        request, "add", "pasted text", {"text": body.text, "format": body.format, "resolve": body.resolve}
+    )
 
 
-def _track(session: Session, settings: Settings, body: TrackRequest) -> Any:
+def _track(session: Session, settings: Settings, body: TrackRequest, now: datetime) -> Any:
     """What ``citewatch track --json`` does and prints (archive.schedule.checks), input checked first so
     that mistakes are a 400 or 404 saying so."""
     from archive.durations import parse_duration
@@ -1344,7 +1360,7 @@ def _track(session: Session, settings: Settings, body: TrackRequest) -> Any:
     data = schedule.track_sources(
         session,
         urls,
-        _utcnow(),
+        now,
         every=every,
         paused=body.paused,
         policy=policy_from(settings),
@@ -1368,7 +1384,7 @@ def _ui_routes(app: FastAPI) -> None:
         from archive.schedule.status import status
 
         latest = [changelog.change_dict(c, url) for c, url in changelog.list_changes(session, limit=10)]
-        data = status(session, request.app.state.settings.warc_dir, _utcnow())
+        data = status(session, request.app.state.settings.warc_dir, _now(request))
         return page(request, "index.html", state=data, changes=latest)
 
     @app.get("/articles", include_in_schema=False)
@@ -1470,7 +1486,7 @@ def _ui_routes(app: FastAPI) -> None:
         from archive.schedule.status import status
 
         return page(
-            request, "status.html", state=status(session, request.app.state.settings.warc_dir, _utcnow())
+            request, "status.html", state=status(session, request.app.state.settings.warc_dir, _now(request))
         )
 
     _login_routes(app, page)
@@ -1484,7 +1500,7 @@ def _form_routes(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
     @app.post("/articles/add", include_in_schema=False)
     async def form_add(request: Request) -> Response:
         def add(form: dict[str, str]) -> tuple[str, str]:
-            job = queue_job(request.app.state.jobs, _add_job(_add_request(form)))
+            job = queue_job(request.app.state.jobs, _add_job(request, _add_request(form)))
             return f"/jobs/{job.id}", f"adding {job.target}: this page shows how it goes"
 
         return await act(request, "/articles", add)
@@ -1493,7 +1509,7 @@ def _form_routes(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
     async def form_track(request: Request, session: DB) -> Response:
         def track(form: dict[str, str]) -> tuple[str, str]:
             body = TrackRequest(url=form.get("url", "").strip(), every=form.get("every", "").strip() or None)
-            data = _track(session, request.app.state.settings, body)
+            data = _track(session, request.app.state.settings, body, _now(request))
             return f"/sources/{data['source_id']}", f"tracking {data['url']}: {_schedule_words(data)}"
 
         return await act(request, "/articles", track)
@@ -1508,7 +1524,7 @@ def _form_routes(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
     async def form_check_article(article_id: Id, request: Request, session: DB) -> Response:
         def check(form: dict[str, str]) -> tuple[str, str]:
             home = request.app.state.settings.home_path
-            data = check_sources(session, home, _utcnow(), article=str(article_id))
+            data = check_sources(session, home, _now(request), article=str(article_id))
             return f"/articles/{article_id}", _checked_words(data)
 
         return await act(request, f"/articles/{article_id}", check)
@@ -1525,7 +1541,7 @@ def _form_routes(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
             if form.get("confirm") != "yes":
                 raise HTTPException(400, "confirm the removal on its page first")
             article = articles.require_article(session, str(article_id))
-            summary = articles.remove_article(session, article, _utcnow())
+            summary = articles.remove_article(session, article, _now(request))
             session.commit()
             return "/articles", _removed_words(summary)
 
@@ -1569,16 +1585,16 @@ def _source_action(request: Request, session: Session, source_id: int, action: s
         raise not_found(f"no source {source_id}")
     url, back = source.url, f"/sources/{source_id}"
     if action == "capture":
-        job = queue_job(jobs, _new_job("capture", url, {"url": url}))
+        job = queue_job(jobs, _new_job(request, "capture", url, {"url": url}))
         return f"/jobs/{job.id}", f"capturing {url}: this page shows how it goes"
     if action == "check":
-        return back, _checked_words(check_sources(session, settings.home_path, _utcnow(), urls=[url]))
+        return back, _checked_words(check_sources(session, settings.home_path, _now(request), urls=[url]))
     if action == "untrack":
-        articles.untrack_sources(session, [source_id], _utcnow())
+        articles.untrack_sources(session, [source_id], _now(request))
         session.commit()
         return back, f"no longer checked: {url} (its captures stay; Track again starts checking it again)"
     paused = {"pause": True, "resume": False}.get(action)
-    data = _track(session, settings, TrackRequest(url=url, paused=paused))
+    data = _track(session, settings, TrackRequest(url=url, paused=paused), _now(request))
     if action == "pause":
         return back, f"paused {url}: no checks until you resume it"
     return back, f"tracking {url}: {_schedule_words(data)}"

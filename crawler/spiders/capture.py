@@ -23,10 +23,10 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Response, TextResponse
 from twisted.internet import task
 
+from archive.clock import utcnow
 from archive.errors import CitewatchError
 from archive.settings import Settings
 from archive.store.exchange import Recorder, SeedResult
-from archive.store.warc import utcnow
 from archive.urls import probe_url
 from crawler import browser, guardproxy
 from crawler.outcomes import classify, describe, status_outcome, unfollowed_redirect

@@ -34,10 +34,10 @@ from archive.articles import ingest, resolve
 from archive.articles import storage as articles
 from archive.articles.claims import ClaimDraft
 from archive.changes.extract import pdf_text
+from archive.clock import utcnow
 from archive.models import Article, Citation, Outlet
 from archive.store.exchange import SeedResult
 from archive.store.recorder import CaptureRecorder
-from archive.store.warc import utcnow
 from crawler.discovery import Fetched, OutletDiscovery
 from crawler.outcomes import classify, status_outcome
 from crawler.spiders.capture import CaptureSpider

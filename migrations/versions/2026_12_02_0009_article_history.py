@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -62,7 +62,7 @@ def _backfill() -> None:
     sources = sa.Table("sources", meta, autoload_with=bind)
     articles = sa.Table("articles", meta, autoload_with=bind)
     ledger = sa.Table("article_sources", meta, autoload_with=bind)
-    now = datetime.now()
+    now = datetime.now(UTC).replace(tzinfo=None)  # noqa: TID251 - naive UTC, as stored; a migration does not import the library
     rows: dict[tuple[int, int], dict[str, object]] = {}
 
     def cite(article_id: int, source_id: int | None, citation_id: int | None, role: str) -> None:
