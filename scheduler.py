@@ -444,7 +444,7 @@ class Daemon:
         self._take_lock()
         self._take_database()
         self.sessions = migrated(self.settings.effective_database_url)
-        report = reconcile(self.sessions, self.settings.warc_dir)
+        report = reconcile(self.sessions, self.settings.warc_dir, self.clock)
         if report.files_recovered:
             self.log.info("recovered %d WARC files left open by a crash", len(report.files_recovered))
         with self.sessions() as session:
@@ -681,7 +681,7 @@ class Daemon:
         closer.join(timeout=max(1.0, deadline - time.monotonic()))
         for reader in self._readers:  # the workers' last reports, before the notifier closes
             reader.join(timeout=5)
-        reconcile(self.sessions, self.settings.warc_dir)
+        reconcile(self.sessions, self.settings.warc_dir, self.clock)
         self.notifier.close(timeout=10)
         if self.metrics is not None:
             self.metrics.close()
@@ -768,7 +768,7 @@ class Daemon:
                 )
                 with self.sessions() as session:
                     queue.release(session, w.name)
-                reconcile(self.sessions, self.settings.warc_dir)
+                reconcile(self.sessions, self.settings.warc_dir, self.clock)
                 self._restart_at[slot] = time.monotonic() + wait
                 if self.metrics is not None:
                     self.metrics.restarts.inc()
@@ -950,5 +950,5 @@ class Daemon:
                 conn.execute(text("PRAGMA optimize"))
                 conn.execute(text("PRAGMA wal_checkpoint(PASSIVE)"))  # never makes writers wait
             conn.commit()
-        reconcile(self.sessions, self.settings.warc_dir)
+        reconcile(self.sessions, self.settings.warc_dir, self.clock)
         self.log.info("maintenance done (%d stray leases dropped)", stale or 0)

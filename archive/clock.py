@@ -7,7 +7,8 @@ store, the recorder and the start-up repair (record dates), the pipeline (when
 a check is recorded and its next one reckoned from), the daemon (dispatch,
 probes, maintenance, its metrics) and the web UI (its jobs, checks and status
 pages), so that a test, or a replay of a schedule, can hand them a
-:class:`ManualClock`. Code without one to hand calls :func:`utcnow`. Reading
+:class:`ManualClock`. Code without one to hand calls :func:`utcnow`; so do
+the daemon's workers and the archiver, which run in processes of their own. Reading
 the time any other way is refused by a lint rule (ruff's banned-api, in
 pyproject.toml). Elapsed time (timeouts, rates) is measured with
 ``time.monotonic``, which is no clock of this kind.

@@ -62,3 +62,29 @@ def test_the_web_ui_tracks_and_checks_by_its_clock(home: Any, monkeypatch: Any) 
         assert status["due_now"] == status["overdue"] == 1, status  # due two days ago, by the clock
     finally:
         client.close()
+
+
+def test_the_daemons_upkeep_drops_the_leases_stale_by_its_clock(home: Any, monkeypatch: Any) -> None:
+    from archive.db import migrated
+    from archive.models import Lease
+    from scheduler import Daemon
+
+    url = "http://127.0.0.1:9/story"
+    home.run("track", url, check=True)
+    source_id = _source(home, url).id
+    home.run("track", "http://127.0.0.1:9/other", check=True)
+    other_id = _source(home, "http://127.0.0.1:9/other").id
+    for name, value in home.env.items():
+        monkeypatch.setenv(name, value)
+    daemon = Daemon(load_settings(), cli_args=[], clock=ManualClock(START))
+    daemon.sessions = migrated(home.database_url())
+    lease = daemon.lease
+    with daemon.sessions() as session:  # both years ahead of the machine's clock
+        session.add(Lease(source_id=source_id, claimed_by="gone", lease_until=START - 2 * lease))
+        session.add(Lease(source_id=other_id, claimed_by="alive", lease_until=START + timedelta(minutes=1)))
+        session.commit()
+    daemon.maintain()
+    with daemon.sessions() as session:
+        left = {row.claimed_by for row in session.scalars(select(Lease))}
+    daemon.sessions.kw["bind"].dispose()
+    assert left == {"alive"}  # stale by the daemon's clock, not by the machine's
