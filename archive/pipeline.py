@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive.changes.analysis import SourceAnalysis, analyse_sources, warm_up
+from archive.changes.analysis import ExtractorPool, SourceAnalysis, TextJob, analyse_sources, warm_up
 from archive.changes.changelog import analysis_dict
 from archive.clock import Clock, utcnow
 from archive.errors import CitewatchError
@@ -69,12 +69,14 @@ class Pipeline:
         policy: Policy,
         mode: PipelineMode,
         clock: Clock = utcnow,
+        extract_many: Callable[[list[TextJob]], list[dict[str, Any] | str]] | None = None,
     ):
         self.sessions = sessions
         self.warc_dir = Path(warc_dir)
         self.policy = policy
         self.mode = mode
         self.clock = clock  # the time each check is recorded at, and its next one reckoned from
+        self.extract_many = extract_many  # pages' texts extracted side by side (ExtractorPool)
 
     @classmethod
     def from_settings(
@@ -98,7 +100,7 @@ class Pipeline:
             found: dict[str, SourceAnalysis] = {}
             if self.mode.analyse:  # not again for a result analysed before (a browser retry that failed)
                 wanted = {ids[r.url]: r.url for r in fetched if r.url in ids and r.analysis is None}
-                found = analyse_sources(session, self.warc_dir, wanted)
+                found = analyse_sources(session, self.warc_dir, wanted, self.extract_many)
             again = {
                 r.url: found[r.url].reason
                 for r in fetched
@@ -207,14 +209,21 @@ def _checked(pipeline: Pipeline | None, results: list[SeedResult], final: bool) 
 
 
 def _run_batches(pipeline: Pipeline | None, feed: Any, back: Any) -> None:
-    """Take each batch the archiver feeds, and send the crawl what the pipeline found."""
-    answering = True
-    while True:
+    """Take each batch the archiver feeds, and send the crawl what the pipeline found. Batches
+    that came while the last was analysed are taken as one: one write to the database for
+    them all, since each write waits for the archiver's open transaction to commit."""
+    answering, open_ = True, True
+    while open_:
         try:
-            message = feed.recv()
+            batch = list(feed.recv()[1])
         except (EOFError, OSError):
             return  # the archiver closed its feed: the crawl is over
-        for found in checked_batch(pipeline, message[1]):
+        try:
+            while feed.poll(0):
+                batch.extend(feed.recv()[1])
+        except (EOFError, OSError):
+            open_ = False  # the last batches: answered below, then the analyst ends
+        for found in checked_batch(pipeline, batch):
             if answering:
                 try:
                     back.send(("checked", *found))
@@ -240,6 +249,9 @@ def main(argv: list[str]) -> int:
         _op, config, policy, mode = feed.recv()  # ("config", ...), always first
     except (EOFError, OSError):
         return 0
+    # Forked before the database is opened, the extractor warm in each.
+    wanted = mode.analyse and mode.processes > 1
+    pool = ExtractorPool(mode.processes, (feed.fileno(), back.fileno())) if wanted else None
     try:
         sessions = connect(config["database_url"])
     except CitewatchError as exc:  # each batch is answered with why (the crawl says so already)
@@ -247,7 +259,10 @@ def main(argv: list[str]) -> int:
         _run_batches(None, feed, back)
         return 0
     try:
-        _run_batches(Pipeline(sessions, Path(config["warc_dir"]), policy, mode), feed, back)
+        pipeline = Pipeline(sessions, Path(config["warc_dir"]), policy, mode, extract_many=pool)
+        _run_batches(pipeline, feed, back)
     finally:
         sessions.kw["bind"].dispose()
+        if pool is not None:
+            pool.close()
     return 0

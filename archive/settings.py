@@ -302,6 +302,12 @@ class Values:
         "The daemon always analyses each check as it lands.",
         _parse_bool,
     )
+    analysis_processes: int = setting(
+        0,
+        "Processes that extract the text of `capture`'s pages side by side, beside its crawl (at a "
+        "lower CPU priority than the crawl); 0: one per CPU citewatch may use.",
+        _parse_count,
+    )
     probe_soft_404: bool = setting(
         True,
         "Fetch a made-up URL on each captured host (once per probe_max_age) so that a page that "

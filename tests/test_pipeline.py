@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -136,3 +138,53 @@ def test_a_job_process_answers_and_can_be_stopped(home, server, monkeypatch) -> 
     ended = stuck.wait(timeout=30)
     assert ended is not None and ended.code == 1 and "without an answer" in (ended.error or "")
     assert time.monotonic() - started < 30 and not stuck.process.is_alive()
+
+
+def _text_jobs(home) -> list[Any]:  # type: ignore[no-untyped-def]
+    """What extracting each page captured in ``home`` takes (as the analyst's pool is given it)."""
+    from archive.changes.analysis import Analyser
+    from archive.models import Snapshot
+
+    sessions = connect(home.database_url())
+    with sessions() as session:
+        analyser = Analyser(session, home.warc_dir)
+        rows = session.scalars(select(Snapshot).where(Snapshot.mime == "text/html"))
+        jobs = [job for row in rows if (job := analyser._job(row)) is not None]
+    sessions.kw["bind"].dispose()
+    return jobs
+
+
+def test_texts_extracted_side_by_side_are_the_texts_extracted_here(home, server, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from archive.changes import analysis
+
+    home.env["CITEWATCH_ANALYSE_CAPTURES"] = "0"
+    urls = [server.route(f"/story/{n}", ws.static(page(BODY, random.Random(n)).encode())) for n in range(6)]
+    broken = server.route("/broken", ws.static(b"<html><body><p>" + b"\xff\xfe\x00" * 500 + b"</p>"))
+    home.run("capture", *urls, broken, check=True)
+    jobs = _text_jobs(home)
+    assert len(jobs) == 7
+    here = [analysis.extract_job(job) for job in jobs]
+    assert all(isinstance(found, dict) and found["text"] for found in here[:6]), here
+    pool = analysis.ExtractorPool(2)
+    try:
+        assert pool(jobs) == here
+    finally:
+        pool.close()
+    # An extraction process that dies takes its batch back to the analyst: nothing is lost.
+    _ORIGINAL[:] = [analysis.extract_job, os.getpid()]
+    monkeypatch.setattr(analysis, "extract_job", _dies_in_a_pool)
+    pool = analysis.ExtractorPool(2)
+    try:
+        assert pool(jobs) == here
+        assert pool(jobs) == here  # and goes on without the pool
+    finally:
+        pool.close()
+
+
+_ORIGINAL: list[Any] = []  # extract_job, and the test's own process
+
+
+def _dies_in_a_pool(job: Any) -> Any:
+    if os.getpid() != _ORIGINAL[1]:
+        os._exit(1)
+    return _ORIGINAL[0](job)

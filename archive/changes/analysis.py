@@ -30,8 +30,10 @@ lost-support, the terms ``lost`` and the numbers ``changed``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -101,34 +103,122 @@ def read_payload(
     """The payload of a response or resource record, content-encoding removed, and its
     Content-Type (with any charset); ValueError when it is larger than ``limit`` once decoded,
     or cannot be read."""
+    if snapshot.warc_file is None or snapshot.offset is None or snapshot.length is None:
+        raise ValueError("no WARC record")
+    return read_record(warc_dir, snapshot.warc_file.name, snapshot.offset, snapshot.length, limit)
+
+
+def read_record(
+    warc_dir: Path, name: str, offset: int, length: int, limit: int = MAX_EXTRACT_BYTES
+) -> tuple[bytes, str | None]:
+    """:func:`read_payload` of the record at ``offset`` in WARC file ``name``."""
     from warcio.archiveiterator import ArchiveIterator
 
     from archive.store import warcio_codecs
 
     warcio_codecs.install()  # a body sent as br or zstd, unasked
-    if snapshot.warc_file is None or snapshot.offset is None or snapshot.length is None:
-        raise ValueError("no WARC record")
-    path = readable_path(warc_dir, snapshot.warc_file.name)
+    path = readable_path(warc_dir, name)
     try:
         try:
             handle = open(path, "rb")  # noqa: SIM115 - closed below
         except FileNotFoundError:  # closed (renamed) by its writer just now
-            path = readable_path(warc_dir, snapshot.warc_file.name)
+            path = readable_path(warc_dir, name)
             handle = open(path, "rb")  # noqa: SIM115 - closed below
         with handle:
-            handle.seek(snapshot.offset)
-            data = handle.read(snapshot.length)
+            handle.seek(offset)
+            data = handle.read(length)
         record = next(iter(ArchiveIterator(io.BytesIO(data))))
         body = record.content_stream().read(limit + 1)
         headers = record.http_headers if record.rec_type in ("response", "revisit") else record.rec_headers
         content_type = headers.get_header("Content-Type") if headers is not None else None
     except (OSError, StopIteration, ValueError, EOFError) as exc:
-        raise ValueError(f"cannot read the record in {path.name} at {snapshot.offset}: {exc}") from exc
+        raise ValueError(f"cannot read the record in {path.name} at {offset}: {exc}") from exc
     except Exception as exc:  # decoding errors of a broken gzip or deflate body
-        raise ValueError(f"cannot decode the payload in {path.name} at {snapshot.offset}: {exc}") from exc
+        raise ValueError(f"cannot decode the payload in {path.name} at {offset}: {exc}") from exc
     if len(body) > limit:
         raise ValueError(f"{_OVER_LIMIT} {limit} bytes once decoded: not analysed")
     return body, content_type
+
+
+@dataclass(frozen=True)
+class TextJob:
+    """One payload to extract, as a process of its own is given it: where its record lies."""
+
+    warc_dir: str
+    name: str  # the WARC file
+    offset: int
+    length: int
+    mime: str | None
+    url: str
+
+
+# The columns of an ExtractedText that extraction fills in (the rest: its digest and time).
+_TEXT_FIELDS = ("extractor", "text", "title", "author", "published", "error", "fingerprint", "words")
+
+
+def extract_job(job: TextJob) -> dict[str, Any] | str:
+    """Extract one payload (in a process of an :class:`ExtractorPool`): the columns of its text,
+    or why its record cannot be read now (then nothing is stored; it is read again later)."""
+    try:
+        body, content_type = read_record(Path(job.warc_dir), job.name, job.offset, job.length)
+    except ValueError as exc:
+        return str(exc)
+    found = extract(body, job.mime, job.url, content_type)
+    return {name: getattr(found, name) for name in _TEXT_FIELDS}
+
+
+def _extractor_start(parent: int, close_fds: tuple[int, ...]) -> None:
+    """In each extraction process: let go of the pipes it was forked holding (``close_fds``),
+    and end when the analyst does, however it ended (killed, it cannot say so)."""
+    import threading
+    import time
+
+    for fd in close_fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="citewatch-extractor-watch", daemon=True).start()
+
+
+class ExtractorPool:
+    """Processes that extract payloads side by side, one per CPU the analyst may use: a crawl's
+    pages are analysed on every core once the crawl leaves them, not on one. Made before the
+    database is opened (the processes are forked, with the extractor warmed up); a process
+    that dies takes only its batch back to extraction in the analyst itself."""
+
+    def __init__(self, processes: int, close_fds: tuple[int, ...] = ()):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.processes = processes
+        self._pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
+            processes,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_extractor_start,
+            initargs=(os.getpid(), close_fds),
+        )
+
+    def __call__(self, jobs: list[TextJob]) -> list[dict[str, Any] | str]:
+        from concurrent.futures.process import BrokenProcessPool
+
+        if self._pool is None or len(jobs) < 2:
+            return [extract_job(job) for job in jobs]
+        chunk = max(1, len(jobs) // (self.processes * 4))
+        try:
+            return list(self._pool.map(extract_job, jobs, chunksize=chunk))
+        except BrokenProcessPool:  # a page that crashed the extractor: this batch here, then none
+            logger.warning("an extraction process died; extracting in the analyst from now on")
+            self._pool = None
+            return [extract_job(job) for job in jobs]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
 
 
 def _guess_encoding(body: bytes) -> str | None:
@@ -199,9 +289,17 @@ class Analyser:
     ``commit_every`` sources."""
 
     def __init__(
-        self, session: Session, warc_dir: Path, *, probe_max_age: float = 30 * 86400, keep: bool = True
+        self,
+        session: Session,
+        warc_dir: Path,
+        *,
+        probe_max_age: float = 30 * 86400,
+        keep: bool = True,
+        extract_many: Callable[[list[TextJob]], list[dict[str, Any] | str]] | None = None,
     ):
         self.session = session
+        # Extracts a chunk's payloads at once (an ExtractorPool); None: one by one, here.
+        self.extract_many = extract_many
         # Whether extracted texts are added to the session (False: a read, which writes nothing).
         self.keep = keep
         self.warc_dir = Path(warc_dir)
@@ -236,11 +334,64 @@ class Analyser:
                 return _text("none", "", error=str(exc))
             found = extract(body, mime or None, snapshot.url.removeprefix("urn:dom:"), content_type)
             self.extracted += 1
+        self._keep(digest, found)
+        return found
+
+    def _extract_texts(self, loaded: list[tuple[Source, list[Snapshot]]]) -> None:
+        """Extract the texts of the captures that count among ``loaded``'s new rows, all at
+        once: by ``extract_many`` when there is one (side by side), else one by one."""
+        counted = [
+            found[0]
+            for _source, rows in loaded
+            for attempt in self.attempts(rows)
+            if (found := self._counted(attempt)) is not None
+        ]
+        if self.extract_many is None:
+            for snapshot in counted:
+                self.text_of(snapshot)
+            return
+        jobs: dict[str, TextJob] = {}
+        for snapshot in counted:
+            job = self._job(snapshot)
+            if job is not None:
+                jobs.setdefault(snapshot.payload_digest or "", job)
+        for digest, done in zip(jobs, self.extract_many(list(jobs.values())), strict=True):
+            if isinstance(done, str):
+                continue  # unreadable now: text_of says so, reading it once more
+            self.extracted += 1
+            self._keep(digest, ExtractedText(**done, extracted_at=utcnow()))
+
+    def _job(self, snapshot: Snapshot) -> TextJob | None:
+        """What extracting a capture's payload takes, or None when it needs no extraction (its
+        text is stored, it is not text) or its record is not found (text_of says why)."""
+        digest = snapshot.payload_digest
+        if not digest or snapshot.record_type is None or digest in self._texts:
+            return None
+        if digest not in self._checked and self.session.get(ExtractedText, digest) is not None:
+            return None
+        mime = snapshot.mime or ""
+        if mime and mime not in _TEXT_MIMES:
+            return None
+        try:
+            original = self._original(snapshot)
+        except ValueError:
+            return None
+        if original.warc_file is None or original.offset is None or original.length is None:
+            return None
+        return TextJob(
+            str(self.warc_dir),
+            original.warc_file.name,
+            original.offset,
+            original.length,
+            mime or None,
+            snapshot.url.removeprefix("urn:dom:"),
+        )
+
+    def _keep(self, digest: str, found: ExtractedText) -> None:
         found.payload_digest = digest
         if self.keep:
             self.session.add(found)  # committed with the analysis of its source
         self._texts[digest] = found
-        return found
 
     def _original(self, snapshot: Snapshot) -> Snapshot:
         """The record holding a capture's payload: itself, or a revisit's original."""
@@ -357,11 +508,7 @@ class Analyser:
             chunk = ids[start : start + self.commit_every]
             with self.session.no_autoflush:
                 loaded = self._load(chunk)
-                for _source, rows in loaded:  # the texts first, in one run of the extractor
-                    for attempt in self.attempts(rows):
-                        counted = self._counted(attempt)
-                        if counted is not None:
-                            self.text_of(counted[0])
+                self._extract_texts(loaded)  # the texts first, in one run of the extractor
                 for source, rows in loaded:
                     found = self.analyse_source(source, rows)
                     if found is not None:
@@ -673,6 +820,12 @@ def analyse_urls(session: Session, warc_dir: Path, urls: Iterable[str]) -> dict[
     return analyse_sources(session, warc_dir, ids)
 
 
-def analyse_sources(session: Session, warc_dir: Path, urls: Mapping[int, str]) -> dict[str, SourceAnalysis]:
+def analyse_sources(
+    session: Session,
+    warc_dir: Path,
+    urls: Mapping[int, str],
+    extract_many: Callable[[list[TextJob]], list[dict[str, Any] | str]] | None = None,
+) -> dict[str, SourceAnalysis]:
     """Analyse the new captures of these sources (source id -> URL): URL -> what was found."""
-    return {urls[found.source_id]: found for found in Analyser(session, warc_dir).analyse(urls)}
+    analyser = Analyser(session, warc_dir, extract_many=extract_many)
+    return {urls[found.source_id]: found for found in analyser.analyse(urls)}

@@ -7,6 +7,7 @@ SQLAlchemy nor the database: it only builds these and sends them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,13 +96,20 @@ class PipelineMode:
     browser_retry: bool = False  # the crawl can capture a page again in the browser
     worker: str | None = None  # the daemon's worker holding the leases of these checks
     skip: frozenset[str] = NOT_CHECKED  # outcomes that are no check
+    processes: int = 1  # the analyst's extraction processes (beside a capture crawl only)
 
 
 def mode_for(settings: Settings, **fields: Any) -> PipelineMode:
     """The mode of a CLI crawl: analysis and the browser retry as ``settings`` say, unless
     ``fields`` say otherwise."""
+    processes = settings.analysis_processes or len(os.sched_getaffinity(0))
     return PipelineMode(
-        **{"analyse": bool(settings.analyse_captures), "browser_retry": bool(settings.auto_browser), **fields}
+        **{
+            "analyse": settings.analyse_captures,
+            "browser_retry": settings.auto_browser,
+            "processes": processes,
+            **fields,
+        }
     )
 
 
