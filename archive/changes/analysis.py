@@ -188,8 +188,9 @@ def _extractor_start(parent: int, close_fds: tuple[int, ...]) -> None:
 class ExtractorPool:
     """Processes that extract payloads side by side, one per CPU the analyst may use: a crawl's
     pages are analysed on every core once the crawl leaves them, not on one. Made before the
-    database is opened (the processes are forked, with the extractor warmed up); a process
-    that dies takes only its batch back to extraction in the analyst itself."""
+    database is opened (the processes are forked, with the extractor warmed up). When one
+    dies (a page that crashes the extractor), its batch and every later one are extracted in
+    the analyst itself: nothing is lost, only the speed."""
 
     def __init__(self, processes: int, close_fds: tuple[int, ...] = ()):
         import multiprocessing
