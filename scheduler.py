@@ -343,11 +343,11 @@ REPLAY_RETRY = 30.0  # seconds between two attempts to start a pywb that keeps f
 class _WebUI:
     """``daemon --serve``: the web UI and JSON API (archive/web/app.py) under uvicorn, in a thread."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, clock: Clock):
         from archive.web.app import server
         from crawler.jobs import job_runner
 
-        self.server, self.sock, self.url = server(settings, job_runner(settings))
+        self.server, self.sock, self.url = server(settings, job_runner(settings), clock)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, name="citewatch-web", daemon=True
         )
@@ -457,7 +457,7 @@ class Daemon:
             )
             self.log.info("metrics on http://%s:%d/metrics", self.settings.metrics_address, self.metrics_port)
         if self.serve:
-            self.web = _WebUI(self.settings)
+            self.web = _WebUI(self.settings, self.clock)
             self.log.info("web UI and API on %s", self.web.url)
         if self.replay:
             from archive.replay.server import COLLECTION, ReplayServer

@@ -305,7 +305,7 @@ class Values:
     analysis_processes: int = setting(
         0,
         "Processes that extract the text of `capture`'s pages side by side, beside its crawl (at a "
-        "lower CPU priority than the crawl); 0: one per CPU citewatch may use.",
+        "lower CPU priority than the crawl); 0: one per CPU citewatch may use (never more than that).",
         _parse_count,
     )
     probe_soft_404: bool = setting(

@@ -320,9 +320,7 @@ class Analyser:
         if not digest or snapshot.record_type is None:
             return None
         mime = snapshot.mime or ""
-        stored = self._texts.get(digest)
-        if stored is None and digest not in self._checked:
-            stored = self.session.get(ExtractedText, digest)
+        stored = self._stored(digest)
         if stored is not None:
             return stored
         if mime and mime not in _TEXT_MIMES:
@@ -366,9 +364,7 @@ class Analyser:
         """What extracting a capture's payload takes, or None when it needs no extraction (its
         text is stored, it is not text) or its record is not found (text_of says why)."""
         digest = snapshot.payload_digest
-        if not digest or snapshot.record_type is None or digest in self._texts:
-            return None
-        if digest not in self._checked and self.session.get(ExtractedText, digest) is not None:
+        if not digest or snapshot.record_type is None or self._stored(digest) is not None:
             return None
         mime = snapshot.mime or ""
         if mime and mime not in _TEXT_MIMES:
@@ -387,6 +383,13 @@ class Analyser:
             mime or None,
             snapshot.url.removeprefix("urn:dom:"),
         )
+
+    def _stored(self, digest: str) -> ExtractedText | None:
+        """The text kept for a payload digest: extracted already, or in the database."""
+        stored = self._texts.get(digest)
+        if stored is None and digest not in self._checked:
+            stored = self.session.get(ExtractedText, digest)
+        return stored
 
     def _keep(self, digest: str, found: ExtractedText) -> None:
         found.payload_digest = digest

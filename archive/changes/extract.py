@@ -118,30 +118,25 @@ def html_text(html: str, url: str | None = None) -> PageText:
     return PageText(normalise_text(doc.text or ""), title, author, date)
 
 
-# htmldate's settings for a page's date: its own metadata and markup, the first publication
-# (as page_metadata passes them).
-_DATE_SEARCH = {"extensive_search": False, "original_date": True}
+# htmldate's settings for a page's date: its own metadata and markup, the first publication.
+_DATE_SEARCH: dict[str, Any] = {"extensive_search": False, "original_date": True}
 
 
 def page_metadata(tree: Any, url: str | None = None) -> tuple[str | None, str | None, str | None]:
     """A parsed page's title, author and date, found as trafilatura's ``extract_metadata``
     finds them (meta tags, then JSON-LD, then the markup; the date by htmldate), without the
     fields citewatch does not compare (site name, categories, tags, licence, host name), which
-    cost a third of that function's time."""
-    import trafilatura
+    cost a third of that function's time. (These are trafilatura's own parts; a test holds
+    the result to ``extract_metadata``'s, so a trafilatura that changes them is noticed.)"""
+    from htmldate import find_date
+    from trafilatura.metadata import (
+        examine_meta,
+        extract_author,
+        extract_meta_json,
+        extract_title,
+        extract_url,
+    )
 
-    try:
-        from htmldate import find_date
-        from trafilatura.metadata import (
-            examine_meta,
-            extract_author,
-            extract_meta_json,
-            extract_title,
-            extract_url,
-        )
-    except ImportError:  # a trafilatura that arranged its parts otherwise: the whole function
-        meta = trafilatura.extract_metadata(tree, default_url=url, date_config=_DATE_SEARCH)
-        return meta.title, meta.author, meta.date
     meta = examine_meta(tree)
     if meta.author and " " not in meta.author:  # one word is a handle or a site, not a byline
         meta.author = None
@@ -149,8 +144,7 @@ def page_metadata(tree: Any, url: str | None = None) -> tuple[str | None, str | 
         meta = extract_meta_json(tree, meta)
     meta.title = meta.title or extract_title(tree)
     meta.author = meta.author or extract_author(tree)
-    url = meta.url or extract_url(tree, url)
-    meta.date = find_date(tree, extensive_search=False, original_date=True, url=url)
+    meta.date = find_date(tree, url=meta.url or extract_url(tree, url), **_DATE_SEARCH)
     meta.clean_and_trim()  # unescaped, control characters gone, at most 10,000 characters
     return meta.title, meta.author, meta.date
 

@@ -102,7 +102,8 @@ class PipelineMode:
 def mode_for(settings: Settings, **fields: Any) -> PipelineMode:
     """The mode of a CLI crawl: analysis and the browser retry as ``settings`` say, unless
     ``fields`` say otherwise."""
-    processes = settings.analysis_processes or len(os.sched_getaffinity(0))
+    cpus = len(os.sched_getaffinity(0))  # extraction is CPU work: more processes than CPUs gain nothing
+    processes = min(settings.analysis_processes or cpus, cpus)
     return PipelineMode(
         **{
             "analyse": settings.analyse_captures,

@@ -1673,15 +1673,17 @@ def _local(target: str) -> str:
 # -- running it -----------------------------------------------------------------------------
 
 
-def server(settings: Settings, runner: JobRunner | None = None) -> tuple[Any, socket.socket, str]:
-    """A uvicorn server of the app (its jobs run by ``runner``), the socket it is to serve
-    (listening on serve_address:serve_port already, or a one-line error) and its URL; ``serve``
-    runs it, the daemon runs it in a thread."""
+def server(
+    settings: Settings, runner: JobRunner | None = None, clock: Clock = utcnow
+) -> tuple[Any, socket.socket, str]:
+    """A uvicorn server of the app (its jobs run by ``runner``, its time told by ``clock``), the
+    socket it is to serve (listening on serve_address:serve_port already, or a one-line error)
+    and its URL; ``serve`` runs it, the daemon runs it in a thread."""
     import uvicorn
 
     sock = listen(settings.serve_address, settings.serve_port, "serve_port")
     config = uvicorn.Config(
-        create_app(settings, runner=runner),
+        create_app(settings, runner=runner, clock=clock),
         log_config=None,
         access_log=False,
         lifespan="on",
