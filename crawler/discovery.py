@@ -117,7 +117,11 @@ def _feed_date(item: feedparser.FeedParserDict) -> datetime | None:
 
 
 def parse_feed(body: bytes, base: str = "") -> list[Entry]:
-    feed = feedparser.parse(maybe_gunzip(body), response_headers={"content-location": base} if base else None)
+    headers = {"content-location": base} if base else None
+    try:
+        feed = feedparser.parse(maybe_gunzip(body), response_headers=headers)
+    except Exception as exc:  # feedparser's own bugs on broken markup (a KeyError on a link in a link)
+        raise ValueError(f"not a feed: the feed parser failed ({type(exc).__name__}: {exc})") from exc
     if not feed.entries and feed.get("bozo"):
         raise ValueError(f"not a feed: {feed.get('bozo_exception')}")
     entries = []

@@ -70,6 +70,13 @@ CRASHES = [
         "stopped the outlet's discovery",
     ),
     (
+        "discovery",
+        "feedparser-keyerror-on-link-in-link",
+        "feedparser raised KeyError('links') from inside its own parser on a feed whose <link> "
+        "held broken markup; parse_feed let it through, and the outlet's discovery stopped with "
+        "a traceback instead of a line of its report",
+    ),
+    (
         "outlet_names",
         "unclosed-bracket-in-listed-url",
         "a source list's URL with an unclosed '[' ('https://www.theguardian.c[m/uk') made urlsplit "
