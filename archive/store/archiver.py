@@ -73,6 +73,8 @@ _ANSWERED = {"prepare", "source_ids", "fresh", "settle", "close"}
 _PIPELINE_OPS = {"pipeline", "check", "checks_now"}
 # Finished captures wait this long (seconds) to be analysed together, unless the crawl asks sooner.
 _CHECK_BATCH_WAIT = 0.2
+# How often an idle archiver holding uncommitted rows looks for a writer waiting for its turn.
+_TURN_POLL = 0.05
 # The down pipe's buffer: room for the first few hundred records while the archiver starts.
 _PIPE_BYTES = 1 << 20
 
@@ -632,6 +634,8 @@ def serve(
         wait = (
             archiver.recorder.commit_interval if due is None else min(due, archiver.recorder.commit_interval)
         )
+        if archiver.recorder.pending:  # a writer waiting for its turn is let in soon (tick commits)
+            wait = min(wait, _TURN_POLL)
         if not commands.poll(wait):
             archiver.handle(("tick",))
             continue
@@ -683,6 +687,8 @@ def _recorder(raw: dict[str, Any]) -> CaptureRecorder:
 
 class _Unavailable:
     """Stands in for a recorder that could not be made, or broke: every message fails with why."""
+
+    pending = 0  # rows written since the last commit: none
 
     def __init__(self, error: CitewatchError, commit_interval: float):
         self.error = error

@@ -112,6 +112,7 @@ class CaptureRecorder:
         self._last_commit = time.monotonic()
         self.commit_every = commit_every
         self.commit_interval = commit_interval
+        self._turns = db.write_turns(sessions.kw["bind"])
 
     @property
     def pending(self) -> int:
@@ -366,8 +367,10 @@ class CaptureRecorder:
 
     # -- transactions ---------------------------------------------------------
     def maybe_commit(self) -> None:
+        """Commit when enough rows or time have gone by, or another writer waits (db.WriteTurns)."""
         due = time.monotonic() - self._last_commit >= self.commit_interval
-        if self._pending >= self.commit_every or (self._pending and due):
+        waited = self._turns is not None and self._turns.waiting()
+        if self._pending >= self.commit_every or (self._pending and (due or waited)):
             self.commit()
 
     def commit(self) -> None:
