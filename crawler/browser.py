@@ -20,12 +20,12 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from archive.clock import utcnow
 from archive.store.exchange import Exchange, Recorder
 from archive.store.warc import HttpRequest, HttpResponse
-from crawler.guardproxy import BLOCKED_HEADER
+from crawler.guardproxy import BLOCKED_HEADER, target_of
 from crawler.netguard import blocked_message, browser_proxy, forbidden_reason, host_forbidden_reason
 
 logger = logging.getLogger(__name__)
@@ -113,6 +113,17 @@ class ResponseCollector:
 
     def __call__(self, response: Any) -> None:
         self.responses.append(response)
+
+
+def hop_targets(url: str, collector: ResponseCollector | None) -> set[str]:
+    """``host:port`` of a page and of every redirect hop its responses named: where the guard
+    proxy's refusal of one of its loads would be."""
+    found = {target_of(url)}
+    for response in collector.responses if collector is not None else []:
+        location = response.headers.get("location")
+        if 300 <= response.status < 400 and location:
+            found.add(target_of(urljoin(response.url, location)))
+    return found
 
 
 def _fixed_headers(pairs: list[dict[str, str]], body: bytes) -> list[tuple[str, str]]:

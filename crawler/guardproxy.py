@@ -73,7 +73,8 @@ class GuardProxy:
     # Why an address may not be reached (None: it may); injectable for tests.
     check: Callable[[str], str | None] = forbidden_reason
     # (when, outcome, message) of each refusal and each target it could not reach
-    blocked: list[tuple[float, str, str]] = field(default_factory=list)
+    # (when, outcome, message, host:port) of each refusal and unreachable target
+    blocked: list[tuple[float, str, str, str]] = field(default_factory=list)
     server: asyncio.base_events.Server | None = None
     # The connections being served, closed with the proxy (a page left loading holds some open).
     serving: set[asyncio.Task[None]] = field(default_factory=set)
@@ -100,9 +101,18 @@ class GuardProxy:
             with contextlib.suppress(Exception):
                 await self.server.wait_closed()
 
-    def last_block_since(self, since: float) -> tuple[str, str] | None:
-        """(outcome, message) of the latest refusal or unreachable target since ``since``."""
-        return next(((outcome, msg) for at, outcome, msg in reversed(self.blocked) if at >= since), None)
+    def last_block_since(self, since: float, targets: set[str]) -> tuple[str, str] | None:
+        """(outcome, message) of the latest refusal or unreachable target since ``since``, among
+        ``targets`` (``host:port``, as :func:`target_of` gives them): the browser's pages load side
+        by side, and another page's refusal in the meantime is not this one's."""
+        return next(
+            (
+                (outcome, msg)
+                for at, outcome, msg, where in reversed(self.blocked)
+                if at >= since and where in targets
+            ),
+            None,
+        )
 
     async def _resolve(self, host: str, port: int) -> str:
         """An address of ``host`` that may be reached, or Refused."""
@@ -135,7 +145,8 @@ class GuardProxy:
             else:
                 await self._forward(method, target.decode("latin-1"), head, reader, writer)
         except Refused as exc:
-            self.blocked.append((time.monotonic(), exc.outcome, str(exc)))
+            where = target_of(target.decode("latin-1"))
+            self.blocked.append((time.monotonic(), exc.outcome, str(exc), where))
             body = str(exc).encode()
             writer.write(
                 b"HTTP/1.1 "
@@ -257,6 +268,20 @@ class GuardProxy:
             )
         )
         await _pipe_both(reader, writer, up_reader, up_writer)
+
+
+def target_of(url: str) -> str:
+    """``host:port`` of a URL or of a CONNECT target, lower case, the port filled in.
+
+    >>> target_of("HTTPS://Example.ORG/x"), target_of("127.0.0.1:8443"), target_of("http://[::1]/")
+    ('example.org:443', '127.0.0.1:8443', '::1:80')
+    """
+    parts = urlsplit(url if "://" in url else f"//{url}")
+    try:
+        port = parts.port
+    except ValueError:  # not a port: the target stands as it came
+        return url.lower()
+    return f"{(parts.hostname or '').lower()}:{port or (443 if parts.scheme == 'https' else 80)}"
 
 
 async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:

@@ -90,9 +90,11 @@ def test_a_target_it_cannot_reach_is_marked_with_the_outcome_not_passed_off_as_t
     answer = _run(proxy, b"GET http://no-such-host.invalid/page HTTP/1.1\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 502") and f"{BLOCKED_HEADER}: dns".encode() in answer
     assert answer.endswith(b"DNS lookup failed: no address for no-such-host.invalid")
-    assert [entry[1:] for entry in proxy.blocked] == [
-        ("dns", "DNS lookup failed: no address for no-such-host.invalid")
-    ]
+    why = "DNS lookup failed: no address for no-such-host.invalid"
+    assert [entry[1:] for entry in proxy.blocked] == [("dns", why, "no-such-host.invalid:80")]
+    # Pages load side by side: a page is told only of refusals of where it (or a hop of it) went.
+    assert proxy.last_block_since(0.0, {"no-such-host.invalid:80"}) == ("dns", why)
+    assert proxy.last_block_since(0.0, {"other.example:80", "no-such-host.invalid:443"}) is None
 
 
 def test_a_refused_port_is_marked_refused():

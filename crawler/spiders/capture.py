@@ -517,7 +517,8 @@ class CaptureSpider(scrapy.Spider):
         if meta.get("playwright") and guardproxy.CURRENT is not None and tunnel_failed:
             # A refused HTTPS hop fails the navigation; the guard proxy knows why. (Only that:
             # a page that timed out is no refusal, whatever the proxy refused meanwhile.)
-            outcome, message = guardproxy.CURRENT.last_block_since(meta.get("_cw_started", 0.0)) or (
+            hops = browser.hop_targets(request.url, meta.get("cw_collector"))
+            outcome, message = guardproxy.CURRENT.last_block_since(meta.get("_cw_started", 0.0), hops) or (
                 outcome,
                 message,
             )
