@@ -100,8 +100,9 @@ class WriteTurns:
         event.listen(engine, "before_cursor_execute", self._before_execute)
         for name in ("commit", "rollback"):
             event.listen(engine, name, lambda conn: self._release(conn.info))
-        for name in ("checkin", "reset", "invalidate"):
-            event.listen(engine.pool, name, lambda _dbapi, record, *_: self._release(record.info))
+        event.listen(engine.pool, "checkin", lambda _dbapi, record: self._release(record.info))
+        event.listen(engine.pool, "reset", lambda _dbapi, record, _state: self._release(record.info))
+        event.listen(engine.pool, "invalidate", lambda _dbapi, record, _exc: self._release(record.info))
         event.listen(engine.pool, "close", lambda _dbapi, record: self._close(record.info))
         _TURNS[engine] = self
 

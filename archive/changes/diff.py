@@ -49,14 +49,12 @@ def _count_words(text: str) -> int:
 
 
 def _encode(text: str, codes: dict[str, str], tokens: list[str]) -> str:
-    out = []
-    for token in _TOKENS.findall(text):
-        code = codes.get(token)
-        if code is None:
-            code = codes[token] = chr(_FIRST_CODE + len(tokens))
+    found = _TOKENS.findall(text)
+    for token in dict.fromkeys(found):
+        if token not in codes:  # a new word: the next code
+            codes[token] = chr(_FIRST_CODE + len(tokens))
             tokens.append(token)
-        out.append(code)
-    return "".join(out)
+    return "".join(map(codes.__getitem__, found))
 
 
 def word_diff(old: str, new: str, timeout: float = 2.0) -> TextDiff:
