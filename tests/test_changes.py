@@ -9,7 +9,7 @@ import random
 import pytest
 
 from archive.changes.classify import Observation, availability, classify, comparable_text, correction_notes
-from archive.changes.extract import html_text
+from archive.changes.extract import body_text, html_text
 
 URL = "https://news.example/2026/03/court-cases"
 
@@ -81,10 +81,13 @@ def observe(html: str, **fields: object) -> Observation:
 
 
 def compare(old_html: str, new_html: str, **new_fields: object):  # type: ignore[no-untyped-def]
+    """Classify ``new_html`` against ``old_html`` as analysis does: the whole texts too, when the
+    main texts agree."""
     old = observe(old_html)
     state = availability(old)
     assert state.state == "content", state
-    return classify(state, old, observe(new_html, **new_fields))
+    wholes = lambda: (body_text(old_html, URL), body_text(new_html, URL))  # noqa: E731
+    return classify(state, old, observe(new_html, **new_fields), wholes=wholes)
 
 
 # -- real changes ---------------------------------------------------------------------
@@ -436,3 +439,58 @@ def test_one_server_error_is_noted_and_the_second_in_a_row_is_gone() -> None:
     assert first.kind is None and first.details == {"first_failure": True}
     second = classify(availability(old), old, Observation(URL, 503), accept_failure=True)
     assert second.kind == "gone" and second.summary == "gone: HTTP 503"
+
+
+# -- what the main text leaves out --------------------------------------------------
+
+
+def _pair(old_whole: str, new_whole: str, main: str = "First paragraph of the story.\nLast paragraph of it."):  # type: ignore[no-untyped-def]
+    old = Observation(URL, status=200, text=main, title="T")
+    new = Observation(URL, status=200, text=main, title="T")
+    return classify(availability(old), old, new, wholes=lambda: (old_whole, new_whole))
+
+
+def test_an_edit_the_main_text_leaves_out_is_a_change_when_the_whole_text_has_it() -> None:
+    middle = "The office said 253,000 cases were opened, a figure the main extraction dropped."
+    around = "Home\nFirst paragraph of the story.\n{}\nLast paragraph of it.\nMost read\nStory one"
+    verdict = _pair(around.format(middle), around.format(middle.replace("253,000", "235,000")))
+    assert verdict.kind == "content" and verdict.details["compared"] == "article body"
+    assert verdict.details["sentences_removed"] == [middle]
+    assert "main extraction leaves out" in verdict.summary
+    note = "Correction: An earlier version of this story misstated the number of cases."
+    corrected = _pair(around.format(middle), around.format(middle) + "\n" + note)
+    assert corrected.kind == "correction" and corrected.details["corrections"] == [note]
+
+
+@pytest.mark.parametrize(
+    "old_extra, new_extra",
+    [
+        ("Home\nWorld", "Home\nSport"),  # menus before the article
+        ("", "We use cookies to improve your experience. Accept all"),  # a banner before it
+    ],
+)
+def test_what_the_whole_text_has_around_the_article_is_not_a_change(old_extra: str, new_extra: str) -> None:
+    body = "First paragraph of the story.\nRead more: {}\nAdvertisement\nLast paragraph of it.\nMost read\n{}"
+    old = f"{old_extra}\n" + body.format("Markets slide again", "Story one\nStory two")
+    new = f"{new_extra}\n" + body.format("The town that lost its bus", "Story three")
+    assert _pair(old, new).kind is None
+
+
+def test_a_date_that_only_moved_on_is_not_a_change_but_one_moved_back_is() -> None:
+    old = Observation(URL, status=200, text="Same text of the story.", date="2024-03-05")
+    later = Observation(URL, status=200, text="Same text of the story.", date="2024-03-09")
+    earlier = Observation(URL, status=200, text="Same text of the story.", date="2023-11-30")
+    assert classify(availability(old), old, later).kind is None
+    assert classify(availability(old), old, earlier).kind == "metadata"
+
+
+def test_a_reader_count_run_into_the_text_beside_it_is_noise() -> None:
+    # As real pages show it: the count and the byline or caption beside it on one line.
+    text = "\n".join(BODY[:2]) + "\n{} people are reading thisLucas Nolan is a reporter covering courts."
+    old = Observation(URL, status=200, text=text.format("1,204"))
+    assert (
+        classify(availability(old), old, Observation(URL, status=200, text=text.format("47,193"))).kind
+        is None
+    )
+    edited = text.replace("covering courts", "covering the army").format("1,204")
+    assert classify(availability(old), old, Observation(URL, status=200, text=edited)).kind == "content"

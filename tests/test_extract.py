@@ -112,3 +112,38 @@ def test_metadata_is_what_trafilatura_finds(page: str) -> None:
     assert page_metadata(load_html(html), url) == (whole.title, whole.author, whole.date)
     page_text = html_text(html, url)
     assert (page_text.title, page_text.author, page_text.date) == (whole.title, whole.author, whole.date)
+
+
+_LIST_ARTICLE = (
+    "<html><head><title>Counted</title></head><body><ul>"
+    + "".join(
+        f"<li>Sentence {i} says how the ministry counted the people who left the region this spring.</li>"
+        for i in range(12)
+    )
+    + "</ul></body></html>"
+)
+
+
+def test_a_page_precision_mode_finds_nothing_of_is_read_in_recall_mode() -> None:
+    # An article written as a list: precision mode keeps none of it, and an edit to it would be
+    # invisible. Recall mode's text stands in when it has far more.
+    text = html_text(_LIST_ARTICLE, "https://news.example/a").text
+    assert "Sentence 7 says how the ministry counted" in text and len(text.split()) > 150
+    assert html_text("<html><body><p>Not found.</p></body></html>").text in ("", "Not found.")
+
+
+def test_the_whole_text_has_correction_notes_from_anywhere_in_the_page() -> None:
+    from archive.changes.classify import CORRECTION
+    from archive.changes.extract import body_text
+
+    note = "Clarification (March 4, 2024): The report was published by the regional office."
+    article = "".join(
+        f"<p>Paragraph {i} of the story, with enough words in it to be the text.</p>" for i in range(8)
+    )
+    page = (
+        f"<html><body><article>{article}</article><aside><p>{note}</p></aside><div>Menu</div></body></html>"
+    )
+    assert note not in html_text(page).text  # the main extraction leaves the aside out
+    whole = body_text(page, notes=CORRECTION)
+    assert whole.split("\n").count(note) == 1 and "Menu" not in whole
+    assert note not in body_text(page)  # only what ``notes`` finds is added

@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session
 from archive.articles.storage import claim_drafts, claim_numbers_of
 from archive.changes.classify import (
     CONTENT,
+    CORRECTION,
     MISSING,
     PROBLEM_OUTCOMES,
     Availability,
@@ -58,7 +59,7 @@ from archive.changes.classify import (
     comparable_text,
     similarity,
 )
-from archive.changes.extract import fingerprint, html_text, normalise_text, pdf_text
+from archive.changes.extract import body_text, fingerprint, html_text, normalise_text, pdf_text
 from archive.changes.impact import claim_impact
 from archive.clock import utcnow
 from archive.models import Candidate, Change, Citation, ExtractedText, Snapshot, Source
@@ -307,6 +308,7 @@ class Analyser:
         self.probe_max_age = probe_max_age
         self.commit_every = 100  # sources analysed per transaction
         self._texts: dict[str, ExtractedText] = {}  # loaded for, or extracted in, the open transaction
+        self._wholes: dict[str, str | None] = {}  # whole texts read for the chunk (whole_text)
         self._checked: set[str] = set()  # digests looked up for the chunk being analysed
         self._held: list[Snapshot] = []
         self._cited: set[int] | None = None  # of the loaded chunk's sources, those any article cites
@@ -529,6 +531,7 @@ class Analyser:
                 logger.warning("sources %s were analysed concurrently elsewhere", chunk)
                 results = [r for r in results if r.source_id not in set(chunk)]
             self._texts.clear()
+            self._wholes.clear()
             self._checked = set()
             self._cited = None
         return results
@@ -608,6 +611,7 @@ class Analyser:
             probe,
             accept_thin=lambda: self._confirmed(source, new),
             accept_failure=lambda: self._failed_before(source, snapshot),
+            wholes=lambda: self.whole_texts(baseline, snapshot),
         )
         result = SourceAnalysis(
             source.id, source.url, snapshot.id, verdict.availability.state, verdict.availability.reason
@@ -637,6 +641,31 @@ class Analyser:
         if verdict.availability.state == CONTENT:
             source.baseline_id = snapshot.id
         return result
+
+    def whole_texts(self, baseline: Observation | None, snapshot: Snapshot) -> tuple[str | None, str | None]:
+        """The whole texts (``body_text``) of a source's baseline capture and of ``snapshot``;
+        (None, None) when they are the same payload, or either is not an HTML page."""
+        old = self.session.get(Snapshot, baseline.snapshot_id) if baseline and baseline.snapshot_id else None
+        if old is None or old.payload_digest == snapshot.payload_digest:
+            return None, None
+        return self.whole_text(old), self.whole_text(snapshot)
+
+    def whole_text(self, snapshot: Snapshot) -> str | None:
+        """The whole text of an HTML capture, read from its record (not stored: it is asked for
+        only when two captures' main texts agree); None for another kind of payload, or one that
+        cannot be read now."""
+        digest = snapshot.payload_digest
+        if not digest or snapshot.record_type is None or (snapshot.mime or "") not in _HTML_MIMES:
+            return None
+        if digest not in self._wholes:
+            try:
+                body, content_type = read_payload(self.warc_dir, self._original(snapshot))
+                url = snapshot.url.removeprefix("urn:dom:")
+                text: str | None = body_text(_decode(body, content_type), url, notes=CORRECTION)
+            except Exception:  # an unreadable record (ValueError), or markup lxml or trafilatura fail on
+                text = None
+            self._wholes[digest] = text
+        return self._wholes[digest]
 
     def _baseline(self, source: Source) -> Observation | None:
         if source.baseline_id is None:

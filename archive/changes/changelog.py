@@ -380,6 +380,20 @@ def _observe(session: Session, analyser: Any, snapshot_id: int) -> tuple[Snapsho
     return row, obs
 
 
+def _article_bodies(
+    session: Session, analyser: Any, old: Any, new: Any, mains: tuple[str, str]
+) -> tuple[str, str]:
+    """Two captures' whole texts cut to the article's span, as a change found in the text the
+    main extraction leaves out compared them (``classify.article_span``)."""
+    from archive.changes.classify import article_span, comparable_text
+
+    titles = (old.title, new.title)
+    main = {line for text in mains for line in text.split("\n") if line}
+    wholes = [analyser.whole_text(session.get(Snapshot, obs.snapshot_id)) for obs in (old, new)]
+    a, b = (article_span(comparable_text(whole or "", titles), main) for whole in wholes)
+    return a, b
+
+
 def load_diff(session: Session, warc_dir: Path, old_id: int, new_id: int) -> DiffView:
     """The word diff of the extracted text of two snapshots, as change detection compares them:
     noise dropped, headlines inside the body set aside. A read: it writes nothing (a text not
@@ -391,11 +405,13 @@ def load_diff(session: Session, warc_dir: Path, old_id: int, new_id: int) -> Dif
     (old_row, old), (new_row, new) = _observe(session, analyser, old_id), _observe(session, analyser, new_id)
     titles = (old.title, new.title)
     a, b = comparable_text(old.text, titles), comparable_text(new.text, titles)
-    sides = [Side(old_row, a, old.title, len(a.split())), Side(new_row, b, new.title, len(b.split()))]
-    removed, added, _moved = sentence_changes(a, b)
     change = session.scalars(
         select(Change).where(Change.old_snapshot_id == old_id, Change.new_snapshot_id == new_id)
     ).first()
+    if change is not None and (change.details or {}).get("compared") == "article body":
+        a, b = _article_bodies(session, analyser, old, new, (a, b))  # what that change compared
+    sides = [Side(old_row, a, old.title, len(a.split())), Side(new_row, b, new.title, len(b.split()))]
+    removed, added, _moved = sentence_changes(a, b)
     url = session.get(Source, change.source_id).url if change is not None else None  # type: ignore[union-attr]  # source_id: a NOT NULL foreign key
     claims = change_dict(change, url or "")["claims"] if change is not None else []  # numbered while open
     return DiffView(sides[0], sides[1], word_diff(a, b), removed, added, change, url, claims)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -312,9 +312,24 @@ def _volatile(line: str) -> bool:
     return bool(_TEASER_LINE.match(bare)) and len(bare.split()) <= _TEASER_MAX_WORDS
 
 
+# A live reader count run into the text beside it ("47,193 people are reading this Hori Parata
+# at his farm ..."): masked wherever it is, as no sentence of an article says it.
+_READING_NOW = re.compile(
+    r"\b\d[\d.,]*\s*[km]?\s+(?:people|readers) (?:are )?reading"
+    r"(?: this(?: story| article)?)?(?: (?:right )?now)?",
+    re.IGNORECASE,
+)
+
+
 def _mask(line: str) -> str:
+    """A line's volatile tokens masked.
+
+    >>> _mask("47,193 people are reading thisLucas Nolan is a reporter")
+    '<readers>Lucas Nolan is a reporter'
+    """
     if len(line.split()) <= _MASK_MAX_WORDS:
         line = _RELATIVE_TIME.sub("<time>", line)
+    line = _READING_NOW.sub("<readers>", line)
     return _URL_QUERY.sub(r"\1", line)
 
 
@@ -377,6 +392,9 @@ def meta_value(value: str | None) -> str:
         w for w in re.findall(r"<[dtr]>|\w+", text) if w not in ("<d>", "<t>", "<r>") and w not in _ZONES
     ]
     return " ".join(words)
+
+
+CORRECTION = _CORRECTION  # what a correction or update note says first (body_text looks for it)
 
 
 def correction_notes(text: str) -> list[str]:
@@ -544,13 +562,70 @@ def _text_change(old: Observation, new: Observation, now: Availability) -> Verdi
 
 
 def _metadata_change(old: Observation, new: Observation) -> dict[str, list[str | None]]:
+    """Title, author and date that changed. A date that only moved on, the text the same, is
+    a page's "Updated" time (many pages without a date in their metadata show one, and
+    trafilatura's date finder reads it): not a change. A date moved back is one.
+
+    >>> _metadata_change(Observation("u", date="2024-03-05"), Observation("u", date="2024-03-09"))
+    {}
+    >>> _metadata_change(Observation("u", date="2024-03-05"), Observation("u", date="2023-11-30"))
+    {'date': ['2024-03-05', '2023-11-30']}
+    """
     changed = {}
     for name in ("title", "author", "date"):
         before, after = getattr(old, name), getattr(new, name)
         same = (lambda x: (x or "").strip()) if name == "date" else meta_value  # dates come as YYYY-MM-DD
         if same(before) and same(after) and same(before) != same(after):
+            if name == "date" and same(after) > same(before):
+                continue
             changed[name] = [before, after]
     return changed
+
+
+def article_span(whole: str, main: set[str]) -> str:
+    """The lines of a page's whole text (``body_text``) from the first to the last that its main
+    text has too (``main``: lines of both captures' main texts), and any correction note
+    outside them: the article, with what the main extraction left out of its middle, and
+    without the chrome around it.
+
+    >>> whole = "Menu\\nFirst para.\\nDropped para.\\nLast para.\\nMost read\\nCorrection: the sum was wrong."
+    >>> article_span(whole, {"First para.", "Last para."})
+    'First para.\\nDropped para.\\nLast para.\\nCorrection: the sum was wrong.'
+    """
+    lines = whole.split("\n")
+    inside = [i for i, line in enumerate(lines) if line in main]
+    if not inside:
+        return ""
+    first, last = inside[0], inside[-1]
+    before = [line for line in lines[:first] if correction_notes(line)]
+    after = [line for line in lines[last + 1 :] if correction_notes(line)]
+    return "\n".join([*before, *lines[first : last + 1], *after])
+
+
+def _body_change(
+    old: Observation,
+    new: Observation,
+    now: Availability,
+    wholes: Callable[[], tuple[str | None, str | None]],
+) -> Verdict | None:
+    """The change in the article text that the main extraction left out, when the main texts
+    agree: both captures' whole texts (asked for only now), cut to the article's span."""
+    old_whole, new_whole = wholes()
+    if old_whole is None or new_whole is None or old_whole == new_whole:
+        return None
+    titles = (old.title, new.title)
+    main = {
+        line for text in (old.text, new.text) for line in comparable_text(text, titles).split("\n") if line
+    }
+    a = article_span(comparable_text(old_whole, titles), main)
+    b = article_span(comparable_text(new_whole, titles), main)
+    if a == b:
+        return None
+    found = _text_change(replace(old, text=a), replace(new, text=b), now)
+    if found is not None:
+        found.details["compared"] = "article body"
+        found.summary += " (in article text the main extraction leaves out)"
+    return found
 
 
 def thin(baseline: Observation, new: Observation) -> bool:
@@ -566,6 +641,7 @@ def classify(
     *,
     accept_thin: bool | Callable[[], bool] = False,
     accept_failure: bool | Callable[[], bool] = False,
+    wholes: Callable[[], tuple[str | None, str | None]] | None = None,
 ) -> Verdict:
     """The change (if any) that capture ``new`` shows.
 
@@ -577,7 +653,10 @@ def classify(
     after content is only noted (``details["first_failure"]``), as one bad
     minute of a server is not the source gone. Either may be a question
     (a function), asked only when its answer decides the verdict: the
-    caller's lookups are made once, and only then.
+    caller's lookups are made once, and only then. ``wholes`` gives the
+    whole texts of the baseline and of ``new`` (``body_text``), asked only
+    when their main texts agree: an edit in a paragraph the main extraction
+    left out is a change too.
     """
     now = availability(new, probe)
     if now.state == PROBLEM:
@@ -602,6 +681,8 @@ def classify(
             return Verdict(now, "back", f"back: {now.reason}", {"status": status})
         details = {"status": status, **text.details}
         return Verdict(now, "back", f"back: {now.reason}, and changed: {text.summary}", details, text.diff)
+    if text is None and baseline is not None and wholes is not None:
+        text = _body_change(baseline, new, now, wholes)
     if text is not None:
         return text
     meta = _metadata_change(baseline, new) if baseline is not None else {}

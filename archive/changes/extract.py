@@ -104,14 +104,92 @@ def html_text(html: str, url: str | None = None) -> PageText:
         return PageText("")
     title, author, date = page_metadata(tree, url)  # before extraction prunes the tree
     doc = trafilatura.bare_extraction(tree, url=url, options=_options(url))
-    if doc is None:  # no main text; the title still tells a "not found" page
+    assert not isinstance(doc, dict)  # a Document (or None): as_dict was not asked for
+    text = normalise_text(doc.text or "") if doc is not None else ""
+    if len(text.split()) < _THIN_WORDS:
+        # Precision mode found (almost) nothing of a page that has an article (two in the real
+        # pages' evaluation found none of a 420-word article, one 15 words of 4,800): recall
+        # mode's text is the page's text, when it has far more of it.
+        whole = body_text(html, url)
+        if len(whole.split()) >= max(_WHOLE_WORDS, _WHOLE_SHARE * len(text.split())):
+            text = whole
+    if doc is None and not text:  # no main text; the title still tells a "not found" page
         return PageText("", title)
-    assert not isinstance(doc, dict)  # a Document: as_dict was not asked for
-    return PageText(normalise_text(doc.text or ""), title, author, date)
+    return PageText(text, title, author, date)
+
+
+# A main text this short, when recall mode finds this many words and this many times as many,
+# is recall mode's text (html_text).
+_THIN_WORDS, _WHOLE_WORDS, _WHOLE_SHARE = 50, 150, 4
+
+
+def body_text(html: str, url: str | None = None, notes: re.Pattern[str] | None = None) -> str:
+    """The page's text as trafilatura's recall mode finds it: the main text with what
+    precision mode leaves out (a paragraph it judged boilerplate, a correction in italics),
+    and more of the page's chrome; then, each on a line of its own, the blocks of the page
+    anywhere outside its scripts with a text that ``notes`` finds (correction notes: an aside
+    at the article's foot is in neither extraction). Change detection reads it only where the
+    main texts of two captures agree, and only between the lines they share (see
+    ``archive.changes.classify.article_span``)."""
+    import trafilatura
+    from trafilatura.utils import load_html
+
+    tree = load_html(html)
+    if tree is None:
+        return ""
+    found = _blocks_with(tree, notes) if notes is not None else []  # before extraction prunes the tree
+    doc = trafilatura.bare_extraction(tree, url=url, options=_options(url, recall=True))
+    assert not isinstance(doc, dict)  # a Document (or None): as_dict was not asked for
+    text = normalise_text(doc.text or "") if doc is not None else ""
+    lines = set(text.split("\n"))
+    return "\n".join([text, *(block for block in found if block not in lines)]).strip()
+
+
+_BLOCKS = frozenset(
+    [
+        "p",
+        "div",
+        "aside",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "li",
+        "dd",
+        "blockquote",
+        "figcaption",
+        "td",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+    ]
+)
+_NOTE_MAX_CHARS = 600  # a block longer than this holds more than a note (a whole article body)
+_NOT_TEXT = "ancestor::script or ancestor::style or ancestor::noscript or ancestor::template"
+
+
+def _blocks_with(tree: Any, pattern: re.Pattern[str]) -> list[str]:
+    """The texts of the page's blocks (paragraphs, asides, ...) that hold a text node
+    ``pattern`` finds, in page order, each once."""
+    found: dict[str, None] = {}
+    for node in tree.xpath(f"//text()[not({_NOT_TEXT})]"):
+        if not pattern.search(node):
+            continue
+        block = node.getparent()
+        while block is not None and block.tag not in _BLOCKS:
+            block = block.getparent()
+        if block is not None:
+            text = normalise_text(" ".join(block.text_content().split()))
+            if text and len(text) <= _NOTE_MAX_CHARS:
+                found.setdefault(text, None)
+    return list(found)
 
 
 @functools.cache
-def _settings() -> Any:
+def _settings(recall: bool) -> Any:
     from trafilatura.settings import Extractor
 
     return Extractor(
@@ -119,17 +197,18 @@ def _settings() -> Any:
         with_metadata=False,  # page_metadata reads what citewatch compares
         comments=False,
         tables=True,
-        precision=True,
+        precision=not recall,
+        recall=recall,
         fast=True,  # no fallback extractors: several times faster, same text on article pages
         # Not dedup: trafilatura's dedup cache spans calls, so a second capture of the same
         # page would lose the paragraphs the first one had.
     )
 
 
-def _options(url: str | None) -> Any:
+def _options(url: str | None, recall: bool = False) -> Any:
     """trafilatura's settings for one page: made once (reading them from its configuration
     costs a tenth of a millisecond a page), with the page's URL."""
-    options = copy.copy(_settings())
+    options = copy.copy(_settings(recall))
     options.url = url
     options.source = url and url.encode("utf-8", "replace").decode("utf-8")
     return options
