@@ -86,6 +86,29 @@ def test_an_edit_is_one_change_with_its_diff_and_an_unchanged_recapture_none(db_
     sessions.kw["bind"].dispose()
 
 
+def test_a_correction_in_an_aside_the_main_text_leaves_out_is_a_correction(home, server) -> None:  # type: ignore[no-untyped-def]
+    note = "Correction: An earlier version of this story misstated the number of cases opened."
+    url = server.route("/story", ws.static(page(BODY, random.Random(1)).encode()))
+    assert capture(home, url)["analysis"]["change"] is None
+    corrected = page(BODY, random.Random(2)).replace(
+        "<footer>", f"<aside class='note'><p>{note}</p></aside><footer>"
+    )
+    server.route("/story", ws.static(corrected.encode()))
+    change = capture(home, url)["analysis"]["change"]
+    assert change is not None and change["kind"] == "correction", change
+    assert change["details"]["compared"] == "article body" and change["details"]["corrections"] == [note]
+    # The diff shows what that change compared: the note, added.
+    proc = home.run("diff", "--json", str(change["old_snapshot_id"]), str(change["new_snapshot_id"]))
+    assert proc.returncode == 0, proc.stderr
+    added = [
+        p["text"]
+        for para in json.loads(proc.stdout)["paragraphs"]
+        for p in para["pieces"]
+        if p["op"] == "insert"
+    ]
+    assert note in " ".join(added)
+
+
 @BOTH
 def test_gone_back_and_a_soft_404_against_the_hosts_probe(db_home, server) -> None:
     soft = ws.page_html(

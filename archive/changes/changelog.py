@@ -380,18 +380,15 @@ def _observe(session: Session, analyser: Any, snapshot_id: int) -> tuple[Snapsho
     return row, obs
 
 
-def _article_bodies(
-    session: Session, analyser: Any, old: Any, new: Any, mains: tuple[str, str]
-) -> tuple[str, str]:
-    """Two captures' whole texts cut to the article's span, as a change found in the text the
-    main extraction leaves out compared them (``classify.article_span``)."""
-    from archive.changes.classify import article_span, comparable_text
+def _article_bodies(session: Session, analyser: Any, old: Any, new: Any) -> tuple[str, str]:
+    """Two captures' whole texts as a change found in the text the main extraction leaves out
+    compared them (``classify.article_texts``), noise dropped."""
+    from archive.changes.classify import article_texts, comparable_text
 
+    wholes = [analyser.whole_text(session.get(Snapshot, obs.snapshot_id)) or "" for obs in (old, new)]
+    a, b = article_texts(old, new, *wholes)
     titles = (old.title, new.title)
-    main = {line for text in mains for line in text.split("\n") if line}
-    wholes = [analyser.whole_text(session.get(Snapshot, obs.snapshot_id)) for obs in (old, new)]
-    a, b = (article_span(comparable_text(whole or "", titles), main) for whole in wholes)
-    return a, b
+    return comparable_text(a, titles), comparable_text(b, titles)
 
 
 def load_diff(session: Session, warc_dir: Path, old_id: int, new_id: int) -> DiffView:
@@ -409,7 +406,7 @@ def load_diff(session: Session, warc_dir: Path, old_id: int, new_id: int) -> Dif
         select(Change).where(Change.old_snapshot_id == old_id, Change.new_snapshot_id == new_id)
     ).first()
     if change is not None and (change.details or {}).get("compared") == "article body":
-        a, b = _article_bodies(session, analyser, old, new, (a, b))  # what that change compared
+        a, b = _article_bodies(session, analyser, old, new)  # what that change compared
     sides = [Side(old_row, a, old.title, len(a.split())), Side(new_row, b, new.title, len(b.split()))]
     removed, added, _moved = sentence_changes(a, b)
     url = session.get(Source, change.source_id).url if change is not None else None  # type: ignore[union-attr]  # source_id: a NOT NULL foreign key

@@ -291,6 +291,11 @@ _AD_LINE = re.compile(
     r"ad|ads by \w+|story continues below(?: advertisement)?|continue reading below|skip advertisement)$",
     re.IGNORECASE,
 )
+# The label with the ad's own short line, which is no sentence ("Advertisement Save 82% on flights";
+# not "Advertisement revenue rose 5%."): matched against the line as it is.
+_AD_WITH_OFFER = re.compile(
+    r"^(?:advertisement|sponsored|promoted)\b\s*[:|\u2014\u2013-]?\s*[^.!?]{1,60}$", re.I
+)
 # A teaser is its label alone, or the label, a separator and a headline ("Read more: ...").
 _TEASER_LINE = re.compile(
     r"^(?:read more|related|see also|also read|more from|most read|most popular|recommended|trending|"
@@ -308,6 +313,8 @@ def _volatile(line: str) -> bool:
     if not bare:
         return True
     if _COUNTER_LINE.match(bare) or _AD_LINE.match(bare) or _timestamp_line(bare):
+        return True
+    if _AD_WITH_OFFER.match(line.strip()):
         return True
     return bool(_TEASER_LINE.match(bare)) and len(bare.split()) <= _TEASER_MAX_WORDS
 
@@ -602,6 +609,17 @@ def article_span(whole: str, main: set[str]) -> str:
     return "\n".join([*before, *lines[first : last + 1], *after])
 
 
+def article_texts(old: Observation, new: Observation, old_whole: str, new_whole: str) -> tuple[str, str]:
+    """Two captures' whole texts as they are compared: cut to the article's span by the lines
+    of their main texts, the byline's lines set aside (a line naming the author; a new byline is
+    a ``metadata`` change)."""
+    main = {line for text in (old.text, new.text) for line in text.split("\n") if line}
+    names = [name for name in (old.author, new.author) if name]
+    spans = (article_span(whole, main) for whole in (old_whole, new_whole))  # the page's chrome cut first
+    a, b = ("\n".join(x for x in span.split("\n") if not any(n in x for n in names)) for span in spans)
+    return a, b
+
+
 def _body_change(
     old: Observation,
     new: Observation,
@@ -613,12 +631,7 @@ def _body_change(
     old_whole, new_whole = wholes()
     if old_whole is None or new_whole is None or old_whole == new_whole:
         return None
-    titles = (old.title, new.title)
-    main = {
-        line for text in (old.text, new.text) for line in comparable_text(text, titles).split("\n") if line
-    }
-    a = article_span(comparable_text(old_whole, titles), main)
-    b = article_span(comparable_text(new_whole, titles), main)
+    a, b = article_texts(old, new, old_whole, new_whole)
     if a == b:
         return None
     found = _text_change(replace(old, text=a), replace(new, text=b), now)
