@@ -39,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -85,6 +86,18 @@ def build(stories: int, seed: int) -> tuple[dict[str, bytes], dict[str, bytes], 
             variant[path] = page.encode()
             kinds[path] = kind
     return base, variant, kinds
+
+
+def serve(paths: Iterable[str], name: str) -> tuple[str, Path, Path]:
+    """Serve ``Pages.pages`` from a local server: its URL prefix, a fresh work folder, and the
+    file listing the URLs of ``paths`` in it."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    prefix = f"http://127.0.0.1:{server.server_address[1]}"
+    work = Path(tempfile.mkdtemp(prefix=f"citewatch-bench-{name}-"))
+    urls_file = work / "urls.txt"
+    urls_file.write_text("".join(f"{prefix}{path}\n" for path in paths))
+    return prefix, work, urls_file
 
 
 def capture(home: Path, urls_file: Path, analyse: bool) -> float:
@@ -259,12 +272,7 @@ def main() -> None:
         return
 
     base, variant, kinds = build(args.stories, args.seed)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    prefix = f"http://127.0.0.1:{server.server_address[1]}"
-    work = Path(tempfile.mkdtemp(prefix="citewatch-bench-changes-"))
-    urls_file = work / "urls.txt"
-    urls_file.write_text("".join(f"{prefix}{path}\n" for path in kinds))
+    prefix, work, urls_file = serve(kinds, "changes")
     print(
         f"{args.stories} stories x {len(NOISE_KINDS)} noise + {len(EDIT_KINDS)} edit variants "
         f"= {len(kinds)} sources, {len(TEMPLATES)} templates"

@@ -41,12 +41,9 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
-import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from lxml import html as lxml_html
@@ -55,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from archive.articles.claims import sentences  # noqa: E402
-from bench.changes import BIN, Pages, capture  # noqa: E402
+from bench.changes import BIN, Pages, capture, serve  # noqa: E402
 
 EDIT_KINDS = ("number", "delete", "quote", "correction")
 NOISE_KINDS = (
@@ -302,12 +299,7 @@ def main() -> None:
         f"{len(real) - len(cases)} pages with no article sentence in one text node left out), "
         f"{len(truth)} sources"
     )
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    prefix = f"http://127.0.0.1:{server.server_address[1]}"
-    work = Path(tempfile.mkdtemp(prefix="citewatch-bench-realpages-"))
-    urls = work / "urls.txt"
-    urls.write_text("".join(f"{prefix}{path}\n" for path in truth))
+    prefix, work, urls = serve(truth, "realpages")
     Pages.pages = base
     first = capture(work, urls, analyse=True)
     Pages.pages = variant
