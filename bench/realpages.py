@@ -277,6 +277,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     folders = sorted(p.parent for p in args.corpus.glob("*/source.html"))
+    if not folders:
+        raise SystemExit(f"no pages in {args.corpus} (folders with a source.html): give --corpus DIR")
     real = [f for f in folders if (f / "source.html").stat().st_size >= SYNTHETIC_BELOW]
     cases = [c for c in map(load, real[: args.pages or None]) if c is not None]
     base: dict[str, bytes] = {}

@@ -72,7 +72,6 @@ class GuardProxy:
     connect_timeout: float = 30.0
     # Why an address may not be reached (None: it may); injectable for tests.
     check: Callable[[str], str | None] = forbidden_reason
-    # (when, outcome, message) of each refusal and each target it could not reach
     # (when, outcome, message, host:port) of each refusal and unreachable target
     blocked: list[tuple[float, str, str, str]] = field(default_factory=list)
     server: asyncio.base_events.Server | None = None

@@ -614,7 +614,7 @@ def article_texts(old: Observation, new: Observation, old_whole: str, new_whole:
     of their main texts, the byline's lines set aside (a line naming the author; a new byline is
     a ``metadata`` change)."""
     main = {line for text in (old.text, new.text) for line in text.split("\n") if line}
-    names = [name for name in (old.author, new.author) if name]
+    names = [name for name in (old.author, new.author) if name and " " in name.strip()]  # not a handle
     spans = (article_span(whole, main) for whole in (old_whole, new_whole))  # the page's chrome cut first
     a, b = ("\n".join(x for x in span.split("\n") if not any(n in x for n in names)) for span in spans)
     return a, b

@@ -368,9 +368,10 @@ class CaptureRecorder:
     # -- transactions ---------------------------------------------------------
     def maybe_commit(self) -> None:
         """Commit when enough rows or time have gone by, or another writer waits (db.WriteTurns)."""
+        if not self._pending:
+            return
         due = time.monotonic() - self._last_commit >= self.commit_interval
-        waited = self._turns is not None and self._turns.waiting()
-        if self._pending >= self.commit_every or (self._pending and (due or waited)):
+        if self._pending >= self.commit_every or due or (self._turns is not None and self._turns.waiting()):
             self.commit()
 
     def commit(self) -> None:
